@@ -1,0 +1,117 @@
+"""Classifier-free guidance and its variants, with one scale convention.
+
+Scale ``s``: ``s = 0`` is the unconditional model, ``s = 1`` the conditional model alone,
+``s > 1`` extrapolates away from the unconditional prediction.
+
+* Linear predictions (ε, x0, v, flow velocity; Ho & Salimans 2022, arXiv 2207.12598;
+  Zheng et al. 2023 "Guided Flows", arXiv 2311.13443):
+  ``guided = u + s (c - u)``. Because ε, x0, v and the velocity are affine in one another
+  for fixed ``x_t``, mixing any of them is the same guidance.
+* Categorical predictions, in probability space (Graph DiT, Liu et al. 2024,
+  arXiv 2401.13858): ``p ∝ p_u^(1-s) p_c^s``, renormalised; returned as log-probabilities.
+* TCFG (Kwon et al. 2025, arXiv 2503.18137): per sample, stack ``[c, u]`` as a 2×D matrix,
+  take its top right-singular vector ``v1`` and keep only the unconditional component along
+  it, ``u' = (u·v1) v1``; then ``guided = u' + s (c - u')``.
+* Unconditional-prior swap (Phunyaphibarn et al. 2025, arXiv 2503.20240): the
+  unconditional branch ``u`` comes from a second model (e.g. a separately trained
+  unconditional model) instead of the conditional model with its condition dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gensci.core.process import Condition
+
+__all__ = ["Guidance", "GuidedModel", "cfg_linear", "cfg_probability", "tcfg", "drop_all"]
+
+Model = Callable[..., Tensor]
+
+
+@dataclass
+class Guidance:
+    """How to guide a conditional model at sampling time."""
+
+    scale: float = 1.0
+    method: str = "cfg"  # "cfg" or "tcfg"
+    unconditional_model: Model | None = None  # prior swap: take u from this model
+
+    def __post_init__(self) -> None:
+        if self.method not in ("cfg", "tcfg"):
+            raise ValueError(f"unknown guidance method {self.method!r}; choose 'cfg' or 'tcfg'")
+
+
+def cfg_linear(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
+    """``u + s (c - u)``."""
+    return uncond + scale * (cond - uncond)
+
+
+def cfg_probability(cond_logits: Tensor, uncond_logits: Tensor, scale: float) -> Tensor:
+    """Normalised log of ``p_u^(1-s) p_c^s`` over the last axis (class axis)."""
+    log_pc = torch.log_softmax(cond_logits, dim=-1)
+    log_pu = torch.log_softmax(uncond_logits, dim=-1)
+    return torch.log_softmax((1.0 - scale) * log_pu + scale * log_pc, dim=-1)
+
+
+def tcfg(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
+    """Tangential-damping CFG: keep only ``u``'s component along the top singular direction."""
+    b = cond.shape[0]
+    stacked = torch.stack([cond.reshape(b, -1), uncond.reshape(b, -1)], dim=1)  # (B, 2, D)
+    _, _, vh = torch.linalg.svd(stacked.double(), full_matrices=False)
+    v1 = vh[:, 0, :].to(cond.dtype)  # (B, D)
+    u_flat = uncond.reshape(b, -1)
+    u_proj = (u_flat * v1).sum(dim=1, keepdim=True) * v1
+    return cfg_linear(cond, u_proj.reshape(uncond.shape), scale)
+
+
+def drop_all(cond: Condition) -> Condition:
+    """The same conditions with every value dropped (NaN = null embedding)."""
+    return {k: torch.full_like(v, float("nan"), dtype=torch.float32) for k, v in cond.items()}
+
+
+class GuidedModel:
+    """Wrap ``model(x, t, cond=None, mask=None)`` so that it returns guided predictions.
+
+    Without a guidance spec or conditions it is the model itself. With ``s = 0`` and no prior
+    swap it returns the unconditional prediction exactly; with ``s = 1`` the conditional one.
+    Otherwise the two branches run as one batch of size 2B.
+    """
+
+    def __init__(self, model: Model, guidance: Guidance | None = None, space: str = "linear"):
+        if space not in ("linear", "probability"):
+            raise ValueError(f"guidance space must be 'linear' or 'probability', got {space!r}")
+        if space == "probability" and guidance is not None and guidance.method == "tcfg":
+            raise ValueError("TCFG is defined for continuous predictions, not categorical ones")
+        self.model = model
+        self.guidance = guidance
+        self.space = space
+
+    def __call__(self, x: Tensor, t: Tensor, cond: Condition | None = None, mask: Tensor | None = None) -> Tensor:
+        g = self.guidance
+        if g is None or not cond:
+            return self.model(x, t, cond=cond, mask=mask)
+        swap = g.unconditional_model is not None
+        if g.scale == 1.0:
+            return self.model(x, t, cond=cond, mask=mask)
+        if g.scale == 0.0 and not swap:
+            return self.model(x, t, cond=None, mask=mask)
+        if swap:
+            c = self.model(x, t, cond=cond, mask=mask)
+            u = g.unconditional_model(x, t, cond=None, mask=mask)
+        else:
+            both = self.model(
+                torch.cat([x, x]),
+                torch.cat([t, t]),
+                cond={k: torch.cat([v.float(), torch.full_like(v, float("nan"), dtype=torch.float32)]) for k, v in cond.items()},
+                mask=None if mask is None else torch.cat([mask, mask]),
+            )
+            c, u = both.chunk(2, dim=0)
+        if self.space == "probability":
+            return cfg_probability(c, u, g.scale)
+        if g.method == "tcfg":
+            return tcfg(c, u, g.scale)
+        return cfg_linear(c, u, g.scale)
