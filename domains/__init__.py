@@ -1,0 +1,1 @@
+"""Domain adapters: one package per field (points, molecules, proteins, atoms, cad)."""

@@ -1,0 +1,260 @@
+"""The ``points`` domain: vectors in R^d, from 2D toys or a user's CSV file.
+
+It is the smallest complete domain and the template for writing one's own (see
+docs/writing-a-domain.md). States are standardised vectors ``(x - mean) / std`` (the
+statistics come from the train split and travel in the checkpoint); conditions are the
+CSV's label columns, numeric or categorical, with missing values allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from domains.points.data import TOY_DATASETS, PointTable, make_toy, read_csv, split_indices
+from domains.points.io import read_points, write_points
+from domains.points.metrics import point_metrics
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
+from gensci.errors import GensciError
+
+__all__ = ["PointsDomain", "PointsDataset"]
+
+SPLITS = ("train", "val", "test")
+
+
+class PointsDataset(Dataset):
+    """Rows of a standardised tensor with encoded conditions; fetches whole batches at once."""
+
+    def __init__(self, x: Tensor, cond: dict[str, Tensor]):
+        self.x = x
+        self.cond = cond
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"x": self.x[i], "cond": {k: v[i] for k, v in self.cond.items()}}
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        cond = {k: v[idx] for k, v in self.cond.items()} or None
+        return Batch(x=self.x[idx], cond=cond)
+
+
+class PointsDomain(Domain):
+    """Vectors from a toy (``dataset``) or a CSV file (``path``).
+
+    Args:
+        dataset: a toy name (moons, eight_gaussians, checkerboard, labelled_moons) when no path.
+        path: a CSV file of vectors; ``columns`` picks the feature columns (default: all others).
+        numeric_conditions / categorical_conditions: CSV columns used as conditions.
+        split_column: a CSV column holding train / val / test; otherwise a seeded random split.
+        source: "gaussian" (the process prior) or a toy name drawn at t = 0 (e.g. eight_gaussians).
+        n_train / n_val / n_test: toy sizes. normalize: standardise features (default: CSV yes, toys no).
+    """
+
+    name = "points"
+    suffix = ".csv"
+
+    def __init__(
+        self,
+        dataset: str | None = "moons",
+        path: str | None = None,
+        columns: list[str] | None = None,
+        numeric_conditions: list[str] | None = None,
+        categorical_conditions: list[str] | None = None,
+        split_column: str | None = None,
+        split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        source: str = "gaussian",
+        n_train: int = 20000,
+        n_val: int = 2000,
+        n_test: int = 2000,
+        normalize: bool | None = None,
+        seed: int = 0,
+    ):
+        if path is None and dataset is None:
+            raise GensciError("the points domain needs data: set domain.path=FILE.csv or domain.dataset=NAME (a toy)")
+        if source != "gaussian" and source not in TOY_DATASETS:
+            raise GensciError(f"unknown source {source!r}; use gaussian or one of {', '.join(sorted(TOY_DATASETS))}")
+        self.dataset_name = dataset
+        self.path = path
+        self.columns = list(columns) if columns else None
+        self.numeric_conditions = list(numeric_conditions or [])
+        self.categorical_conditions = list(categorical_conditions or [])
+        self.split_column = split_column
+        self.split_fractions = tuple(split_fractions)
+        self.source_name = source
+        self.sizes = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}
+        self.normalize = (path is not None) if normalize is None else bool(normalize)
+        self.seed = int(seed)
+        self._tables: dict[str, PointTable] | None = None
+        self._stats: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------- data
+    def _load_tables(self) -> dict[str, PointTable]:
+        if self._tables is not None:
+            return self._tables
+        if self.path is None:
+            tables = {}
+            for i, split in enumerate(SPLITS):
+                g = torch.Generator().manual_seed(self.seed * 1000 + i)
+                tables[split] = make_toy(self.dataset_name, self.sizes[split], g)
+        else:
+            table = read_csv(self.path, self.columns, self.numeric_conditions, self.categorical_conditions, self.split_column)
+            if table.split is not None:
+                index = {s: torch.as_tensor(np.nonzero(table.split == s)[0]) for s in SPLITS}
+            else:
+                index = split_indices(len(table), self.split_fractions, torch.Generator().manual_seed(self.seed))
+            tables = {s: _take(table, index[s].numpy()) for s in SPLITS}
+            if len(tables["train"]) == 0:
+                raise GensciError(f"{self.path}: the train split is empty")
+        self._tables = tables
+        return tables
+
+    def prepare(self) -> None:
+        tables = self._load_tables()
+        train = tables["train"]
+        mean = train.x.mean(axis=0) if self.normalize else np.zeros(train.x.shape[1])
+        std = train.x.std(axis=0) if self.normalize else np.ones(train.x.shape[1])
+        std = np.where(std > 0, std, 1.0)
+        specs = []
+        for name in self.numeric_conditions + (["label"] if self._toy_labelled() else []) + self.categorical_conditions:
+            values = train.conditions[name]
+            if name in self.numeric_conditions:
+                v = values[~np.isnan(values)]
+                if v.size == 0:
+                    raise GensciError(f"condition {name!r} has no values in the train split")
+                specs.append({"name": name, "kind": "numeric", "low": float(v.min()), "high": float(v.max()),
+                              "mean": float(v.mean()), "std": float(v.std() or 1.0)})
+            else:
+                classes = sorted({str(c) for c in values if c is not None})
+                if len(classes) < 1:
+                    raise GensciError(f"condition {name!r} has no values in the train split")
+                specs.append({"name": name, "kind": "categorical", "num_classes": len(classes), "classes": classes})
+        self._stats = {
+            "columns": list(train.columns),
+            "dim": int(train.x.shape[1]),
+            "mean": [float(v) for v in mean],
+            "std": [float(v) for v in std],
+            "conditions": specs,
+            "source": self.source_name,
+        }
+
+    def _toy_labelled(self) -> bool:
+        return self.path is None and TOY_DATASETS.get(self.dataset_name, ("", False))[1]
+
+    def _require_stats(self) -> dict[str, Any]:
+        if self._stats is None:
+            self.prepare()
+        return self._stats
+
+    def encode_x(self, x: np.ndarray) -> Tensor:
+        s = self._require_stats()
+        return torch.as_tensor((x - np.asarray(s["mean"])) / np.asarray(s["std"]), dtype=torch.float32)
+
+    def encode_conditions(self, conditions: dict[str, np.ndarray], n: int) -> dict[str, Tensor]:
+        """Numeric values stay raw floats (the network normalises); classes become indices; missing -> NaN."""
+        out = {}
+        for spec in self._require_stats()["conditions"]:
+            values = conditions.get(spec["name"])
+            if values is None:
+                out[spec["name"]] = torch.full((n,), math.nan)
+            elif spec["kind"] == "numeric":
+                out[spec["name"]] = torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32)
+            else:
+                lookup = {c: float(i) for i, c in enumerate(spec["classes"])}
+                out[spec["name"]] = torch.tensor([lookup.get(str(v), math.nan) if v is not None else math.nan for v in values])
+        return out
+
+    def dataset(self, split: str) -> Dataset:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        table = self._load_tables()[split]
+        return PointsDataset(self.encode_x(table.x), self.encode_conditions(table.conditions, len(table)))
+
+    def collate(self, items: Any) -> Batch:
+        return items if isinstance(items, Batch) else super().collate(items)
+
+    def source(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        name = self._require_stats()["source"]
+        if name == "gaussian":
+            return None
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        return self.encode_x(make_toy(name, n, g).x)
+
+    # ------------------------------------------------------------ network
+    def network_kwargs(self) -> dict[str, Any]:
+        s = self._require_stats()
+        specs = [{k: v for k, v in spec.items() if k != "classes"} for spec in s["conditions"]]
+        return {"dim": s["dim"], "conditions": specs}
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        return list(self._require_stats()["conditions"])
+
+    # ---------------------------------------------------------- statistics
+    def stats(self) -> dict[str, Any]:
+        return dict(self._require_stats())
+
+    def load_stats(self, stats: dict[str, Any]) -> None:
+        self._stats = dict(stats)
+
+    # ------------------------------------------------------------ sampling
+    def plan(self, n: int, conditions: ConditionRequest | None = None, **options: Any) -> SamplePlan:
+        if options:
+            raise GensciError(f"the points domain takes no sampling options, got {', '.join(options)}")
+        s = self._require_stats()
+        specs = {spec["name"]: spec for spec in s["conditions"]}
+        requested: dict[str, Any] = {}
+        for name, value in (conditions or {}).items():
+            if name not in specs:
+                known = ", ".join(_describe(spec) for spec in specs.values()) or "none (this model is unconditional)"
+                raise GensciError(f"unknown condition {name!r}; this model knows: {known}")
+            spec = specs[name]
+            if spec["kind"] == "numeric":
+                try:
+                    v = float(value)
+                except (TypeError, ValueError):
+                    raise GensciError(f"condition {name!r} needs a number, got {value!r}") from None
+                if not spec["low"] <= v <= spec["high"]:
+                    raise GensciError(f"condition {name}={v:g} is outside the training range [{spec['low']:g}, {spec['high']:g}]")
+                requested[name] = np.full(n, v)
+            else:
+                if str(value) not in spec["classes"]:
+                    raise GensciError(f"condition {name}={value} is not a known class; choose one of {', '.join(spec['classes'])}")
+                requested[name] = np.array([str(value)] * n, dtype=object)
+        cond = self.encode_conditions(requested, n) if requested else None
+        return SamplePlan(shape=(n, s["dim"]), cond=cond, info={"requested": requested})
+
+    def decode(self, x: Tensor, plan: SamplePlan) -> PointTable:
+        s = self._require_stats()
+        values = x.detach().double().cpu().numpy() * np.asarray(s["std"]) + np.asarray(s["mean"])
+        return PointTable(x=values, columns=list(s["columns"]), conditions=dict(plan.info.get("requested", {})))
+
+    def write(self, samples: PointTable, path: str | Path, plan: SamplePlan | None = None) -> Path:
+        return write_points(samples, path)
+
+    def read(self, path: str | Path) -> PointTable:
+        s = self._require_stats()
+        return read_points(path, s["columns"], [spec["name"] for spec in s["conditions"]])
+
+    # -------------------------------------------------------------- metrics
+    def evaluate(self, samples: PointTable, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
+        tables = self._load_tables()
+        return point_metrics(samples, tables["train"], tables[split], self._require_stats()["conditions"])
+
+
+def _take(table: PointTable, idx: np.ndarray) -> PointTable:
+    return PointTable(x=table.x[idx], columns=table.columns, conditions={k: v[idx] for k, v in table.conditions.items()})
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    if spec["kind"] == "numeric":
+        return f"{spec['name']} (numeric, trained on [{spec['low']:g}, {spec['high']:g}])"
+    return f"{spec['name']} (one of {', '.join(spec['classes'])})"

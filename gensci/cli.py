@@ -1,0 +1,211 @@
+"""The ``gensci`` command line: train, sample, evaluate, list models.
+
+    gensci train points/moons trainer.max_steps=300
+    gensci sample points/moons -n 500 -o moons.csv
+    gensci sample points/labelled_moons -n 500 --condition label=1 --guidance 2 -o one.csv
+    gensci evaluate points/moons -n 2000 -o metrics.json
+    gensci models
+
+A user's mistake (a bad file, an unknown condition, a bad override, a missing or corrupt
+checkpoint) prints one line ``error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from gensci.errors import GensciError
+
+__all__ = ["main"]
+
+
+def _options(tokens: list[str]) -> dict[str, Any]:
+    """Domain-specific ``--key value`` / ``--flag`` options left over by the main parser."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--") or len(tok) < 3:
+            raise GensciError(f"unexpected argument {tok!r}")
+        key = tok[2:].replace("-", "_")
+        if "=" in key:
+            key, value = key.split("=", 1)
+            out[key] = value
+        elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+            out[key] = tokens[i + 1]
+            i += 1
+        else:
+            out[key] = True
+        i += 1
+    return out
+
+
+def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--condition", action="append", default=[], metavar="NAME=VALUE",
+                   help="condition on a property (repeatable); properties not named stay unconditional")
+    p.add_argument("--guidance", type=float, default=None, metavar="S",
+                   help="classifier-free guidance scale: 0 unconditional, 1 conditional (default), >1 stronger")
+    p.add_argument("--steps", type=int, default=None, metavar="K", help="sampling steps (default: the model's)")
+    p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, ddpm, ddim, sde, ...)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same samples (default 0)")
+    p.add_argument("--batch-size", type=int, default=4096, help="samples drawn per batch")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gensci", description="Generative models for science: train, sample, evaluate.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model from an experiment preset and Hydra overrides",
+                       description="Train from a config: `gensci train points/moons trainer.max_steps=300 seed=1`. "
+                                   "Experiments: see `gensci train --list`.")
+    p.add_argument("experiment", nargs="?", help="experiment preset, e.g. points/moons")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides key=value")
+    p.add_argument("--list", action="store_true", help="list experiment presets")
+    p.add_argument("--print-config", action="store_true", help="print the composed config and exit")
+
+    p = sub.add_parser("sample", help="sample from a bundled model or a checkpoint into a file",
+                       description="Sample N objects and write them to a file (the domain's format, e.g. CSV, SDF, PDB). "
+                                   "Domain-specific options pass through as --key value.")
+    p.add_argument("model", help="bundled model name (see `gensci models`) or checkpoint path")
+    p.add_argument("-n", "--num", type=int, default=100, help="number of samples (default 100)")
+    p.add_argument("-o", "--output", required=True, help="output file")
+    _add_sampling_arguments(p)
+
+    p = sub.add_parser("evaluate", help="metrics of a model's samples (or of a sample file) as a table and JSON")
+    p.add_argument("model", help="bundled model name or checkpoint path")
+    p.add_argument("-n", "--num", type=int, default=2000, help="samples to draw when --samples is not given")
+    p.add_argument("--samples", default=None, help="evaluate this sample file instead of drawing new samples")
+    p.add_argument("--split", default="test", help="held-out split to compare with (default test)")
+    p.add_argument("-o", "--output", default="metrics.json", help="JSON file for the metrics (default metrics.json)")
+    _add_sampling_arguments(p)
+
+    sub.add_parser("models", help="list bundled models with their conditions and recorded metrics")
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from gensci.config import compose, list_experiments
+
+    if args.list:
+        print("\n".join(list_experiments()))
+        return 0
+    overrides = list(args.overrides)
+    experiment = args.experiment
+    if experiment is not None and "=" in experiment:
+        overrides.insert(0, experiment)
+        experiment = None
+    cfg = compose(experiment, overrides)
+    if args.print_config:
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(cfg, resolve=True))
+        return 0
+    from gensci.training.train import train
+
+    path = train(cfg)
+    if path.exists():
+        print(f"model written to {path}")
+    return 0
+
+
+def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
+    from gensci.domain import parse_condition_values
+
+    return dict(conditions=parse_condition_values(args.condition) or None, guidance=args.guidance, steps=args.steps,
+                sampler=args.sampler, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet, **extra)
+
+
+def _cmd_sample(args: argparse.Namespace, extra: dict[str, Any]) -> int:
+    import gensci
+
+    model = gensci.load(args.model)
+    samples = model.sample(args.num, **_sample_kwargs(args, extra))
+    path = model.write(samples, args.output)
+    print(f"wrote {args.num} samples to {path}")
+    return 0
+
+
+def _format_table(metrics: dict[str, float]) -> str:
+    width = max(len(k) for k in metrics) if metrics else 6
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
+    for k, v in metrics.items():
+        text = f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) and not float(v).is_integer() else f"{v:g}" if isinstance(v, (int, float)) else str(v)
+        lines.append(f"{k:<{width}}  {text}")
+    return "\n".join(lines)
+
+
+def _cmd_evaluate(args: argparse.Namespace, extra: dict[str, Any]) -> int:
+    import gensci
+    from gensci.io import atomic_write
+
+    model = gensci.load(args.model)
+    if args.samples:
+        if not Path(args.samples).is_file():
+            raise GensciError(f"sample file {args.samples!r} does not exist")
+        samples = model.domain.read(args.samples)
+    else:
+        samples = model.sample(args.num, **_sample_kwargs(args, extra))
+    metrics = model.evaluate(samples, split=args.split)
+    print(_format_table(metrics))
+    with atomic_write(args.output) as handle:
+        json.dump({"model": str(args.model), "split": args.split, "metrics": metrics}, handle, indent=2)
+    print(f"metrics written to {args.output}")
+    return 0
+
+
+def _cmd_models() -> int:
+    from gensci.checkpoint import load_checkpoint
+    from gensci.model import bundled_models
+
+    models = bundled_models()
+    if not models:
+        print("no bundled models")
+        return 0
+    for name, path in models.items():
+        payload = load_checkpoint(path)
+        conds = payload["stats"].get("conditions", [])
+        desc = ", ".join(c["name"] for c in conds) or "unconditional"
+        shown = {k: v for k, v in payload.get("metrics", {}).items() if isinstance(v, (int, float))}
+        metric_text = "  ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:4])
+        print(f"{name:<28} conditions: {desc:<20} {metric_text}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``gensci`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    try:
+        args, rest = parser.parse_known_args(argv)
+        if args.version:
+            from gensci import __version__
+
+            print(__version__)
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if args.command in ("sample", "evaluate"):
+            return (_cmd_sample if args.command == "sample" else _cmd_evaluate)(args, _options(rest))
+        if rest:
+            raise GensciError(f"unexpected arguments: {' '.join(rest)}")
+        if args.command == "train":
+            return _cmd_train(args)
+        return _cmd_models()
+    except GensciError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Composing Hydra configs from the packaged config tree, with user-facing errors.
+
+The configs ship inside the package (``gensci/configs``, also visible as ``configs/`` at the
+top of a checkout), so the CLI works from any working directory. Groups: ``domain/``,
+``process/``, ``sampler/``, ``model/``, ``trainer/`` and ``experiment/`` presets such as
+``points/moons``. Users override any key Hydra-style: ``trainer.max_steps=300``,
+``process=otcfm``, ``+domain.path=my.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from gensci.errors import GensciError
+
+__all__ = ["config_dir", "compose", "list_experiments", "list_group", "instantiate", "to_plain"]
+
+
+def config_dir() -> Path:
+    """The packaged config tree."""
+    return Path(__file__).resolve().parent / "configs"
+
+
+def list_group(group: str) -> list[str]:
+    """Option names of a config group, e.g. ``list_group("sampler")``; nested names use '/'."""
+    root = config_dir() / group
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+
+
+def list_experiments() -> list[str]:
+    """Experiment presets, e.g. ``["points/labelled_moons", "points/moons", ...]``."""
+    return list_group("experiment")
+
+
+def compose(experiment: str | None = None, overrides: list[str] | None = None, config_name: str = "train") -> DictConfig:
+    """Compose ``config_name`` with an experiment preset and overrides.
+
+    Raises :class:`GensciError` for an unknown experiment or a malformed / unknown override.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    overrides = list(overrides or [])
+    if experiment is not None:
+        experiment = experiment.removesuffix(".yaml")
+        if experiment not in list_experiments():
+            raise GensciError(f"unknown experiment {experiment!r}; available: {', '.join(list_experiments())}")
+        overrides = [f"experiment={experiment}"] + overrides
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="gensci"):
+            cfg = hydra_compose(config_name=config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        message = " ".join(str(err).split())
+        raise GensciError(f"bad config override: {message}") from None
+    return cfg
+
+
+def to_plain(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """A resolved config as plain dicts and lists (safe for ``weights_only`` checkpoints)."""
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    if not isinstance(cfg, DictConfig):
+        return cfg
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+    except MissingMandatoryValue as err:
+        key = getattr(err, "full_key", None) or "a required key"
+        raise GensciError(f"{key} must be set: add {key}=VALUE to the command") from None
+    except OmegaConfBaseException as err:
+        raise GensciError(f"the config does not resolve: {' '.join(str(err).split())}") from None
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` with failures turned into one clear :class:`GensciError`."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    if isinstance(node, dict):
+        node = OmegaConf.create(node)
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, GensciError):
+            raise cause from None
+        message = " ".join(str(err).split())
+        raise GensciError(f"cannot build {node.get('_target_', 'object')}: {message}") from None

@@ -1,0 +1,154 @@
+"""The contract between the engine and a domain adapter.
+
+A domain owns everything that knows about its objects: reading data, featurising it into
+tensors, the network's input/output sizes, decoding tensors back into objects, metrics and
+file output. The engine (training, checkpoints, CLI, :func:`gensci.load`) only calls the
+methods below, so writing a domain means subclassing :class:`Domain` and naming it in a
+config (``domain._target_``). ``domains/points`` is the smallest complete example.
+
+Data travel as :class:`Batch` records: ``x`` the clean state (``t = 1``), ``cond`` the
+named conditions (float tensors ``(B,)``, NaN = missing), ``mask`` for variable-size states.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from gensci.core.process import Condition
+from gensci.core.spaces import Euclidean, Space
+from gensci.errors import GensciError
+
+__all__ = ["Batch", "Domain", "SamplePlan", "ConditionRequest", "parse_condition_values"]
+
+
+@dataclass
+class Batch:
+    """A collated minibatch of clean data."""
+
+    x: Tensor
+    cond: Condition | None = None
+    mask: Tensor | None = None
+
+    def to(self, device: torch.device | str) -> Batch:
+        cond = None if self.cond is None else {k: v.to(device) for k, v in self.cond.items()}
+        mask = None if self.mask is None else self.mask.to(device)
+        return Batch(self.x.to(device), cond, mask)
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+
+#: conditions requested by a user at sampling time: name -> number or class name
+ConditionRequest = dict[str, Any]
+
+
+def parse_condition_values(pairs: Sequence[str]) -> ConditionRequest:
+    """Parse ``["gap=0.25", "label=1"]`` into ``{"gap": "0.25", "label": "1"}``."""
+    out: ConditionRequest = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise GensciError(f"condition {pair!r} must look like name=value")
+        out[name.strip()] = value.strip()
+    return out
+
+
+@dataclass
+class SamplePlan:
+    """What the engine needs to draw ``n`` samples: state shape, mask, encoded conditions."""
+
+    shape: tuple[int, ...]
+    mask: Tensor | None = None
+    cond: Condition | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Domain(ABC):
+    """Base class of domain adapters. Subclasses fill in data, decoding, metrics and files."""
+
+    #: short name, e.g. "points"
+    name: str = "domain"
+    #: the default file suffix :meth:`write` produces, e.g. ".csv"
+    suffix: str = ".txt"
+
+    # ----------------------------------------------------------------- data
+    @abstractmethod
+    def prepare(self) -> None:
+        """Read or build the data and compute the statistics (from the train split only)."""
+
+    @abstractmethod
+    def dataset(self, split: str) -> Dataset:
+        """The ``"train"``, ``"val"`` or ``"test"`` split as a torch Dataset of items."""
+
+    def collate(self, items: list[Any]) -> Batch:
+        """Collate dataset items into a :class:`Batch` (default: dicts of fixed-size tensors)."""
+        x = torch.stack([it["x"] for it in items])
+        cond = None
+        if items and items[0].get("cond"):
+            cond = {k: torch.stack([torch.as_tensor(it["cond"][k], dtype=torch.float32) for it in items]) for k in items[0]["cond"]}
+        return Batch(x=x, cond=cond)
+
+    def source(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """Draws from a non-Gaussian source distribution at ``t = 0``, or None for the process prior."""
+        return None
+
+    # ------------------------------------------------------------ network
+    def space(self) -> Space:
+        """The space clean states live in."""
+        return Euclidean()
+
+    def process_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments for the process beyond ``space`` (e.g. data marginals)."""
+        return {}
+
+    @abstractmethod
+    def network_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments the network factory needs (sizes, condition specs)."""
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        """Condition specs as plain dicts (see :class:`gensci.nn.conditions.ConditionSpec`)."""
+        return []
+
+    # ---------------------------------------------------------- statistics
+    @abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """Everything decoding needs after training (plain types / tensors): saved in checkpoints."""
+
+    @abstractmethod
+    def load_stats(self, stats: dict[str, Any]) -> None:
+        """Restore :meth:`stats` from a checkpoint, without reading any data."""
+
+    # ------------------------------------------------------------ sampling
+    @abstractmethod
+    def plan(self, n: int, conditions: ConditionRequest | None = None, **options: Any) -> SamplePlan:
+        """Shapes, masks and encoded conditions for ``n`` samples.
+
+        Must raise :class:`GensciError` for unknown condition names (listing the known
+        ones) and for values the model cannot honour (giving the training range).
+        """
+
+    @abstractmethod
+    def decode(self, x: Tensor, plan: SamplePlan) -> Any:
+        """Turn sampled states into domain objects."""
+
+    @abstractmethod
+    def write(self, samples: Any, path: str | Path, plan: SamplePlan | None = None) -> Path:
+        """Write samples to ``path`` atomically; return the path written."""
+
+    def read(self, path: str | Path) -> Any:
+        """Read samples back from a file :meth:`write` produced (for ``gensci evaluate``)."""
+        raise GensciError(f"the {self.name} domain cannot read sample files")
+
+    # -------------------------------------------------------------- metrics
+    @abstractmethod
+    def evaluate(self, samples: Any, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
+        """Metrics of ``samples`` against the held-out ``split``."""

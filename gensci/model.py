@@ -1,0 +1,167 @@
+"""Trained models as Python objects: build from a config, load from a checkpoint, sample.
+
+>>> import gensci
+>>> model = gensci.load("points/labelled_moons")
+>>> pts = model.sample(500, conditions={"label": "1"}, guidance=2.0, seed=0)
+>>> model.write(pts, "moons.csv")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from gensci.checkpoint import load_checkpoint
+from gensci.config import config_dir, instantiate, list_group
+from gensci.core.guidance import Guidance
+from gensci.core.process import Process
+from gensci.domain import ConditionRequest, Domain, SamplePlan
+from gensci.errors import GensciError
+
+__all__ = ["GenerativeModel", "build", "bundled_models", "resolve_model", "load", "make_sampler"]
+
+
+def bundled_dir() -> Path:
+    return Path(__file__).resolve().parent / "checkpoints"
+
+
+def bundled_models() -> dict[str, Path]:
+    """Bundled checkpoints by name, e.g. ``{"points/moons": Path(...)}``."""
+    root = bundled_dir()
+    return {str(p.relative_to(root).with_suffix("")): p for p in sorted(root.rglob("*.pt"))}
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """A checkpoint path from a file path or a bundled model name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = bundled_models()
+    key = str(name_or_path).removesuffix(".pt")
+    if key in bundled:
+        return bundled[key]
+    if path.exists():
+        raise GensciError(f"{str(path)!r} is not a checkpoint file")
+    names = ", ".join(bundled) or "none"
+    raise GensciError(f"no checkpoint {str(name_or_path)!r}: no such file and no bundled model of that name (bundled: {names})")
+
+
+def build(config: dict[str, Any], domain: Domain) -> tuple[Process, nn.Module]:
+    """The process and the network for a prepared (or stats-loaded) domain."""
+    process = instantiate(config["process"], space=domain.space(), **domain.process_kwargs())
+    network = instantiate(config["model"], **domain.network_kwargs(), heads=process.heads)
+    return process, network
+
+
+def make_sampler(name_or_config: str | dict[str, Any], steps: int | None = None, progress: bool = True):
+    """A sampler from a config-group name (``euler``, ``heun``, ``ddpm`` ...) or a config dict."""
+    if isinstance(name_or_config, str):
+        known = list_group("sampler")
+        if name_or_config not in known:
+            raise GensciError(f"unknown sampler {name_or_config!r}; choose one of {', '.join(known)}")
+        node = OmegaConf.load(config_dir() / "sampler" / f"{name_or_config}.yaml")
+    else:
+        node = OmegaConf.create(dict(name_or_config))
+    kwargs: dict[str, Any] = {"progress": progress}
+    if steps is not None:
+        kwargs["steps"] = steps
+    return instantiate(node, **kwargs)
+
+
+class GenerativeModel:
+    """A domain, a process and a trained network, ready to sample."""
+
+    def __init__(self, domain: Domain, process: Process, network: nn.Module, config: dict[str, Any],
+                 metrics: dict[str, Any] | None = None, name: str | None = None):
+        self.domain = domain
+        self.process = process
+        self.network = network.eval()
+        self.config = config
+        self.metrics = dict(metrics or {})
+        self.name = name or config.get("name", "model")
+
+    @classmethod
+    def from_checkpoint(cls, name_or_path: str | os.PathLike) -> GenerativeModel:
+        path = resolve_model(name_or_path)
+        payload = load_checkpoint(path)
+        config = payload["config"]
+        domain = instantiate(config["domain"])
+        domain.load_stats(payload["stats"])
+        process, network = build(config, domain)
+        try:
+            network.load_state_dict(payload["state_dict"])
+        except RuntimeError as err:
+            raise GensciError(f"{path}: the weights do not fit the network its config describes ({str(err).splitlines()[0]})") from None
+        return cls(domain, process, network, config, payload.get("metrics"), name=str(name_or_path))
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        """What the model can be conditioned on (names, kinds, ranges or classes)."""
+        return self.domain.conditions
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        conditions: ConditionRequest | None = None,
+        steps: int | None = None,
+        guidance: float | Guidance | None = None,
+        sampler: str | None = None,
+        seed: int | None = None,
+        batch_size: int = 4096,
+        progress: bool = True,
+        return_trajectory: bool = False,
+        **options: Any,
+    ) -> Any:
+        """Draw ``n`` samples as domain objects (and their decoded trajectory if asked).
+
+        ``guidance`` is the classifier-free guidance scale ``s`` (0 unconditional, 1
+        conditional, >1 stronger); it defaults to 1 when conditions are given.
+        """
+        if int(n) < 1:
+            raise GensciError(f"the number of samples must be positive, got {n}")
+        n = int(n)
+        plan = self.domain.plan(n, conditions, **options)
+        if guidance is not None and not isinstance(guidance, Guidance):
+            guidance = Guidance(scale=float(guidance))
+        if guidance is not None and plan.cond is None:
+            raise GensciError("guidance needs at least one --condition")
+        smp = make_sampler(sampler if sampler is not None else self.config["sampler"], steps=steps, progress=progress)
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        generator = torch.Generator().manual_seed(int(seed))
+        xs, paths = [], []
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
+            cond = None if plan.cond is None else {k: v[start : start + m] for k, v in plan.cond.items()}
+            mask = None if plan.mask is None else plan.mask[start : start + m]
+            x_init = self.domain.source(m, generator=generator)
+            result = smp.sample(self.network, self.process, (m,) + tuple(plan.shape[1:]), cond=cond, mask=mask,
+                                guidance=guidance, generator=generator, return_trajectory=return_trajectory, x_init=x_init)
+            xs.append(result.x)
+            if return_trajectory:
+                paths.append(torch.stack(result.trajectory))
+        samples = self.domain.decode(torch.cat(xs), plan)
+        self.last_plan = plan
+        if return_trajectory:
+            traj = torch.cat(paths, dim=1)
+            return samples, [self.domain.decode(step, plan) for step in traj]
+        return samples
+
+    def write(self, samples: Any, path: str | os.PathLike) -> Path:
+        """Write samples with the domain's writer (atomically)."""
+        return self.domain.write(samples, path, getattr(self, "last_plan", None))
+
+    def evaluate(self, samples: Any, split: str = "test") -> dict[str, float]:
+        """The domain's metrics of ``samples`` against its held-out ``split``."""
+        return self.domain.evaluate(samples, getattr(self, "last_plan", None), split=split)
+
+
+def load(name_or_path: str | os.PathLike) -> GenerativeModel:
+    """Load a bundled model by name (``gensci models`` lists them) or a checkpoint file."""
+    return GenerativeModel.from_checkpoint(name_or_path)

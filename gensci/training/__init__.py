@@ -1,0 +1,1 @@
+"""Training: the generic LightningModule, the DataModule, EMA and the train entry point."""

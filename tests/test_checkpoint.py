@@ -1,0 +1,59 @@
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from gensci.checkpoint import load_checkpoint, save_checkpoint
+from gensci.errors import GensciError
+
+
+def _save(path: Path) -> Path:
+    return save_checkpoint(path, {"name": "x", "nested": {"a": [1, 2]}}, {"w": torch.arange(4.0)}, {"mean": [0.5]}, {"w2": 0.1})
+
+
+def test_round_trip_with_weights_only(tmp_path: Path):
+    path = _save(tmp_path / "m.pt")
+    raw = torch.load(path, weights_only=True)  # must not need any code to unpickle
+    assert raw["format"] == "gensci-checkpoint"
+    payload = load_checkpoint(path)
+    assert torch.equal(payload["state_dict"]["w"], torch.arange(4.0))
+    assert payload["config"]["nested"]["a"] == [1, 2]
+    assert payload["stats"] == {"mean": [0.5]}
+    assert payload["metrics"] == {"w2": 0.1}
+
+
+def test_missing_checkpoint(tmp_path: Path):
+    with pytest.raises(GensciError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_truncated_checkpoint(tmp_path: Path):
+    path = _save(tmp_path / "m.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(GensciError, match="corrupt or truncated"):
+        load_checkpoint(path)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_checkpoint_with_code_is_refused(tmp_path: Path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "gensci-checkpoint", "obj": _Evil()}, path)
+    with pytest.raises(GensciError):
+        load_checkpoint(path)
+
+
+def test_foreign_file_is_refused(tmp_path: Path):
+    path = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(GensciError, match="not a gensci checkpoint"):
+        load_checkpoint(path)
+    text = tmp_path / "text.pt"
+    text.write_bytes(pickle.dumps("hello"))
+    with pytest.raises(GensciError):
+        load_checkpoint(text)
