@@ -46,8 +46,8 @@ class Guidance:
 
 
 def cfg_linear(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
-    """``u + s (c - u)``."""
-    return uncond + scale * (cond - uncond)
+    """``u + s (c - u)``, evaluated as ``(1 - s) u + s c`` so both ends are exact."""
+    return (1.0 - scale) * uncond + scale * cond
 
 
 def cfg_probability(cond_logits: Tensor, uncond_logits: Tensor, scale: float) -> Tensor:

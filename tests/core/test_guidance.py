@@ -1,0 +1,102 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gensci.core.guidance import Guidance, GuidedModel, cfg_linear, cfg_probability, tcfg
+
+
+class ToyConditional(torch.nn.Module):
+    """pred = W x + t + e(cond) with a distinct null embedding for NaN / None."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = torch.randn(3, 3, generator=g)
+        self.emb = torch.randn(3, 3, generator=g)  # rows: class 0, class 1, null
+        self.calls = 0
+
+    def forward(self, x, t, cond=None, mask=None):
+        self.calls += 1
+        idx = torch.full((x.shape[0],), 2, dtype=torch.long)
+        if cond is not None:
+            lab = cond["label"]
+            idx = torch.where(torch.isnan(lab), idx, lab.nan_to_num(0).long())
+        return x @ self.w + t[:, None] + self.emb[idx]
+
+
+def test_linear_cfg_endpoints_and_extrapolation():
+    c, u = torch.randn(4, 3), torch.randn(4, 3)
+    assert torch.equal(cfg_linear(c, u, 0.0), u)
+    assert torch.equal(cfg_linear(c, u, 1.0), c)
+    assert torch.allclose(cfg_linear(c, u, 3.0), u + 3 * (c - u))
+
+
+@pytest.mark.parametrize("s", [0.0, 0.5, 1.0, 2.5])
+def test_probability_cfg_is_the_normalised_geometric_mix(s):
+    c, u = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    out = cfg_probability(c, u, s).exp()
+    pc, pu = c.softmax(-1), u.softmax(-1)
+    mix = pu ** (1 - s) * pc**s
+    assert torch.allclose(out, mix / mix.sum(-1, keepdim=True))
+    assert torch.allclose(out.sum(-1), torch.ones(5, dtype=torch.float64))
+
+
+def test_tcfg_keeps_only_the_dominant_direction_of_the_unconditional_branch():
+    g = torch.Generator().manual_seed(1)
+    c = torch.randn(6, 8, generator=g, dtype=torch.float64)
+    u = torch.randn(6, 8, generator=g, dtype=torch.float64)
+    out = tcfg(c, u, 2.0)
+    for i in range(6):
+        _, _, vh = np.linalg.svd(np.stack([c[i].numpy(), u[i].numpy()]), full_matrices=False)
+        v1 = vh[0]
+        u_proj = (u[i].numpy() @ v1) * v1
+        np.testing.assert_allclose(out[i].numpy(), u_proj + 2.0 * (c[i].numpy() - u_proj), atol=1e-10)
+    # when both branches are parallel nothing is damped: TCFG equals CFG
+    assert torch.allclose(tcfg(c, 0.5 * c, 3.0), cfg_linear(c, 0.5 * c, 3.0), atol=1e-10)
+    assert torch.allclose(tcfg(c, u, 1.0), c)
+
+
+def _inputs(n=6):
+    x = torch.randn(n, 3, generator=torch.Generator().manual_seed(2))
+    t = torch.rand(n, generator=torch.Generator().manual_seed(3))
+    return x, t, {"label": torch.tensor([0.0, 1.0] * (n // 2))}
+
+
+def test_scale_zero_is_exactly_the_unconditional_model():
+    model = ToyConditional()
+    x, t, cond = _inputs()
+    out = GuidedModel(model, Guidance(scale=0.0))(x, t, cond)
+    assert torch.equal(out, model(x, t, None))
+    nan_cond = {"label": torch.full((6,), math.nan)}
+    assert torch.equal(model(x, t, nan_cond), model(x, t, None))
+
+
+def test_guided_batch_equals_the_two_branches_combined():
+    model = ToyConditional()
+    x, t, cond = _inputs()
+    model.calls = 0
+    out = GuidedModel(model, Guidance(scale=2.0))(x, t, cond)
+    assert model.calls == 1, "both branches run as one batch"
+    expected = model(x, t, None) + 2.0 * (model(x, t, cond) - model(x, t, None))
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.equal(GuidedModel(model, Guidance(scale=1.0))(x, t, cond), model(x, t, cond))
+    assert torch.equal(GuidedModel(model, None)(x, t, cond), model(x, t, cond))
+
+
+def test_prior_swap_takes_the_unconditional_branch_from_another_model():
+    model, prior = ToyConditional(), ToyConditional()
+    with torch.no_grad():
+        prior.emb.mul_(-3.0)
+    x, t, cond = _inputs()
+    out = GuidedModel(model, Guidance(scale=1.5, unconditional_model=prior))(x, t, cond)
+    expected = prior(x, t, None) + 1.5 * (model(x, t, cond) - prior(x, t, None))
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_bad_guidance_specs_are_refused():
+    with pytest.raises(ValueError, match="unknown guidance method"):
+        Guidance(method="apg")
+    with pytest.raises(ValueError, match="TCFG"):
+        GuidedModel(ToyConditional(), Guidance(method="tcfg"), space="probability")
