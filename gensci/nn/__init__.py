@@ -1,0 +1,45 @@
+"""Shared network parts: time embeddings, the condition encoder, adaLN-Zero blocks, a
+transformer with relative positions, and a conditional MLP for flat vectors.
+
+Every full network keeps the one call shape ``model(x_t, t, cond=None, mask=None)``.
+"""
+
+from gensci.nn.conditions import (
+    CategoricalEmbedding,
+    ConditionEncoder,
+    ConditionSpec,
+    SoftClusterEmbedding,
+    as_spec,
+    out_of_range_messages,
+    specs_from_dicts,
+    specs_to_dicts,
+)
+from gensci.nn.dit import Attention, DiTBlock, Dropout, FinalLayer, TransformerBlock, attention_bias, modulate
+from gensci.nn.embeddings import GaussianFourierEmbedding, SinusoidalTimeEmbedding, TimeEmbedding
+from gensci.nn.mlp import VectorFieldMLP, make_activation
+from gensci.nn.transformer import RelativePositionBias, RelativePositionTransformer
+
+__all__ = [
+    "SinusoidalTimeEmbedding",
+    "GaussianFourierEmbedding",
+    "TimeEmbedding",
+    "ConditionSpec",
+    "as_spec",
+    "specs_to_dicts",
+    "specs_from_dicts",
+    "out_of_range_messages",
+    "SoftClusterEmbedding",
+    "CategoricalEmbedding",
+    "ConditionEncoder",
+    "modulate",
+    "attention_bias",
+    "Dropout",
+    "Attention",
+    "DiTBlock",
+    "TransformerBlock",
+    "FinalLayer",
+    "RelativePositionBias",
+    "RelativePositionTransformer",
+    "VectorFieldMLP",
+    "make_activation",
+]

@@ -1,0 +1,169 @@
+"""Transformer blocks with adaLN-Zero conditioning (DiT, Peebles & Xie 2023, arXiv 2212.09748).
+
+A conditioning vector ``c`` (time + condition embedding, ``(B, cond_dim)`` or per token
+``(B, N, cond_dim)``) sets a shift, scale and gate for each sublayer::
+
+    (b1, s1, g1, b2, s2, g2) = Linear(SiLU(c))                  # initialised to zero
+    x <- x + g1 * Attn(LN(x) * (1 + s1) + b1)
+    x <- x + g2 * MLP (LN(x) * (1 + s2) + b2)
+
+``LN`` has no affine parameters. With the modulation initialised to zero every gate is zero,
+so a :class:`DiTBlock` is exactly the identity at initialisation ("adaLN-Zero").
+:class:`FinalLayer` is ``Linear(LN(x) * (1 + s) + b)`` with the modulation and the linear
+both zero-initialised, so a freshly built network predicts zero.
+
+Attention takes a key-padding mask ``(B, N)`` (True = real token; padded keys get a large
+negative logit so real tokens never read them) and an optional additive bias
+``(B or 1, heads or 1, N, N)`` such as a relative-position bias or an edge bias.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["modulate", "attention_bias", "Dropout", "Attention", "DiTBlock", "TransformerBlock", "FinalLayer"]
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """``x * (1 + scale) + shift``."""
+    return x * (1.0 + scale) + shift
+
+
+def _match(mod: Tensor, x: Tensor) -> Tensor:
+    """Insert token axes so ``(B, D)`` modulation broadcasts against ``(B, ..., D)``."""
+    while mod.ndim < x.ndim:
+        mod = mod.unsqueeze(1)
+    return mod
+
+
+def attention_bias(mask: Tensor | None, bias: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """Additive attention logits ``(B or 1, H or 1, N, N)`` from a key mask and a bias.
+
+    Padded keys get ``finfo(dtype).min / 4``: finite (a fully padded row stays NaN-free)
+    yet far enough below any real logit that ``exp`` underflows to exactly zero.
+    """
+    out = None if bias is None else bias.to(dtype)
+    if mask is not None:
+        neg = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        neg = neg.masked_fill(~mask.bool(), torch.finfo(dtype).min / 4)[:, None, None, :]
+        out = neg if out is None else out + neg
+    return out
+
+
+class Dropout(nn.Module):
+    """Inverted dropout that draws from ``self.generator`` when set (training mode only)."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {p}")
+        self.p = float(p)
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        g = self.generator
+        u = torch.rand(x.shape, generator=g, device=g.device if g is not None else x.device).to(x.device)
+        return x * (u >= self.p).to(x.dtype) / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention ``softmax(q k^T / sqrt(d) + bias) v``, optional QK-norm."""
+
+    def __init__(self, dim: int, heads: int, qk_norm: bool = False):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.q_norm: nn.Module = nn.LayerNorm(self.head_dim) if qk_norm else nn.Identity()
+        self.k_norm: nn.Module = nn.LayerNorm(self.head_dim) if qk_norm else nn.Identity()
+
+    def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = self.q_norm(q), self.k_norm(k)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        return self.proj(o.transpose(1, 2).reshape(b, n, d))
+
+
+def _mlp(dim: int, mlp_ratio: float) -> nn.Sequential:
+    hidden = int(dim * mlp_ratio)
+    return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+
+
+class DiTBlock(nn.Module):
+    """Pre-LN self-attention + MLP, both under adaLN-Zero modulation from ``c``.
+
+    ``forward(x (B, N, dim), c (B, cond_dim) or (B, N, cond_dim), mask=None, bias=None)``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        cond_dim: int | None = None,
+        qk_norm: bool = False,
+    ):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(dim, heads, qk_norm=qk_norm)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.mlp = _mlp(dim, mlp_ratio)
+        self.drop = Dropout(dropout)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim or dim, 6 * dim))
+        nn.init.zeros_(self.ada[1].weight)
+        nn.init.zeros_(self.ada[1].bias)
+
+    def forward(self, x: Tensor, c: Tensor, mask: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+        shift1, scale1, gate1, shift2, scale2, gate2 = _match(self.ada(c), x).chunk(6, dim=-1)
+        attn_bias = attention_bias(mask, bias, x.dtype)
+        x = x + gate1 * self.drop(self.attn(modulate(self.norm1(x), shift1, scale1), attn_bias))
+        x = x + gate2 * self.drop(self.mlp(modulate(self.norm2(x), shift2, scale2)))
+        return x
+
+
+class TransformerBlock(nn.Module):
+    """Plain pre-LN block (no conditioning vector): ``x + Attn(LN(x))``, then ``x + MLP(LN(x))``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0, qk_norm: bool = False):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, qk_norm=qk_norm)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = _mlp(dim, mlp_ratio)
+        self.drop = Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), attention_bias(mask, bias, x.dtype)))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+class FinalLayer(nn.Module):
+    """``Linear(LN(x) * (1 + s) + b)`` with ``(b, s) = Linear(SiLU(c))``; all zero-initialised.
+
+    Works on tokens ``(B, N, dim)`` or flat vectors ``(B, dim)``.
+    """
+
+    def __init__(self, dim: int, out_dim: int, cond_dim: int | None = None):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim or dim, 2 * dim))
+        self.linear = nn.Linear(dim, out_dim)
+        for layer in (self.ada[1], self.linear):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        shift, scale = _match(self.ada(c), x).chunk(2, dim=-1)
+        return self.linear(modulate(self.norm(x), shift, scale))

@@ -1,0 +1,115 @@
+"""adaLN-Zero blocks: identity at initialisation, masks, attention biases."""
+
+import pytest
+import torch
+
+from gensci.nn.dit import Attention, DiTBlock, Dropout, FinalLayer, TransformerBlock, attention_bias
+
+DIM, HEADS = 16, 4
+
+
+def randomize_(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Overwrite every parameter (zero-initialised ones included) with seeded noise."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return module
+
+
+def _data(b: int = 2, n: int = 7, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, n, DIM, generator=g), torch.randn(b, DIM, generator=g)
+
+
+def test_dit_block_is_identity_at_init() -> None:
+    block = DiTBlock(DIM, HEADS)
+    x, c = _data()
+    mask = torch.tensor([[True] * 7, [True] * 4 + [False] * 3])
+    bias = torch.randn(1, HEADS, 7, 7)
+    assert torch.equal(block(x, c), x)
+    assert torch.equal(block(x, c, mask=mask, bias=bias), x)
+
+
+def test_dit_block_leaves_identity_after_one_step() -> None:
+    torch.manual_seed(0)
+    block = DiTBlock(DIM, HEADS)
+    x, c = _data()
+    opt = torch.optim.SGD(block.parameters(), lr=0.1)
+    loss = (block(x, c) - x.flip(1)).square().mean()
+    loss.backward()
+    assert block.ada[1].weight.grad.abs().sum() > 0
+    opt.step()
+    assert not torch.allclose(block(x, c), x)
+
+
+def test_final_layer_zero_at_init_then_learns() -> None:
+    layer = FinalLayer(DIM, 3)
+    x, c = _data()
+    assert torch.equal(layer(x, c), torch.zeros(2, 7, 3))
+    assert layer(x[:, 0], c).shape == (2, 3)  # flat vectors too
+    opt = torch.optim.SGD(layer.parameters(), lr=0.5)
+    for _ in range(2):
+        opt.zero_grad()
+        (layer(x, c) - 1.0).square().mean().backward()
+        opt.step()
+    assert layer(x, c).abs().sum() > 0
+
+
+@pytest.mark.parametrize("kind", ["dit", "plain"])
+def test_padding_invariance(kind: str) -> None:
+    block = randomize_(DiTBlock(DIM, HEADS) if kind == "dit" else TransformerBlock(DIM, HEADS))
+    x, c = _data(n=5)
+    garbage = 50 * torch.randn(2, 3, DIM, generator=torch.Generator().manual_seed(9))
+    x_pad = torch.cat([x, garbage], dim=1)
+    mask = torch.tensor([[True] * 5 + [False] * 3] * 2)
+    args = (c,) if kind == "dit" else ()
+    out = block(x, *args)
+    out_pad = block(x_pad, *args, mask=mask)
+    assert torch.allclose(out_pad[:, :5], out, atol=1e-5)
+
+
+def test_bias_can_hide_a_key_like_the_mask() -> None:
+    block = randomize_(DiTBlock(DIM, HEADS))
+    x, c = _data(n=6)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[:, 2] = False
+    bias = torch.zeros(1, 1, 6, 6)
+    bias[..., 2] = torch.finfo(torch.float32).min / 4
+    assert torch.allclose(block(x, c, mask=mask)[:, [0, 1, 3]], block(x, c, bias=bias)[:, [0, 1, 3]], atol=1e-6)
+    # a moderate bias changes the result
+    assert not torch.allclose(block(x, c), block(x, c, bias=torch.randn(2, HEADS, 6, 6)))
+
+
+def test_per_token_conditioning_and_fully_padded_rows() -> None:
+    block = randomize_(DiTBlock(DIM, HEADS, cond_dim=8))
+    x = torch.randn(2, 5, DIM)
+    c_tok = torch.randn(2, 5, 8)
+    out = block(x, c_tok, mask=torch.zeros(2, 5, dtype=torch.bool))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    c = torch.randn(2, 8)
+    assert torch.allclose(block(x, c[:, None].expand(2, 5, 8)), block(x, c), atol=1e-6)
+    assert not torch.allclose(block(x, c_tok), block(x, c_tok[:, :1].expand(2, 5, 8)))
+
+
+def test_attention_bias_helper() -> None:
+    mask = torch.tensor([[True, False]])
+    out = attention_bias(mask, None, torch.float32)
+    assert out.shape == (1, 1, 1, 2) and out[0, 0, 0, 0] == 0 and out[0, 0, 0, 1] < -1e30
+    assert attention_bias(None, None, torch.float32) is None
+
+
+def test_attention_rejects_bad_heads() -> None:
+    with pytest.raises(ValueError, match="divisible"):
+        Attention(10, 3)
+
+
+def test_dropout_uses_generator_and_is_off_in_eval() -> None:
+    drop = Dropout(0.5)
+    x = torch.ones(1000)
+    drop.generator = torch.Generator().manual_seed(0)
+    a = drop(x)
+    drop.generator = torch.Generator().manual_seed(0)
+    assert torch.equal(a, drop(x))
+    assert set(a.unique().tolist()) == {0.0, 2.0}
+    assert torch.equal(drop.eval()(x), x)
