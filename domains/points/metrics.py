@@ -67,7 +67,7 @@ def point_metrics(samples: PointTable, train: PointTable, held_out: PointTable, 
     else:
         b = held_out.x
     if len(a) and len(b):
-        out["w2"] = wasserstein2(_subsample(a, MAX_W2_POINTS, 0), _subsample(b, MAX_W2_POINTS, 1))
+        out["w2"] = wasserstein2(torch.as_tensor(_subsample(a, MAX_W2_POINTS, 0)), torch.as_tensor(_subsample(b, MAX_W2_POINTS, 1)))
     for spec in specs:
         name = spec["name"]
         if name not in requested or name not in train.conditions:

@@ -34,7 +34,7 @@ def test_statistics_normalise_the_train_split(csv_domain: PointsDomain):
 
 
 def test_plan_rejects_unknown_and_out_of_range_conditions(csv_domain: PointsDomain):
-    with pytest.raises(GensciError, match=r"unknown condition 'colour'; this model knows: kind \(one of a, b\), size \(numeric"):
+    with pytest.raises(GensciError, match=r"unknown condition 'colour'; this model knows: size \(numeric, trained on \[1\.\d+, 2\.\d+\]\), kind \(one of a, b\)"):
         csv_domain.plan(4, {"colour": "red"})
     with pytest.raises(GensciError, match="outside the training range"):
         csv_domain.plan(4, {"size": "99"})
