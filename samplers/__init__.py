@@ -1,0 +1,3 @@
+from samplers.ddpm import DDPMSampler  # noqa: F401
+from samplers.ddim import DDIMSampler  # noqa: F401
+from samplers.categorical import CategoricalSampler  # noqa: F401
