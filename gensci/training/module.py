@@ -63,7 +63,7 @@ class GenerativeModule(L.LightningModule):
         c = self.process.corrupt(batch.x, generator=g, cond=batch.cond, mask=batch.mask, x0=x0)
         pred = network(c.x_t, c.t, cond=c.cond, mask=c.mask)
         loss, logs = self.process.loss(pred, c)
-        logs = {**c.logs, **logs}
+        logs = {k: v for k, v in {**c.logs, **logs}.items() if k != "loss"}
         return loss, logs
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
