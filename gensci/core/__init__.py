@@ -14,3 +14,15 @@ from gensci.core.categorical import (  # noqa: F401
     MixingTransition,
     UniformTransition,
 )
+from gensci.core.transport import wasserstein2  # noqa: F401
+from gensci.core.couplings import (  # noqa: F401
+    Coupling,
+    ExactOTCoupling,
+    GibbsWeightedCoupling,
+    IndependentCoupling,
+    PairedCoupling,
+    Pairing,
+    SinkhornCoupling,
+)
+from gensci.core.flow import FlowMatching  # noqa: F401
+from gensci.core.bridge import SchrodingerBridge, gaussian_sb_coupling, gaussian_sb_marginal_cov  # noqa: F401
