@@ -20,7 +20,7 @@ from gensci.checkpoint import load_checkpoint
 from gensci.config import config_dir, instantiate, list_group
 from gensci.core.guidance import Guidance
 from gensci.core.process import Process
-from gensci.domain import ConditionRequest, Domain, SamplePlan
+from gensci.domain import ConditionRequest, Domain
 from gensci.errors import GensciError
 
 __all__ = ["GenerativeModel", "build", "bundled_models", "resolve_model", "load", "make_sampler"]

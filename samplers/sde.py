@@ -5,7 +5,7 @@ arXiv 2307.03672) with ``f = v + s``, ``g = sigma``:
 
 .. math:: x_{k+1} = x_k + f(x_k, t_k)\, h + g(t_k) \sqrt{h}\, z_k, \qquad z_k \sim N(0, I),
 
-with ``z_k`` drawn from the space's noise and the explicit generator, and the move made by
+with ``z_k`` drawn as the space's tangent noise (unwrapped on the torus) and the explicit generator, and the move made by
 ``process.space.add`` (projected). No noise is added on the final step (the one that lands
 on ``t = 1``) unless ``final_noise=True``: the returned samples are then the drift's
 estimate at the data end rather than carrying one more ``g sqrt(h)`` of noise that the
@@ -49,6 +49,6 @@ class EulerMaruyamaSampler(Sampler):
             g = torch.as_tensor(g, dtype=x.dtype, device=x.device)
             if g.ndim == 1 and x.ndim > 1 and g.shape[0] == x.shape[0]:
                 g = broadcast_time(g, x)
-            z = process.space.noise(tuple(x.shape), generator=generator, device=x.device, mask=mask, dtype=x.dtype)
+            z = process.space.tangent_noise(tuple(x.shape), generator=generator, device=x.device, mask=mask, dtype=x.dtype)
             delta = delta + g * h.sqrt() * z
         return process.space.add(x, delta, mask)

@@ -47,7 +47,7 @@ from torch import Tensor
 
 from gensci.core.process import Condition, Corruption, Process, broadcast_time, masked_mean
 from gensci.core.schedules import Schedule, make_schedule
-from gensci.core.spaces import Categorical, Space, Torus, expand_mask
+from gensci.core.spaces import Categorical, Space
 
 __all__ = ["GaussianDiffusion", "PREDICTIONS"]
 
@@ -132,11 +132,7 @@ class GaussianDiffusion(Process):
 
         Plain N(0, I) on the torus (wrapping noise before scaling it by ``sigma`` would change
         the marginal), the space's own noise (mean-free, masked) elsewhere."""
-        if isinstance(self.space, Torus):
-            z = torch.randn(shape, generator=generator, dtype=dtype, device=device)
-            m = expand_mask(mask, z)
-            return z if m is None else z * m
-        return self.space.noise(shape, generator=generator, dtype=dtype, device=device, mask=mask)
+        return self.space.tangent_noise(shape, generator=generator, dtype=dtype, device=device, mask=mask)
 
     # ------------------------------------------------------------------ training
     def sample_time(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:

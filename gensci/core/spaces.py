@@ -65,6 +65,20 @@ class Space(ABC):
     def project(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """Map an ambient tensor onto the space (wrap, remove the centre of mass, zero pads)."""
 
+    def tangent_noise(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        """Standard Gaussian noise as a tangent vector, to be scaled and then added with :meth:`add`.
+
+        Equal to :meth:`noise` except on the torus, where noise must stay unwrapped until it
+        has been scaled (wrapping first would change the distribution of ``sigma * z``)."""
+        return self.noise(shape, generator=generator, dtype=dtype, device=device, mask=mask)
+
     def difference(self, a: Tensor, b: Tensor) -> Tensor:
         """The tangent vector from ``b`` to ``a`` (``a - b``; wrapped on the torus)."""
         return a - b
@@ -121,6 +135,10 @@ class Torus(Space):
     def noise(self, shape, generator=None, dtype=torch.float32, device=None, mask=None) -> Tensor:
         x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
         return self.project(x, mask)
+
+    def tangent_noise(self, shape, generator=None, dtype=torch.float32, device=None, mask=None) -> Tensor:
+        z = torch.randn(shape, generator=generator, dtype=dtype, device=device)
+        return Euclidean().project(z, mask)
 
     def project(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         x = wrap_angle(x)
