@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from domains.points.data import TOY_DATASETS, PointTable, make_toy, read_csv, split_indices
 from domains.points.io import read_points, write_points
 from domains.points.metrics import point_metrics
+from domains.points.plot import plot_points
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
 from gensci.errors import GensciError
 
@@ -238,6 +239,9 @@ class PointsDomain(Domain):
         return PointTable(x=values, columns=list(s["columns"]), conditions=dict(plan.info.get("requested", {})))
 
     def write(self, samples: PointTable, path: str | Path, plan: SamplePlan | None = None) -> Path:
+        """CSV, or a PNG scatter plot when ``path`` ends in ``.png``."""
+        if str(path).lower().endswith(".png"):
+            return plot_points(samples, path)
         return write_points(samples, path)
 
     def read(self, path: str | Path) -> PointTable:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ def run_dir_for(cfg: DictConfig) -> Path:
 
 def train(cfg: DictConfig, metrics: dict[str, Any] | None = None) -> Path:
     """Train the model ``cfg`` describes; return the path of the exported ``model.pt``."""
+    # Lightning's notices that say nothing about the user's run
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     torch.manual_seed(int(cfg.seed))  # network initialisation
     run_dir = run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -60,3 +60,12 @@ def test_stats_restore_without_data(csv_domain: PointsDomain):
     fresh.load_stats(csv_domain.stats())
     assert fresh.network_kwargs() == csv_domain.network_kwargs()
     assert fresh.plan(3).shape == (3, 2)
+
+
+def test_png_output_is_a_readable_image(csv_domain: PointsDomain, tmp_path: Path):
+    import matplotlib.image
+
+    plan = csv_domain.plan(50, {"kind": "a"})
+    path = csv_domain.write(csv_domain.decode(torch.randn(50, 2), plan), tmp_path / "s.png")
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0
