@@ -1,0 +1,23 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from gensci.cli import main
+
+
+def test_help_runs_from_any_directory(tmp_path: Path):
+    gensci = str(Path(sys.executable).parent / "gensci")
+    out = subprocess.run([gensci, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    for command in ("train", "sample", "evaluate", "models"):
+        assert command in out.stdout
+
+
+def test_train_lists_experiments(capsys):
+    assert main(["train", "--list"]) == 0
+    assert "points/moons" in capsys.readouterr().out.split()
+
+
+def test_unknown_extra_arguments_are_user_errors(capsys):
+    assert main(["models", "--nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: unexpected arguments")
