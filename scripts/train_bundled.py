@@ -30,6 +30,16 @@ from gensci.training.train import train
 ROOT = Path(gensci.__file__).resolve().parent / "checkpoints"
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int) -> dict:
     out = {"unconditional": model.evaluate(model.sample(n, seed=seed, progress=False))}
     for spec in model.conditions:
@@ -47,8 +57,9 @@ def main() -> None:
     parser.add_argument("experiment")
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (small models train fastest on one)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     run_dir = Path("runs") / "bundled" / args.experiment
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -62,7 +73,7 @@ def main() -> None:
         "experiment": args.experiment,
         "command": " ".join(["python", "scripts/train_bundled.py", args.experiment] + args.overrides),
         "train_seconds": round(seconds, 1),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads, torch {torch.__version__}".strip(),
+        "machine": f"{cpu_name()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),
         "metrics": metrics,
     }

@@ -23,3 +23,14 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path):
             raise RuntimeError("crash while writing")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"], "no temporary file may be left behind"
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path: Path):
+    import os
+
+    target = tmp_path / "perm.txt"
+    with atomic_write(target) as handle:
+        handle.write("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

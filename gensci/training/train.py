@@ -53,6 +53,8 @@ def train(cfg: DictConfig, metrics: dict[str, Any] | None = None) -> Path:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(int(cfg.seed))  # network initialisation
     run_dir = run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
