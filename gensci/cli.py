@@ -172,8 +172,9 @@ def _cmd_models() -> int:
         payload = load_checkpoint(path)
         conds = payload["stats"].get("conditions", [])
         desc = ", ".join(c["name"] for c in conds) or "unconditional"
-        shown = {k: v for k, v in payload.get("metrics", {}).items() if isinstance(v, (int, float))}
-        metric_text = "  ".join(f"{k}={v:.3g}" for k, v in list(shown.items())[:4])
+        shown = {k: v for k, v in payload.get("metrics", {}).items()
+                 if isinstance(v, (int, float)) and k not in ("n_samples", "finite_fraction")}
+        metric_text = "  ".join(f"{k}={int(v)}" if float(v).is_integer() else f"{k}={v:.3g}" for k, v in shown.items())
         print(f"{name:<28} conditions: {desc:<20} {metric_text}")
     return 0
 

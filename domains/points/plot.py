@@ -24,7 +24,7 @@ def plot_points(table: PointTable, path: str | Path, reference: PointTable | Non
         ax.scatter(reference.x[:, 0], reference.x[:, 1 if reference.x.shape[1] > 1 else 0], s=2, c="0.8", label="data")
     y = table.x[:, 1] if table.x.shape[1] > 1 else np.zeros(len(table))
     labels = next(iter(table.conditions.values()), None)
-    if labels is not None and len(set(map(str, labels))) > 1:
+    if labels is not None:
         for value in sorted(set(map(str, labels))):
             keep = np.asarray([str(v) == value for v in labels])
             ax.scatter(table.x[keep, 0], y[keep], s=3, label=f"{next(iter(table.conditions))}={value}")
