@@ -36,15 +36,16 @@ RUN_DIR_ENV = "GENSCI_RUN_DIR"
 
 
 def run_dir_for(cfg: DictConfig) -> Path:
-    """``cfg.run_dir`` if set, else ``runs/<name>/<timestamp>``; shared with DDP workers via the environment."""
-    if os.environ.get(RUN_DIR_ENV):
+    """``cfg.run_dir`` if set, else ``runs/<name>/<timestamp>``.
+
+    DDP worker processes (``LOCAL_RANK`` > 0, started by Lightning while rank 0 fits) take
+    rank 0's directory from the environment, so a timestamped name is chosen once.
+    """
+    if os.environ.get(RUN_DIR_ENV) and int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
         return Path(os.environ[RUN_DIR_ENV])
     if cfg.get("run_dir"):
-        path = Path(str(cfg.run_dir))
-    else:
-        path = Path("runs") / str(cfg.name) / time.strftime("%Y%m%d-%H%M%S")
-    os.environ[RUN_DIR_ENV] = str(path.resolve())
-    return path.resolve()
+        return Path(str(cfg.run_dir)).resolve()
+    return (Path("runs") / str(cfg.name) / time.strftime("%Y%m%d-%H%M%S")).resolve()
 
 
 def train(cfg: DictConfig, metrics: dict[str, Any] | None = None) -> Path:
@@ -77,7 +78,15 @@ def train(cfg: DictConfig, metrics: dict[str, Any] | None = None) -> Path:
         raise GensciError(f"cannot resume: {resume!r} does not exist")
     if trainer.is_global_zero:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # read by DDP workers only, restored after fitting
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
     out = run_dir / "model.pt"
     if trainer.is_global_zero:
         record = {"steps": int(trainer.global_step)}
