@@ -132,6 +132,10 @@ class GenerativeModel:
         if guidance is not None and plan.cond is None:
             raise GensciError("guidance needs at least one --condition")
         smp = make_sampler(sampler if sampler is not None else self.config["sampler"], steps=steps, progress=progress)
+        try:
+            smp.check(self.process)
+        except TypeError as err:
+            raise GensciError(f"sampler {sampler or smp.name!r} cannot drive this model: {err}") from None
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
         generator = torch.Generator().manual_seed(int(seed))
