@@ -5,6 +5,9 @@ times slower on a busy 2-core machine)."""
 
 import os
 
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy / torch load their thread pools
+
 import pytest
 import torch
 
