@@ -1,0 +1,285 @@
+"""Reading protein backbones from PDB, mmCIF and BinaryCIF files (or folders of them).
+
+Each file (``.pdb``/``.ent``, ``.cif``/``.mmcif``, ``.bcif``, each optionally ``.gz``) is read
+with biotite; only its first model is used. Every protein chain (or the chains asked
+for) becomes a :class:`BackboneChain` of N, CA, C coordinates, unless it is broken, in
+which case it is skipped with one reason, recorded in a :class:`ReadReport`:
+
+* ``unreadable`` — biotite cannot parse the file;
+* ``no protein`` — the file has no amino-acid residues (or not in the chains asked for);
+* ``chain not found`` — a requested chain ID is absent;
+* ``non-standard residue`` — a residue outside the 20 canonical amino acids (e.g. MSE);
+* ``missing backbone atoms`` — a residue lacks N, CA or C;
+* ``chain break`` — a peptide bond C(i)-N(i+1) longer than ``max_peptide_bond`` (2 Å;
+  a real one is 1.33 Å), e.g. unresolved residues;
+* ``too short`` / ``too long`` — outside ``[min_length, max_length]`` residues.
+
+Hydrogens, waters and ligands are ignored. Models train on crops of long chains:
+:func:`random_crop` picks a window with an explicit :class:`torch.Generator`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+import torch
+
+from gensci.errors import GensciError
+
+if TYPE_CHECKING:
+    from biotite.structure import AtomArray
+
+__all__ = [
+    "STANDARD_RESIDUES",
+    "STRUCTURE_SUFFIXES",
+    "BackboneChain",
+    "SkippedChain",
+    "ReadReport",
+    "structure_files",
+    "read_structure",
+    "extract_chains",
+    "read_chains",
+    "crop_start",
+    "random_crop",
+]
+
+#: the 20 canonical amino acids (three-letter codes)
+STANDARD_RESIDUES = frozenset(
+    "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL".split()
+)
+#: file suffixes read (each also with ".gz")
+STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
+
+
+@dataclass(frozen=True)
+class BackboneChain:
+    """One continuous protein chain: N, CA, C coordinates ``(L, 3, 3)`` (float64, Å)."""
+
+    source: str
+    chain_id: str
+    coords: np.ndarray
+    #: carbonyl O ``(L, 3)``, NaN where the file has none
+    oxygen: np.ndarray
+    #: one-letter amino-acid sequence
+    sequence: str
+    #: residue numbers from the file
+    res_ids: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return f"{Path(self.source).name}:{self.chain_id}"
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+
+@dataclass(frozen=True)
+class SkippedChain:
+    """A file or chain left out, with the reason (one of the module's list) and details."""
+
+    source: str
+    chain_id: str | None
+    reason: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        where = Path(self.source).name + (f":{self.chain_id}" if self.chain_id else "")
+        return f"{where}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class ReadReport:
+    """What a read kept and what it skipped."""
+
+    files: int = 0
+    kept: int = 0
+    skipped: list[SkippedChain] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Skipped files/chains per reason."""
+        return dict(Counter(s.reason for s in self.skipped))
+
+    def summary(self) -> str:
+        """One line, e.g. ``read 6 files: kept 5 chains, skipped 2 (chain break 1, too short 1)``."""
+        line = f"read {self.files} files: kept {self.kept} chains, skipped {len(self.skipped)}"
+        if self.skipped:
+            line += " (" + ", ".join(f"{k} {v}" for k, v in sorted(self.counts().items())) + ")"
+        return line
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower().removesuffix(".gz")
+    return Path(name).suffix
+
+
+def structure_files(path: str | Path) -> list[Path]:
+    """The structure files at ``path``: the file itself, or a folder's files (recursively, sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise GensciError(f"no such file or folder: {path}")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) in STRUCTURE_SUFFIXES)
+    if not files:
+        raise GensciError(f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}, optionally .gz) under {path}")
+    return files
+
+
+def read_structure(path: str | Path) -> AtomArray:
+    """The first model of a PDB / mmCIF / BinaryCIF file (optionally gzipped) as an AtomArray."""
+    from biotite.structure.io import pdb, pdbx
+
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix not in STRUCTURE_SUFFIXES:
+        raise GensciError(f"{path.name}: unknown structure format; use {', '.join(STRUCTURE_SUFFIXES)} (optionally .gz)")
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. elements guessed from atom names
+            if suffix in (".pdb", ".ent"):
+                with opener(path, "rt") as handle:
+                    return pdb.PDBFile.read(handle).get_structure(model=1)
+            if suffix == ".bcif":
+                with opener(path, "rb") as handle:
+                    return pdbx.get_structure(pdbx.BinaryCIFFile.read(handle), model=1)
+            with opener(path, "rt") as handle:
+                return pdbx.get_structure(pdbx.CIFFile.read(handle), model=1)
+    except Exception as exc:  # biotite raises several types for malformed files
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GensciError(f"cannot read {path.name}: {message}") from exc
+
+
+def _residue_table(atoms: AtomArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per residue: res_id, res_name and N, CA, C, O coordinates ``(R, 4, 3)`` (NaN if missing)."""
+    import biotite.structure as struc
+
+    starts = struc.get_residue_starts(atoms)
+    position = np.searchsorted(starts, np.arange(len(atoms)), side="right") - 1
+    coords = np.full((len(starts), 4, 3), np.nan)
+    for k, name in enumerate(("N", "CA", "C", "O")):
+        sel = np.flatnonzero(atoms.atom_name == name)[::-1]  # the first copy of an atom wins
+        coords[position[sel], k] = atoms.coord[sel]
+    return atoms.res_id[starts], atoms.res_name[starts], coords
+
+
+def _check_chain(res_ids, res_names, coords, max_peptide_bond: float) -> tuple[str, str] | None:
+    odd = [i for i, r in enumerate(res_names) if r not in STANDARD_RESIDUES]
+    if odd:
+        return "non-standard residue", f"{res_names[odd[0]]} {res_ids[odd[0]]}" + (f" and {len(odd) - 1} more" if len(odd) > 1 else "")
+    missing = np.isnan(coords[:, :3, 0])
+    if missing.any():
+        i, k = np.argwhere(missing)[0]
+        return "missing backbone atoms", f"residue {res_ids[i]} {res_names[i]} lacks {('N', 'CA', 'C')[k]}"
+    bonds = np.linalg.norm(coords[1:, 0] - coords[:-1, 2], axis=-1)
+    if len(bonds) and bonds.max() > max_peptide_bond:
+        i = int(np.argmax(bonds > max_peptide_bond))
+        return "chain break", f"C-N {bonds[i]:.2f} Å between residues {res_ids[i]} and {res_ids[i + 1]}"
+    return None
+
+
+def extract_chains(
+    atoms: AtomArray,
+    source: str,
+    chains: Sequence[str] | None = None,
+    min_length: int = 1,
+    max_length: int | None = None,
+    max_peptide_bond: float = 2.0,
+) -> tuple[list[BackboneChain], list[SkippedChain]]:
+    """Split one structure into backbone chains; return the kept ones and the skipped ones."""
+    import biotite.structure as struc
+    from biotite.sequence import ProteinSequence
+
+    atoms = atoms[~np.isin(np.char.upper(atoms.element.astype(str)), ["H", "D"])]
+    protein = atoms[struc.filter_amino_acids(atoms)]
+    present = list(dict.fromkeys(protein.chain_id.tolist()))
+    kept: list[BackboneChain] = []
+    skipped = [SkippedChain(source, c, "chain not found") for c in (chains or []) if c not in present]
+    wanted = [c for c in present if chains is None or c in chains]
+    if not present:
+        skipped.append(SkippedChain(source, None, "no protein"))
+    for chain_id in wanted:
+        res_ids, res_names, coords = _residue_table(protein[protein.chain_id == chain_id])
+        problem = _check_chain(res_ids, res_names, coords, max_peptide_bond)
+        n = len(res_ids)
+        if problem is None and n < min_length:
+            problem = ("too short", f"{n} < {min_length} residues")
+        if problem is None and max_length is not None and n > max_length:
+            problem = ("too long", f"{n} > {max_length} residues")
+        if problem is not None:
+            skipped.append(SkippedChain(source, chain_id, *problem))
+            continue
+        sequence = "".join(ProteinSequence.convert_letter_3to1(r) for r in res_names)
+        kept.append(BackboneChain(source, chain_id, coords[:, :3].copy(), coords[:, 3].copy(), sequence, res_ids.copy()))
+    return kept, skipped
+
+
+def read_chains(
+    paths: str | Path | Iterable[str | Path],
+    chains: str | Sequence[str] | None = None,
+    min_length: int = 40,
+    max_length: int | None = None,
+    max_peptide_bond: float = 2.0,
+    allow_empty: bool = False,
+) -> tuple[list[BackboneChain], ReadReport]:
+    """Backbone chains from files and folders, with a :class:`ReadReport` of what was skipped.
+
+    ``chains`` selects chain IDs (``"A"``, ``"A,B"`` or a list; None keeps every protein
+    chain). Raises :class:`GensciError` when nothing is kept, unless ``allow_empty``.
+    """
+    if isinstance(chains, str):
+        chains = [c.strip() for c in chains.split(",") if c.strip()]
+    if min_length < 1 or (max_length is not None and max_length < min_length):
+        raise GensciError(f"length filter needs 1 <= min_length <= max_length, got {min_length} and {max_length}")
+    sources = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    files = [f for p in sources for f in structure_files(p)]
+    report = ReadReport(files=len(files))
+    out: list[BackboneChain] = []
+    for path in files:
+        try:
+            atoms = read_structure(path)
+        except GensciError as exc:
+            report.skipped.append(SkippedChain(str(path), None, "unreadable", str(exc).split(": ", 1)[-1]))
+            continue
+        kept, skipped = extract_chains(atoms, str(path), chains, min_length, max_length, max_peptide_bond)
+        out += kept
+        report.skipped += skipped
+    report.kept = len(out)
+    if not out and not allow_empty:
+        where = ", ".join(str(s) for s in sources)
+        raise GensciError(f"no usable protein chains in {where}: {report.summary()}")
+    return out, report
+
+
+T = TypeVar("T")
+
+
+def crop_start(length: int, crop_length: int, generator: torch.Generator) -> int:
+    """A uniform start in ``[0, length - crop_length]`` (0 when the chain already fits)."""
+    if crop_length < 1:
+        raise GensciError(f"crop length must be at least 1, got {crop_length}")
+    if length <= crop_length:
+        return 0
+    return int(torch.randint(0, length - crop_length + 1, (1,), generator=generator))
+
+
+def random_crop(x: T, crop_length: int, generator: torch.Generator) -> T:
+    """A random window of at most ``crop_length`` residues along the first axis of ``x``.
+
+    Works on arrays and tensors (coordinates ``(L, 3, 3)`` or angles ``(L, 6)``) and on
+    :class:`BackboneChain`. Cropping angle rows keeps every value: the first row's ``phi``
+    and the last row's inter-residue angles stay real but are unused by NeRF.
+    """
+    if isinstance(x, BackboneChain):
+        s = crop_start(len(x), crop_length, generator)
+        w = slice(s, s + crop_length)
+        return BackboneChain(x.source, x.chain_id, x.coords[w], x.oxygen[w], x.sequence[w], x.res_ids[w])
+    s = crop_start(len(x), crop_length, generator)
+    return x[s : s + crop_length]
