@@ -1,0 +1,58 @@
+"""The ``molecules`` domain: 2D molecular graphs for Graph DiT (Liu et al., NeurIPS 2024).
+
+What exists so far is the data and representation layer; the network, the diffusion
+wiring, the :class:`~gensci.domain.Domain` class and the CLI presets come later.
+
+* :mod:`~domains.molecules.graph` — :class:`MolecularVocabulary` ((element, charge) atom
+  types, five bond classes) and RDKit molecule -> dense graph (kekulised by default).
+* :mod:`~domains.molecules.decode` — dense graph -> RDKit molecule, strict or with valence
+  correction (validity with and without it), canonical SMILES.
+* :mod:`~domains.molecules.data` — readers for QM9 (qm9pack), MOSES (molsets), CSV and SDF
+  files into a :class:`MoleculeTable`; seeded or user-given splits.
+* :mod:`~domains.molecules.store` — :class:`MolecularGraphs`, the compact featurised data
+  set, and :func:`load_graphs` with its content-hashed on-disk cache.
+* :mod:`~domains.molecules.statistics` — marginals, atom–bond co-occurrence, node-count
+  histogram and property normalisers of the train split.
+* metrics of generated molecules live in :mod:`~domains.molecules.metrics` and its helpers.
+"""
+
+from domains.molecules.data import (
+    MoleculeTable,
+    QM9_PROPERTIES,
+    read_csv,
+    read_moses,
+    read_qm9,
+    read_sdf,
+    split_indices,
+    table_splits,
+)
+from domains.molecules.decode import Decoded, canonical_smiles, decode_corrected, decode_graph, decode_graphs, decode_strict
+from domains.molecules.graph import BOND_CLASSES, DenseGraph, MolecularVocabulary, mol_to_graph, smiles_to_graph
+from domains.molecules.statistics import dataset_statistics
+from domains.molecules.store import MolecularGraphs, featurise, load_graphs
+
+__all__ = [
+    "BOND_CLASSES",
+    "DenseGraph",
+    "MolecularVocabulary",
+    "mol_to_graph",
+    "smiles_to_graph",
+    "Decoded",
+    "decode_strict",
+    "decode_corrected",
+    "decode_graph",
+    "decode_graphs",
+    "canonical_smiles",
+    "MoleculeTable",
+    "QM9_PROPERTIES",
+    "read_qm9",
+    "read_moses",
+    "read_csv",
+    "read_sdf",
+    "split_indices",
+    "table_splits",
+    "MolecularGraphs",
+    "featurise",
+    "load_graphs",
+    "dataset_statistics",
+]
