@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_path"]
+__all__ = ["atomic_write", "atomic_path", "cache_root"]
 
 
 @contextlib.contextmanager
@@ -43,3 +43,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
     with atomic_path(path) as tmp:
         with open(tmp, mode, **kwargs) as handle:
             yield handle
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where derived data (featurised sets, reference statistics) is cached:
+    ``cache_dir`` if given, else ``$GENSCI_CACHE``, else ``~/.cache/gensci``."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("GENSCI_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "gensci"

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from domains.molecules.metrics import parse_smiles
-from gensci.io import atomic_path
+from gensci.io import atomic_path, cache_root
 
 __all__ = [
     "ChemNetStatistics",
@@ -52,14 +52,6 @@ class ChemNetStatistics:
     mu: np.ndarray
     sigma: np.ndarray
     n: int
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir`` if given, else ``$GENSCI_CACHE``, else ``~/.cache/gensci``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("GENSCI_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "gensci"
 
 
 def _fcd_torch_version() -> str:

@@ -34,7 +34,7 @@ from torch import Tensor
 from domains.molecules.data import MoleculeTable, moses_file, qm9_files, read_csv, read_moses, read_qm9, read_sdf
 from domains.molecules.graph import DenseGraph, MolecularVocabulary, mol_to_lists
 from gensci.errors import GensciError
-from gensci.io import atomic_path
+from gensci.io import atomic_path, cache_root
 
 __all__ = ["MolecularGraphs", "featurise", "load_graphs", "cache_root", "file_digest"]
 
@@ -197,14 +197,6 @@ def featurise(table: MoleculeTable, vocab: MolecularVocabulary | None = None, ma
         split=None if table.split is None else [table.split[i] for i in keep],
         units=dict(table.units),
     )
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir`` if given, else ``$GENSCI_CACHE``, else ``~/.cache/gensci``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("GENSCI_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "gensci"
 
 
 def file_digest(paths: Sequence[Path]) -> str:
