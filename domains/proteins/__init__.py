@@ -1,6 +1,6 @@
 """The ``proteins`` domain: protein backbones as internal angles (FoldingDiff, arXiv 2209.15611).
 
-What exists so far is the geometric and file foundation:
+The pieces:
 
 * :mod:`~domains.proteins.angles` — N, CA, C coordinates to six angles per residue
   (phi, psi, omega, N-CA-C, CA-C-N, C-N-CA) measured with biotite; the row convention.
@@ -11,8 +11,12 @@ What exists so far is the geometric and file foundation:
 * :mod:`~domains.proteins.pdb` — poly-glycine PDB writers (one structure, a batch, or a
   multi-model trajectory), written atomically.
 
-The Domain subclass, the network and sampling are not written yet. biotite is imported
-only inside the functions that need it.
+* :mod:`~domains.proteins.dataset` — circular-mean centring, seeded splits, crops, padding.
+* :mod:`~domains.proteins.network` — :class:`AngleTransformer`, the denoiser of the angles.
+* :mod:`~domains.proteins.metrics` — geometric sanity metrics (CA-CA, clashes, Rg).
+* :mod:`~domains.proteins.domain` — :class:`ProteinsDomain`, the engine's adapter.
+
+biotite is imported only inside the functions that need it.
 """
 
 from domains.proteins.angles import (
@@ -33,6 +37,8 @@ from domains.proteins.nerf import (
     place_atom,
     place_oxygen,
 )
+from domains.proteins.domain import ProteinsDomain
+from domains.proteins.network import AngleTransformer
 from domains.proteins.pdb import backbone_atoms, pdb_text, write_pdb, write_pdb_models, write_pdbs
 from domains.proteins.structures import (
     STANDARD_RESIDUES,
@@ -49,6 +55,8 @@ from domains.proteins.structures import (
 )
 
 __all__ = [
+    "ProteinsDomain",
+    "AngleTransformer",
     "ANGLE_NAMES",
     "BOND_ANGLES",
     "DIHEDRALS",

@@ -1,0 +1,231 @@
+"""The ``proteins`` domain: backbones as six angles per residue on the torus (FoldingDiff).
+
+States are the angles of :mod:`domains.proteins.angles`, centred by their training-split
+circular means (:mod:`domains.proteins.dataset`), shaped ``(B, L, 6)`` on
+:class:`~gensci.core.spaces.Torus`. Masks are per angle, ``(B, L, 6)``: padded residues and
+undefined angles (first ``phi``, the last residue's inter-residue angles) stay at 0 and do
+not count in the loss. Decoding adds the means back, wraps, rebuilds N, CA, C with NeRF
+and places the carbonyl O; :meth:`ProteinsDomain.write` gives poly-glycine PDB files.
+
+Wu et al., "Protein structure generation via folding diffusion", Nat. Commun. 15:1059
+(2024), arXiv 2209.15611.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from domains.proteins.angles import backbone_to_angles, defined_mask
+from domains.proteins.dataset import AngleDataset, centre, circular_mean, collate_angles, split_counts, uncentre
+from domains.proteins.metrics import backbone_metrics
+from domains.proteins.nerf import angles_to_backbone, place_oxygen
+from domains.proteins.pdb import write_pdb
+from domains.proteins.structures import read_chains
+from gensci.core.spaces import Space, Torus
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
+from gensci.errors import GensciError
+
+__all__ = ["ProteinsDomain", "parse_lengths", "default_data_path", "MIN_LENGTH", "MAX_LENGTH"]
+
+SPLITS = ("train", "val", "test")
+#: shortest and longest chain that can be sampled (3 residues; PDB residue numbers stop at 9999)
+MIN_LENGTH, MAX_LENGTH = 3, 9999
+
+
+def default_data_path() -> Path:
+    """The chains MDAnalysisTests ships (``MDAnalysisTests/data/dssp``, about 50 PDB chains)."""
+    spec = importlib.util.find_spec("MDAnalysisTests")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        folder = Path(root) / "data" / "dssp"
+        if folder.is_dir():
+            return folder
+    raise GensciError("the proteins domain needs structures: set domain.paths=[FOLDER or FILE, ...] (PDB/mmCIF/BinaryCIF)")
+
+
+def parse_lengths(length: Any, default: tuple[int, int]) -> tuple[int, int]:
+    """``None`` -> ``default``; ``80`` or ``"80"`` -> (80, 80); ``"60..128"`` -> (60, 128)."""
+    if length is None:
+        return default
+    text = str(length).strip()
+    lo_text, sep, hi_text = text.partition("..")
+    try:
+        lo = int(lo_text)
+        hi = int(hi_text) if sep else lo
+    except ValueError:
+        raise GensciError(f"--length must be a number of residues (80) or a range (60..128), got {text!r}") from None
+    if lo < MIN_LENGTH or hi > MAX_LENGTH or lo > hi:
+        raise GensciError(f"--length {text!r}: lengths must satisfy {MIN_LENGTH} <= low <= high <= {MAX_LENGTH}")
+    return lo, hi
+
+
+class ProteinsDomain(Domain):
+    """Protein backbones from PDB / mmCIF / BinaryCIF files.
+
+    Args:
+        paths: files or folders of structures (default: MDAnalysisTests' chains if installed).
+        chains: chain IDs to keep (``"A"``, ``"A,B"`` or a list; default every protein chain).
+        min_length / max_length: chains outside this many residues are skipped.
+        crop_length: training items are random windows of at most this many residues
+            (validation and test use fixed windows).
+        split_fractions: train / val / test shares of the chains (seeded shuffle; val and
+            test get at least one chain each).
+        seed: seeds the split and the crops.
+    """
+
+    name = "proteins"
+    suffix = ".pdb"
+
+    def __init__(
+        self,
+        paths: str | list[str] | None = None,
+        chains: str | list[str] | None = None,
+        min_length: int = 40,
+        max_length: int | None = 512,
+        crop_length: int = 128,
+        split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+    ):
+        if crop_length < MIN_LENGTH:
+            raise GensciError(f"crop_length must be at least {MIN_LENGTH}, got {crop_length}")
+        self.paths = [paths] if isinstance(paths, (str, Path)) else (list(paths) if paths else None)
+        self.chains = chains if chains is None or isinstance(chains, str) else list(chains)
+        self.min_length, self.max_length = int(min_length), None if max_length is None else int(max_length)
+        self.crop_length = int(crop_length)
+        self.split_fractions = tuple(float(f) for f in split_fractions)
+        self.seed = int(seed)
+        self._angles: dict[str, list[Tensor]] | None = None
+        self._stats: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------- data
+    def _load(self) -> dict[str, list[Tensor]]:
+        if self._angles is not None:
+            return self._angles
+        paths = self.paths or [default_data_path()]
+        chains, _ = read_chains(paths, self.chains, self.min_length, self.max_length)
+        angles = []
+        for chain in chains:
+            a = backbone_to_angles(chain.coords)
+            if torch.isfinite(a[defined_mask(len(a))]).all():  # skip degenerate geometry
+                angles.append(a)
+        counts = split_counts(len(angles), self.split_fractions)
+        order = torch.randperm(len(angles), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        bounds = np.cumsum((0,) + counts)
+        self._angles = {s: [angles[i] for i in order[bounds[k] : bounds[k + 1]]] for k, s in enumerate(SPLITS)}
+        return self._angles
+
+    def prepare(self) -> None:
+        train = self._load()["train"]
+        lengths = [min(len(a), self.crop_length) for a in train]
+        self._stats = {
+            "mean": [float(v) for v in circular_mean(train)],
+            "crop_length": self.crop_length,
+            "length_range": [int(min(lengths)), int(max(lengths))],
+            "train_chains": len(train),
+        }
+
+    def _require_stats(self) -> dict[str, Any]:
+        if self._stats is None:
+            self.prepare()
+        return self._stats
+
+    def _mean(self) -> Tensor:
+        return torch.tensor(self._require_stats()["mean"], dtype=torch.float64)
+
+    def dataset(self, split: str) -> Dataset:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        mean = self._mean()
+        items = [centre(a, mean) for a in self._load()[split]]
+        return AngleDataset(items, self.crop_length, random_crop=split == "train", seed=self.seed + SPLITS.index(split))
+
+    def collate(self, items: list[dict[str, Any]]) -> Batch:
+        return collate_angles(items)
+
+    # ------------------------------------------------------------ network
+    def space(self) -> Space:
+        return Torus()
+
+    def network_kwargs(self) -> dict[str, Any]:
+        return {"dim": 6, "conditions": []}
+
+    # ---------------------------------------------------------- statistics
+    def stats(self) -> dict[str, Any]:
+        return dict(self._require_stats())
+
+    def load_stats(self, stats: dict[str, Any]) -> None:
+        self._stats = dict(stats)
+
+    # ------------------------------------------------------------ sampling
+    def plan(self, n: int, conditions: ConditionRequest | None = None, length: Any = None,
+             length_seed: Any = 0, **options: Any) -> SamplePlan:
+        """Chain lengths and the per-angle mask ``(n, L_max, 6)`` for ``n`` backbones.
+
+        ``length`` is ``80`` or ``"60..128"`` (default: the training crop lengths). Lengths
+        of a range are drawn uniformly from ``torch.Generator().manual_seed(length_seed)``
+        (default 0: the same lengths every run; ``--length-seed`` changes them).
+        """
+        if options:
+            raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; "
+                              "the proteins domain takes --length N or LOW..HIGH and --length-seed")
+        if conditions:
+            raise GensciError(f"unknown condition {next(iter(conditions))!r}; this model is unconditional")
+        lo, hi = parse_lengths(length, tuple(self._require_stats()["length_range"]))
+        try:
+            g = torch.Generator().manual_seed(int(length_seed))
+        except (TypeError, ValueError):
+            raise GensciError(f"--length-seed must be an integer, got {length_seed!r}") from None
+        lengths = torch.randint(lo, hi + 1, (n,), generator=g)
+        mask = defined_mask(lengths, int(lengths.max()))
+        return SamplePlan(shape=tuple(mask.shape), mask=mask, info={"lengths": lengths.tolist()})
+
+    def decode(self, x: Tensor, plan: SamplePlan) -> list[np.ndarray]:
+        """Backbones ``(L_i, 4, 3)`` (N, CA, C, O in Å), one per sample, float64."""
+        lengths = torch.as_tensor(plan.info["lengths"])
+        residues = torch.arange(x.shape[1])[None] < lengths[:, None]
+        angles = uncentre(x.detach().cpu().double(), self._mean())
+        coords = angles_to_backbone(angles, residues)
+        full = torch.cat([coords, place_oxygen(coords, residues).unsqueeze(2)], dim=2)
+        return [full[i, : int(n)].numpy() for i, n in enumerate(lengths)]
+
+    def write(self, samples: list[np.ndarray], path: str | Path, plan: SamplePlan | None = None) -> Path:
+        """One PDB per structure in the folder ``path`` (``sample_000.pdb`` ...), or a single
+        ``.pdb`` file when there is one structure. Each file is written atomically."""
+        path = Path(path)
+        if path.suffix.lower() == ".pdb":
+            if len(samples) != 1:
+                raise GensciError(f"{path.name} holds one structure but there are {len(samples)}; give a folder instead")
+            return write_pdb(samples[0], path)
+        if path.exists() and not path.is_dir():
+            raise GensciError(f"{path} is a file; give a folder (or a .pdb path for one structure)")
+        width = max(3, len(str(len(samples) - 1)))
+        for i, bb in enumerate(samples):
+            write_pdb(bb, path / f"sample_{i:0{width}d}.pdb")
+        return path
+
+    def read(self, path: str | Path) -> list[np.ndarray]:
+        """Backbones ``(L, 4, 3)`` from a PDB file or a folder of them (sorted by name)."""
+        chains, _ = read_chains(path, min_length=1)
+        out = []
+        for chain in chains:
+            o = torch.from_numpy(chain.oxygen)
+            if not torch.isfinite(o).all():
+                o = place_oxygen(torch.from_numpy(chain.coords))
+            out.append(np.concatenate([chain.coords, o.numpy()[:, None]], axis=1))
+        return out
+
+    # -------------------------------------------------------------- metrics
+    def evaluate(self, samples: list[np.ndarray], plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
+        """Geometric sanity metrics of the samples (:mod:`domains.proteins.metrics`).
+
+        They need no reference data, so ``split`` is not read yet; TM-score and secondary
+        structure against a held-out split are not computed.
+        """
+        return backbone_metrics(samples)
