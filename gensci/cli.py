@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="metrics of a model's samples (or of a sample file) as a table and JSON")
     p.add_argument("model", help="bundled model name or checkpoint path")
     p.add_argument("-n", "--num", type=int, default=2000, help="samples to draw when --samples is not given")
-    p.add_argument("--samples", default=None, help="evaluate this sample file instead of drawing new samples")
+    p.add_argument("--samples", default=None, help="evaluate this sample file (or folder) instead of drawing new samples")
     p.add_argument("--split", default="test", help="held-out split to compare with (default test)")
     p.add_argument("-o", "--output", default="metrics.json", help="JSON file for the metrics (default metrics.json)")
     _add_sampling_arguments(p)
@@ -147,8 +147,8 @@ def _cmd_evaluate(args: argparse.Namespace, extra: dict[str, Any]) -> int:
 
     model = gensci.load(args.model)
     if args.samples:
-        if not Path(args.samples).is_file():
-            raise GensciError(f"sample file {args.samples!r} does not exist")
+        if not Path(args.samples).exists():
+            raise GensciError(f"sample file or folder {args.samples!r} does not exist")
         samples = model.domain.read(args.samples)
     else:
         samples = model.sample(args.num, **_sample_kwargs(args, extra))
