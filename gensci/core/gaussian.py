@@ -278,18 +278,6 @@ class GaussianDiffusion(Process):
         drift = d_alpha * x1 + (2.0 * d_sigma - sigma * d_alpha / alpha) * eps
         return drift, g2.sqrt()
 
-    def time_grid(self, steps: int, device=None) -> Tensor:
-        """``steps + 1`` times from 0 to 1; on a T-grid, ``steps <= T`` grid points
-        ``round(linspace(0, T, steps + 1)) / T`` (DDIM-style step skipping)."""
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        if self.timesteps is None:
-            return torch.linspace(0.0, 1.0, steps + 1, device=device)
-        if steps > self.timesteps:
-            raise ValueError(f"steps={steps} exceeds the process's T={self.timesteps} grid points")
-        k = torch.linspace(0, self.timesteps, steps + 1, dtype=torch.float64).round()
-        return (k / self.timesteps).to(dtype=torch.float32, device=device)
-
     def __repr__(self) -> str:
         return (
             f"GaussianDiffusion(space={self.space!r}, schedule={self.schedule!r}, "

@@ -59,6 +59,8 @@ def masked_mean(values: Tensor, mask: Tensor | None = None, weight: Tensor | Non
     ``sum_b w_b * mean_{real entries of b}(values_b) / B``: every sample counts once
     whatever its size, and ``weight`` (e.g. W-CFM's Gibbs weights) scales its share.
     """
+    if mask is None and weight is None:
+        return values.mean()  # every sample has the same size: the mean of the per-sample means
     b = values.shape[0]
     flat = values.reshape(b, -1)
     if mask is None:
@@ -99,11 +101,23 @@ class Process(ABC):
         """A draw from the source distribution at ``t = 0``."""
         return self.space.noise(shape, generator=generator, device=device, mask=mask, dtype=dtype)
 
+    #: a discrete-step process's number of steps T (None: continuous time)
+    timesteps: int | None = None
+
     def time_grid(self, steps: int, device=None) -> Tensor:
-        """The ``steps + 1`` times a sampler visits, from 0 to 1."""
+        """The ``steps + 1`` times a sampler visits, from 0 to 1.
+
+        On a T-step grid (``self.timesteps``), ``steps <= T`` grid points
+        ``round(linspace(0, T, steps + 1)) / T``, so samplers skip steps DDIM-style.
+        """
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        return torch.linspace(0.0, 1.0, steps + 1, device=device)
+        if self.timesteps is None:
+            return torch.linspace(0.0, 1.0, steps + 1, device=device)
+        if steps > self.timesteps:
+            raise ValueError(f"steps={steps} exceeds the process's T={self.timesteps} grid points")
+        k = torch.linspace(0, self.timesteps, steps + 1, dtype=torch.float64).round()
+        return (k / self.timesteps).to(dtype=torch.float32, device=device)
 
     @abstractmethod
     def corrupt(
