@@ -4,10 +4,10 @@
   on the torus), and the condition cost of C2OT (Cheng et al. 2025, arXiv 2503.10636):
   ``lambda * d(c_i, c_j)`` with ``d`` the squared difference for numeric conditions and
   the 0/1 mismatch for categorical ones; a NaN on either side contributes nothing.
-* Solvers: the exact assignment (Hungarian, ``scipy.optimize.linear_sum_assignment``),
-  the exact plan (POT ``ot.emd``) and the entropic plan (POT ``ot.sinkhorn``), all in
-  float64. They are deterministic; sampling from a plan uses torch and an explicit
-  generator.
+* Solvers: the exact assignment (POT's network simplex, or scipy's
+  ``linear_sum_assignment``), the exact plan (POT ``ot.emd``) and the entropic plan (POT
+  ``ot.sinkhorn``), all in float64. They are deterministic; sampling from a plan uses
+  torch and an explicit generator.
 * :func:`wasserstein2`: ``W2(a, b) = sqrt(min_P sum_ij P_ij ||a_i - b_j||^2)`` with
   uniform weights, solved exactly by ``ot.emd2``.
 """
@@ -91,13 +91,23 @@ def condition_cost(
 def exact_assignment(cost: Tensor) -> Tensor:
     """For each column ``j`` of ``cost`` ``(n, m)``, ``n >= m``, the row it is matched to.
 
-    Minimises ``sum_j cost[idx_j, j]`` over injective ``idx`` (Hungarian algorithm; an
-    ``inf`` entry forbids a pair). Returns a long tensor ``(m,)``.
+    Minimises ``sum_j cost[idx_j, j]`` over injective ``idx`` (an ``inf`` entry forbids a
+    pair). Returns a long tensor ``(m,)``. A square, finite cost is solved by the network
+    simplex (POT ``ot.emd`` with unit masses, whose optimal vertex is a permutation): on
+    dense low-dimensional costs it is several times faster than the shortest augmenting
+    path (e.g. 68 ms against 300 ms at n = 1024 in 2D). Otherwise, or if the simplex stops
+    short of optimality, ``scipy.optimize.linear_sum_assignment``.
     """
     n, m = cost.shape
     if n < m:
         raise ValueError(f"exact assignment needs at least as many rows as columns, got {n} < {m}")
-    rows, cols = linear_sum_assignment(cost.detach().cpu().double().numpy().T)
+    c = cost.detach().cpu().double().numpy()
+    if n == m and np.isfinite(c).all():
+        plan, log = ot.emd(np.ones(n), np.ones(m), c, numItermax=10_000_000, log=True)
+        idx = plan.argmax(0)
+        if log["result_code"] == 1 and (plan[idx, np.arange(m)] > 0.5).all() and np.unique(idx).size == m:
+            return torch.as_tensor(idx, dtype=torch.long).to(cost.device)
+    rows, cols = linear_sum_assignment(c.T)
     idx = torch.empty(m, dtype=torch.long)
     idx[torch.as_tensor(rows)] = torch.as_tensor(cols, dtype=torch.long)
     return idx.to(cost.device)

@@ -99,6 +99,29 @@ def test_wcfm_marginal_correction_untilts_the_plan(generator):
     assert p.logs["coupling/ess"].item() == pytest.approx((raw.sum() ** 2 / (b * raw.pow(2).sum())).item(), rel=1e-5)
 
 
+def _log_domain_scalings(log_k, iters):
+    n, m = log_k.shape
+    log_f, log_g = log_k.new_zeros(n), log_k.new_zeros(m)
+    for _ in range(iters):
+        log_f = -math.log(n) - torch.logsumexp(log_k + log_g[None, :], dim=1)
+        log_g = -math.log(m) - torch.logsumexp(log_k + log_f[:, None], dim=0)
+    return log_f, log_g
+
+
+def test_wcfm_kernel_sweeps_match_the_log_domain_and_fall_back_on_underflow(generator):
+    cp = GibbsWeightedCoupling(kappa=0.5, marginal_correction=15)
+    x0, x1 = torch.randn(40, 3, generator=generator), 2.0 + torch.randn(40, 3, generator=generator)
+    log_k = cp.log_kernel(x0, x1)
+    for got, want in zip(cp.scalings(log_k), _log_domain_scalings(log_k, 15)):
+        assert torch.allclose(got, want, rtol=0, atol=1e-10)
+    # a far-away source point: its kernel row underflows to 0, so the sweeps use log-sum-exp
+    far = torch.cat([x0[:-1], torch.full((1, 3), 1e3)])
+    log_k = cp.log_kernel(far, x1)
+    assert torch.exp(log_k[-1]).max() == 0
+    for got, want in zip(cp.scalings(log_k), _log_domain_scalings(log_k, 15)):
+        assert torch.isfinite(got).all() and torch.allclose(got, want, rtol=0, atol=1e-10)
+
+
 def test_condition_cost_inf_never_pairs_across_classes(generator):
     n = 24
     x0, x1 = torch.randn(n, 2, generator=generator), torch.randn(n, 2, generator=generator)

@@ -73,6 +73,16 @@ def test_exact_assignment_brute_force_and_forbidden(generator):
     assert not torch.any(exact_assignment(cost) == torch.arange(3))
 
 
+def test_exact_assignment_square_matches_the_hungarian_optimum(generator):
+    from scipy.optimize import linear_sum_assignment
+
+    cost = pairwise_sq_dist(torch.randn(200, 2, generator=generator), torch.randn(200, 2, generator=generator))
+    idx = exact_assignment(cost)
+    assert torch.equal(idx.sort().values, torch.arange(200))
+    rows, cols = linear_sum_assignment(cost.numpy())
+    assert cost[idx, torch.arange(200)].sum().item() == pytest.approx(cost.numpy()[rows, cols].sum(), rel=1e-12)
+
+
 def test_sinkhorn_marginals_and_limits(generator):
     x0, x1 = torch.randn(30, 2, generator=generator), torch.randn(20, 2, generator=generator)
     cost = pairwise_sq_dist(x0, x1)
