@@ -25,13 +25,14 @@ from torch import Tensor, nn
 
 from gensci.nn.conditions import ConditionEncoder, ConditionSpec, specs_to_dicts
 from gensci.nn.dit import FinalLayer
+from gensci.nn.conditioning import TimeConditioned
 from gensci.nn.embeddings import TimeEmbedding
 from gensci.nn.transformer import RelativePositionTransformer
 
 __all__ = ["AngleTransformer"]
 
 
-class AngleTransformer(nn.Module):
+class AngleTransformer(TimeConditioned, nn.Module):
     """``model(x_t (B, L, dim), t (B,), cond=None, mask=None) -> (B, L, dim * heads)``.
 
     Args:
@@ -79,27 +80,6 @@ class AngleTransformer(nn.Module):
             max_relative_distance=max_relative_distance,
         )
         self.final = FinalLayer(hidden, self.dim * self.heads, cond_dim=hidden)
-
-    @property
-    def generator(self) -> torch.Generator | None:
-        return None if self.cond is None else self.cond.generator
-
-    @generator.setter
-    def generator(self, g: torch.Generator | None) -> None:
-        if self.cond is not None:
-            self.cond.generator = g
-
-    def embed(self, t: Tensor, cond: Mapping[str, Tensor] | None, batch_size: int) -> Tensor:
-        """The conditioning vector ``c = time(t) + conditions(cond)``, ``(B, hidden)``."""
-        t = torch.as_tensor(t, device=self.embed_angles.weight.device)
-        if t.ndim == 0:
-            t = t.expand(batch_size)
-        c = self.time(t)
-        if self.cond is not None:
-            c = c + self.cond(cond, batch_size, device=c.device)
-        elif cond:
-            raise ValueError(f"unknown condition(s) {sorted(cond)}; this model is unconditional")
-        return c
 
     def forward(
         self, x_t: Tensor, t: Tensor, cond: Mapping[str, Tensor] | None = None, mask: Tensor | None = None

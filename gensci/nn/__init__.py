@@ -14,6 +14,7 @@ from gensci.nn.conditions import (
     specs_from_dicts,
     specs_to_dicts,
 )
+from gensci.nn.conditioning import TimeConditioned
 from gensci.nn.dit import Attention, DiTBlock, Dropout, FinalLayer, TransformerBlock, attention_bias, modulate
 from gensci.nn.embeddings import GaussianFourierEmbedding, SinusoidalTimeEmbedding, TimeEmbedding
 from gensci.nn.mlp import VectorFieldMLP, make_activation
@@ -23,6 +24,7 @@ __all__ = [
     "SinusoidalTimeEmbedding",
     "GaussianFourierEmbedding",
     "TimeEmbedding",
+    "TimeConditioned",
     "ConditionSpec",
     "as_spec",
     "specs_to_dicts",

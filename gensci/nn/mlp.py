@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from gensci.nn.conditions import ConditionEncoder, ConditionSpec, specs_to_dicts
+from gensci.nn.conditioning import TimeConditioned
 from gensci.nn.embeddings import TimeEmbedding
 
 __all__ = ["VectorFieldMLP", "make_activation"]
@@ -40,7 +41,7 @@ def make_activation(name: str) -> nn.Module:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}") from None
 
 
-class VectorFieldMLP(nn.Module):
+class VectorFieldMLP(TimeConditioned, nn.Module):
     """Time- and condition-modulated MLP; ``model(x_t, t, cond=None, mask=None) -> (B, dim * heads)``.
 
     Args:
@@ -84,27 +85,6 @@ class VectorFieldMLP(nn.Module):
         nn.init.zeros_(self.film.bias)
         self.act = make_activation(activation)
         self.out = nn.Linear(hidden, dim * heads)
-
-    @property
-    def generator(self) -> torch.Generator | None:
-        return None if self.cond is None else self.cond.generator
-
-    @generator.setter
-    def generator(self, g: torch.Generator | None) -> None:
-        if self.cond is not None:
-            self.cond.generator = g
-
-    def embed(self, t: Tensor, cond: Mapping[str, Tensor] | None, batch_size: int) -> Tensor:
-        """The conditioning vector ``c = time(t) + conditions(cond)``, ``(B, hidden)``."""
-        t = torch.as_tensor(t, device=self.out.weight.device)
-        if t.ndim == 0:
-            t = t.expand(batch_size)
-        c = self.time(t)
-        if self.cond is not None:
-            c = c + self.cond(cond, batch_size, device=c.device)
-        elif cond:
-            raise ValueError(f"unknown condition(s) {sorted(cond)}; this model is unconditional")
-        return c
 
     def forward(
         self, x_t: Tensor, t: Tensor, cond: Mapping[str, Tensor] | None = None, mask: Tensor | None = None
