@@ -1,5 +1,7 @@
 """Readers (QM9, MOSES, CSV, SDF), splits, featurisation and the on-disk cache."""
 
+import importlib.util
+
 import math
 from pathlib import Path
 
@@ -13,6 +15,11 @@ from domains.molecules.decode import canonical_smiles, decode_strict
 from domains.molecules.graph import MolecularVocabulary
 from domains.molecules.store import MolecularGraphs, featurise, load_graphs
 from gensci.errors import GensciError
+
+requires_moses = pytest.mark.skipif(
+    importlib.util.find_spec("moses") is None, reason="molsets (MOSES data) is not installed: pip install --no-deps molsets"
+)
+
 
 CSV = "SMILES,logp,label,fold\nCCO,0.5,a,train\nnot_a_smiles,1.0,b,train\nc1ccccc1,,b,test\nC1CC,2.0,,val\nC[NH3+],3.5,,val\n"
 
@@ -69,6 +76,7 @@ def test_sdf_round_trip_with_properties(tmp_path: Path):
     assert table.categorical["kind"] == ["x", "y", None]
 
 
+@requires_moses
 def test_qm9_and_moses_readers():
     qm9 = read_qm9(["mu", "gap"], limit=30)
     assert len(qm9) == 30 and qm9.smiles[:3] == ["C", "N", "O"]
@@ -129,6 +137,7 @@ def test_cache_is_hit_on_second_load_and_invalidated_when_the_file_changes(tmp_p
         load_graphs(str(tmp_path / "nothing.csv"), cache_dir=cache)
 
 
+@requires_moses
 def test_cache_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("GENSCI_CACHE", str(tmp_path / "env"))
     graphs = load_graphs("moses:test", limit=10)

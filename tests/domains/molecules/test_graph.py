@@ -1,5 +1,7 @@
 """SMILES -> graph -> molecule is the identity on seeded QM9 and MOSES subsets."""
 
+import importlib.util
+
 import gzip
 import random
 
@@ -11,6 +13,11 @@ from domains.molecules.data import moses_file, qm9_files
 from domains.molecules.decode import canonical_smiles, decode_strict
 from domains.molecules.graph import AROMATIC, BOND_CLASSES, DOUBLE, SINGLE, MolecularVocabulary, mol_to_graph, smiles_to_graph
 from gensci.errors import GensciError
+
+requires_moses = pytest.mark.skipif(
+    importlib.util.find_spec("moses") is None, reason="molsets (MOSES data) is not installed: pip install --no-deps molsets"
+)
+
 
 
 def _qm9_subset(n: int, n_charged: int, seed: int = 0) -> list[str]:
@@ -47,6 +54,7 @@ def test_qm9_round_trip_is_exact_including_charged_molecules():
     assert {"N+", "O-", "C-", "N-"} <= set(vocab.labels)
 
 
+@requires_moses
 def test_moses_round_trip_is_exact():
     smiles = _moses_subset(1000)
     vocab, failures = _round_trip_failures(smiles)
