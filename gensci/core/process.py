@@ -138,9 +138,9 @@ class Process(ABC):
 
     def velocity(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         """``dx/dt`` of the deterministic sampling ODE at ``(x_t, t)``."""
-        raise NotImplementedError(f"{type(self).__name__} has no ODE velocity")
+        raise TypeError(f"{type(self).__name__} has no ODE velocity")
 
     def sde(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Drift and diffusion coefficient ``(f, g)`` of the sampling SDE
         ``dx = f dt + g dW`` run forward in ``t`` from 0 to 1."""
-        raise NotImplementedError(f"{type(self).__name__} has no sampling SDE")
+        raise TypeError(f"{type(self).__name__} has no sampling SDE")

@@ -17,10 +17,10 @@ class BrownianBridgeTo0(Process):
         self.sigma = sigma
 
     def corrupt(self, x1, **kw):
-        raise NotImplementedError
+        raise AssertionError("a sampler never trains")
 
     def loss(self, prediction, c):
-        raise NotImplementedError
+        raise AssertionError("a sampler never trains")
 
     def sde(self, prediction, x_t, t):
         return -x_t / (1 - t)[:, None], torch.tensor(self.sigma)
