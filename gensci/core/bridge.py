@@ -38,7 +38,7 @@ from gensci.core.couplings import (
     PairedCoupling,
     SinkhornCoupling,
 )
-from gensci.core.flow import Source, draw_source
+from gensci.core.flow import Source, draw_source, paired_batch
 from gensci.core.process import Condition, Corruption, Process, broadcast_time, masked_mean
 from gensci.core.spaces import Euclidean, Space, ZeroCoM
 
@@ -141,14 +141,8 @@ class SchrodingerBridge(Process):
         t: Tensor | None = None,
         x0: Tensor | None = None,
     ) -> Corruption:
-        if x0 is None:
-            if self.coupling.requires_x0:
-                raise ValueError(f"{type(self.coupling).__name__} needs the paired x0 passed to corrupt")
-            x0 = self.prior(tuple(x1.shape), generator=generator, device=x1.device, mask=mask, dtype=x1.dtype)
-        pairing = self.coupling(x0, x1, cond=cond, generator=generator, mask=mask, space=self.space)
-        if t is None:
-            t = self.sample_time(x1.shape[0], generator=generator, device=x1.device)
-        t = t.to(device=x1.device, dtype=x1.dtype).clamp(self.t_eps, 1.0 - self.t_eps)
+        pairing, t = paired_batch(self, x1, generator=generator, cond=cond, mask=mask, t=t, x0=x0)
+        t = t.clamp(self.t_eps, 1.0 - self.t_eps)
         x0p, x1p = pairing.x0, pairing.x1
         tt = broadcast_time(t, x1)
         mu = (1.0 - tt) * x0p + tt * x1p

@@ -27,12 +27,12 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from gensci.core.couplings import Coupling, IndependentCoupling
+from gensci.core.couplings import Coupling, IndependentCoupling, Pairing
 from gensci.core.process import Condition, Corruption, Process, broadcast_time, masked_mean
 from gensci.core.schedules import CondOTSchedule, Schedule
 from gensci.core.spaces import Categorical, Euclidean, Space, Torus, expand_mask
 
-__all__ = ["FlowMatching", "Source", "draw_source"]
+__all__ = ["FlowMatching", "Source", "draw_source", "paired_batch"]
 
 #: ``source(n, generator) -> Tensor (n, ...)``: a user-supplied sampler of the t = 0 side
 Source = Callable[[int, "torch.Generator | None"], Tensor]
@@ -54,6 +54,28 @@ def draw_source(
     if tuple(x.shape) != tuple(shape):
         raise ValueError(f"source returned shape {tuple(x.shape)}, expected {tuple(shape)}")
     return space.project(x.to(device=device, dtype=dtype), mask)
+
+
+def paired_batch(
+    process: Process,
+    x1: Tensor,
+    *,
+    generator: torch.Generator | None,
+    cond: Condition | None,
+    mask: Tensor | None,
+    t: Tensor | None,
+    x0: Tensor | None,
+) -> tuple[Pairing, Tensor]:
+    """The start of every coupled corruption: draw ``x0`` from the prior unless given, pair it
+    with the data by ``process.coupling``, and draw (or take) the times ``t``."""
+    if x0 is None:
+        if process.coupling.requires_x0:
+            raise ValueError(f"{type(process.coupling).__name__} needs the paired x0 passed to corrupt")
+        x0 = process.prior(tuple(x1.shape), generator=generator, device=x1.device, mask=mask, dtype=x1.dtype)
+    pairing = process.coupling(x0, x1, cond=cond, generator=generator, mask=mask, space=process.space)
+    if t is None:
+        t = process.sample_time(x1.shape[0], generator=generator, device=x1.device)
+    return pairing, t.to(device=x1.device, dtype=x1.dtype)
 
 
 class FlowMatching(Process):
@@ -121,14 +143,7 @@ class FlowMatching(Process):
         t: Tensor | None = None,
         x0: Tensor | None = None,
     ) -> Corruption:
-        if x0 is None:
-            if self.coupling.requires_x0:
-                raise ValueError(f"{type(self.coupling).__name__} needs the paired x0 passed to corrupt")
-            x0 = self.prior(tuple(x1.shape), generator=generator, device=x1.device, mask=mask, dtype=x1.dtype)
-        pairing = self.coupling(x0, x1, cond=cond, generator=generator, mask=mask, space=self.space)
-        if t is None:
-            t = self.sample_time(x1.shape[0], generator=generator, device=x1.device)
-        t = t.to(device=x1.device, dtype=x1.dtype)
+        pairing, t = paired_batch(self, x1, generator=generator, cond=cond, mask=mask, t=t, x0=x0)
         x_t, u = self.path(pairing.x0, pairing.x1, t, mask)
         if self.sigma_min > 0:
             z = self.space.noise(tuple(x1.shape), generator=generator, device=x1.device, mask=mask, dtype=x1.dtype)
