@@ -1,0 +1,114 @@
+"""Secondary structure of backbones: DSSP (via pydssp) and P-SEA (via biotite), 3 states.
+
+Both assign one label per residue in the three-state alphabet ``H`` (helix), ``E``
+(strand) and ``-`` (coil / other):
+
+* :func:`dssp_labels` — DSSP (Kabsch & Sander 1983, Biopolymers 22:2577) as pydssp
+  implements it (Minami 2023): backbone N-H...O=C hydrogen bonds scored by the
+  electrostatic energy ``E = 0.084 * 332 * (1/r_ON + 1/r_CH - 1/r_OH - 1/r_CN)`` kcal/mol,
+  a bond where ``E < -0.5``; helices from ``i -> i+4`` bond ladders, strands from bridge
+  pairs. It needs the carbonyl O: backbones given as N, CA, C get the ideal O of
+  :func:`domains.proteins.nerf.place_oxygen` (pydssp agrees with the reference DSSP at
+  99.7% on real chains, with real or with placed O).
+* :func:`psea_labels` — P-SEA (Labesse et al. 1997, CABIOS 13:291) as
+  :func:`biotite.structure.annotate_sse` implements it: CA distances ``d(i,i+2)``,
+  ``d(i,i+3)``, ``d(i,i+4)`` and CA virtual angles/dihedrals only, so it is a cross-check
+  that does not depend on the O placement. Biotite's ``a``/``b``/``c`` become ``H``/``E``/``-``.
+
+:func:`ss_fractions` gives a chain's composition ``(f_H, f_E, f_-) = (n_H, n_E, n_-) / L``;
+:func:`ss_composition` averages the per-chain fractions over a set of backbones (each
+chain weighs the same, whatever its length).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from domains.proteins.nerf import place_oxygen
+from gensci.errors import GensciError
+
+__all__ = ["SS_STATES", "SS_NAMES", "dssp_labels", "psea_labels", "ss_fractions", "ss_composition"]
+
+#: the three states, in the order of :func:`ss_fractions`
+SS_STATES = ("H", "E", "-")
+#: their names as conditions and metric keys
+SS_NAMES = ("helix", "strand", "coil")
+_PSEA_TO_3 = {"a": "H", "b": "E", "c": "-"}
+METHODS = ("dssp", "psea")
+
+
+def _full_backbone(backbone: np.ndarray) -> np.ndarray:
+    """``(L, 4, 3)`` float64 N, CA, C, O; O placed ideally from ``(L, 3, 3)`` input or where NaN."""
+    x = np.asarray(backbone, dtype=np.float64)
+    if x.ndim != 3 or x.shape[1] not in (3, 4) or x.shape[2] != 3:
+        raise GensciError(f"a backbone must be shaped (L, 3, 3) or (L, 4, 3) (N, CA, C[, O]), got {x.shape}")
+    if not np.isfinite(x[:, :3]).all():
+        raise GensciError("the backbone holds NaN or infinite N, CA or C coordinates")
+    if x.shape[1] == 4 and np.isfinite(x[:, 3]).all():
+        return x
+    ideal = place_oxygen(torch.from_numpy(np.ascontiguousarray(x[:, :3]))).numpy() if len(x) else np.zeros((0, 3))
+    if x.shape[1] == 4:
+        ideal = np.where(np.isfinite(x[:, 3]), x[:, 3], ideal)
+    return np.concatenate([x[:, :3], ideal[:, None]], axis=1)
+
+
+def dssp_labels(backbone: np.ndarray, sequence: str | None = None) -> np.ndarray:
+    """Three-state DSSP labels ``(L,)`` (``'H'``, ``'E'``, ``'-'``) of one backbone with pydssp.
+
+    ``backbone`` is ``(L, 4, 3)`` N, CA, C, O (or ``(L, 3, 3)``: O is placed ideally).
+    ``sequence`` (one-letter codes), when known, marks prolines as lacking the N-H donor,
+    as DSSP does; without it every residue may donate (right for poly-glycine samples).
+    """
+    import pydssp
+
+    x = _full_backbone(backbone)
+    n = len(x)
+    if sequence is not None and len(sequence) != n:
+        raise GensciError(f"the sequence has {len(sequence)} residues but the backbone {n}")
+    if n < 3:
+        return np.full(n, "-")
+    donor = None if sequence is None else torch.tensor([aa != "P" for aa in sequence], dtype=torch.float32)
+    labels = pydssp.assign(torch.from_numpy(x).float(), donor_mask=donor, out_type="c3")
+    return np.asarray(labels, dtype="<U1")
+
+
+def psea_labels(backbone: np.ndarray) -> np.ndarray:
+    """Three-state P-SEA labels ``(L,)`` of one backbone (CA atoms only), with biotite."""
+    import biotite.structure as struc
+
+    x = _full_backbone(backbone)
+    n = len(x)
+    if n == 0:
+        return np.zeros(0, dtype="<U1")
+    atoms = struc.AtomArray(n)  # one CA per residue is all P-SEA reads
+    atoms.coord = x[:, 1]
+    atoms.atom_name = np.full(n, "CA")
+    atoms.element = np.full(n, "C")
+    atoms.res_name = np.full(n, "GLY")
+    atoms.res_id = np.arange(1, n + 1)
+    atoms.chain_id = np.full(n, "A")
+    sse = struc.annotate_sse(atoms)
+    return np.array([_PSEA_TO_3.get(s, "-") for s in sse], dtype="<U1")
+
+
+def ss_fractions(labels: Sequence[str] | np.ndarray | str) -> tuple[float, float, float]:
+    """``(helix, strand, coil)`` fractions of one chain's labels (NaN for an empty chain)."""
+    labels = np.asarray(list(labels) if isinstance(labels, str) else labels)
+    if len(labels) == 0:
+        return (float("nan"),) * 3
+    h, e = float(np.mean(labels == "H")), float(np.mean(labels == "E"))
+    return h, e, 1.0 - h - e
+
+
+def ss_composition(backbones: Sequence[np.ndarray], method: str = "dssp") -> dict[str, float]:
+    """Mean per-chain ``helix`` / ``strand`` / ``coil`` fractions, by ``"dssp"`` or ``"psea"``."""
+    if method not in METHODS:
+        raise GensciError(f"secondary-structure method must be one of {METHODS}, got {method!r}")
+    assign = dssp_labels if method == "dssp" else psea_labels
+    fractions = np.array([ss_fractions(assign(bb)) for bb in backbones if len(bb)]).reshape(-1, 3)
+    if len(fractions) == 0:
+        return {name: float("nan") for name in SS_NAMES}
+    return {name: float(v) for name, v in zip(SS_NAMES, fractions.mean(0))}
