@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="bundled model name (see `gensci models`) or checkpoint path")
     p.add_argument("-n", "--num", type=int, default=100, help="number of samples (default 100)")
     p.add_argument("-o", "--output", required=True, help="output file")
+    p.add_argument("--trajectory", nargs="?", const=True, default=None, metavar="PATH",
+                   help="also write each sample's denoising path (e.g. a multi-model PDB per structure), "
+                        "beside the samples or under PATH")
+    p.add_argument("--trajectory-frames", type=int, default=100, metavar="K",
+                   help="keep at most K evenly spaced steps of the path, first and last included (default 100; "
+                        "0 keeps every step)")
     _add_sampling_arguments(p)
 
     p = sub.add_parser("evaluate", help="metrics of a model's samples (or of a sample file) as a table and JSON")
@@ -122,13 +128,37 @@ def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str,
                 sampler=args.sampler, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet, **extra)
 
 
+def _trajectory_path(args: argparse.Namespace) -> Path:
+    """``--trajectory PATH`` as given; bare ``--trajectory``: the output folder itself, or
+    ``NAME_trajectory.SUFFIX`` beside an output file."""
+    if isinstance(args.trajectory, str):
+        return Path(args.trajectory)
+    out = Path(args.output)
+    return out.with_name(f"{out.stem}_trajectory{out.suffix}") if out.suffix else out
+
+
 def _cmd_sample(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     import gensci
 
+    if args.trajectory_frames < 0 or args.trajectory_frames == 1:
+        raise GensciError(f"--trajectory-frames must be 0 (every step) or at least 2, got {args.trajectory_frames}")
+    from gensci.domain import Domain
+
     model = gensci.load(args.model)
-    samples = model.sample(args.num, **_sample_kwargs(args, extra))
+    if args.trajectory is not None and type(model.domain).write_trajectory is Domain.write_trajectory:
+        raise GensciError(f"the {model.domain.name} domain cannot write trajectories; drop --trajectory")
+    kwargs = _sample_kwargs(args, extra)
+    if args.trajectory is None:
+        samples = model.sample(args.num, **kwargs)
+    else:
+        samples, path_frames = model.sample(args.num, return_trajectory=True,
+                                            trajectory_frames=args.trajectory_frames or None, **kwargs)
     path = model.write(samples, args.output)
     print(f"wrote {args.num} samples to {path}")
+    if args.trajectory is not None:
+        files = model.domain.write_trajectory(path_frames, _trajectory_path(args), model.last_plan)
+        where = files[0] if len(files) == 1 else f"{Path(files[0]).parent} ({files[0].name} ...)"
+        print(f"wrote {len(files)} trajectories of {len(path_frames)} frames to {where}")
     return 0
 
 

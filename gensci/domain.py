@@ -144,6 +144,12 @@ class Domain(ABC):
     def write(self, samples: Any, path: str | Path, plan: SamplePlan | None = None) -> Path:
         """Write samples to ``path`` atomically; return the path written."""
 
+    def write_trajectory(self, trajectory: Sequence[Any], path: str | Path, plan: SamplePlan | None = None) -> list[Path]:
+        """Write a decoded denoising path (one entry per kept time, each holding every
+        sample, as :meth:`gensci.model.GenerativeModel.sample` returns it) atomically;
+        return the files written."""
+        raise GensciError(f"the {self.name} domain cannot write trajectories")
+
     def read(self, path: str | Path) -> Any:
         """Read samples back from a file :meth:`write` produced (for ``gensci evaluate``)."""
         raise GensciError(f"the {self.name} domain cannot read sample files")

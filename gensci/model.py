@@ -23,7 +23,7 @@ from gensci.core.process import Process
 from gensci.domain import ConditionRequest, Domain
 from gensci.errors import GensciError
 
-__all__ = ["GenerativeModel", "build", "bundled_models", "resolve_model", "load", "make_sampler"]
+__all__ = ["GenerativeModel", "thin_indices", "build", "bundled_models", "resolve_model", "load", "make_sampler"]
 
 
 def bundled_dir() -> Path:
@@ -73,6 +73,16 @@ def make_sampler(name_or_config: str | dict[str, Any], steps: int | None = None,
     return instantiate(node, **kwargs)
 
 
+def thin_indices(total: int, frames: int) -> list[int]:
+    """At most ``frames`` (>= 2) of ``range(total)``, evenly spaced, first and last included:
+    ``round(k (total - 1) / (frames - 1))`` for ``k = 0 .. frames - 1``, duplicates dropped."""
+    if int(frames) < 2:
+        raise GensciError(f"a trajectory keeps at least 2 frames (the source and the samples), got {frames}")
+    if total <= frames:
+        return list(range(total))
+    return sorted({round(k * (total - 1) / (frames - 1)) for k in range(int(frames))})
+
+
 class GenerativeModel:
     """A domain, a process and a trained network, ready to sample."""
 
@@ -116,9 +126,15 @@ class GenerativeModel:
         batch_size: int = 4096,
         progress: bool = True,
         return_trajectory: bool = False,
+        trajectory_frames: int | None = None,
         **options: Any,
     ) -> Any:
         """Draw ``n`` samples as domain objects (and their decoded trajectory if asked).
+
+        With ``return_trajectory`` the result is ``(samples, trajectory)``: the states at the
+        sampler's grid times, decoded, from the source (first) to the samples (last).
+        ``trajectory_frames`` keeps at most that many of them, evenly spaced in step number,
+        always the first and the last (:func:`thin_indices`); None keeps every step.
 
         ``guidance`` is the classifier-free guidance scale ``s`` (0 unconditional, 1
         conditional, >1 stronger); it defaults to 1 when conditions are given.
@@ -154,6 +170,8 @@ class GenerativeModel:
         self.last_plan = plan
         if return_trajectory:
             traj = torch.cat(paths, dim=1)
+            if trajectory_frames is not None:
+                traj = traj[thin_indices(len(traj), trajectory_frames)]
             return samples, [self.domain.decode(step, plan) for step in traj]
         return samples
 

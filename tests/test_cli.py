@@ -21,3 +21,9 @@ def test_train_lists_experiments(capsys):
 def test_unknown_extra_arguments_are_user_errors(capsys):
     assert main(["models", "--nope"]) == 2
     assert capsys.readouterr().err.startswith("error: unexpected arguments")
+
+
+def test_trajectory_needs_a_domain_that_writes_them(tmp_path, capsys):
+    assert main(["sample", "points/moons", "-n", "5", "-o", str(tmp_path / "m.csv"), "--trajectory"]) == 2
+    assert "cannot write trajectories" in capsys.readouterr().err
+    assert not (tmp_path / "m.csv").exists()  # refused before sampling

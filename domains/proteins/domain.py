@@ -26,7 +26,7 @@ from domains.proteins.angles import backbone_to_angles, defined_mask
 from domains.proteins.dataset import AngleDataset, centre, circular_mean, collate_angles, split_counts, uncentre
 from domains.proteins.metrics import backbone_metrics
 from domains.proteins.nerf import angles_to_backbone, place_oxygen
-from domains.proteins.pdb import write_pdb
+from domains.proteins.pdb import write_pdb, write_pdb_models
 from domains.proteins.structures import read_chains
 from gensci.core.spaces import Space, Torus
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
@@ -209,6 +209,28 @@ class ProteinsDomain(Domain):
         for i, bb in enumerate(samples):
             write_pdb(bb, path / f"sample_{i:0{width}d}.pdb")
         return path
+
+    def write_trajectory(self, trajectory: list[list[np.ndarray]], path: str | Path,
+                         plan: SamplePlan | None = None) -> list[Path]:
+        """One multi-model PDB per structure: its denoising path, source first, sample last.
+
+        ``trajectory[k][i]`` is structure ``i`` at kept time ``k`` (as
+        :meth:`gensci.model.GenerativeModel.sample` returns it). ``path`` is a folder
+        (``sample_000_trajectory.pdb`` ...) or, for one structure, a ``.pdb`` file.
+        """
+        path = Path(path)
+        if not trajectory:
+            raise GensciError("the trajectory is empty; nothing written")
+        n = len(trajectory[0])
+        if path.suffix.lower() == ".pdb":
+            if n != 1:
+                raise GensciError(f"{path.name} holds one trajectory but there are {n} structures; give a folder instead")
+            return [write_pdb_models([frame[0] for frame in trajectory], path)]
+        if path.exists() and not path.is_dir():
+            raise GensciError(f"{path} is a file; give a folder (or a .pdb path for one structure)")
+        width = max(3, len(str(n - 1)))
+        return [write_pdb_models([frame[i] for frame in trajectory], path / f"sample_{i:0{width}d}_trajectory.pdb")
+                for i in range(n)]
 
     def read(self, path: str | Path) -> list[np.ndarray]:
         """Backbones ``(L, 4, 3)`` from a PDB file or a folder of them (sorted by name)."""
