@@ -1,7 +1,5 @@
 """The ``molecules`` domain: 2D molecular graphs for Graph DiT (Liu et al., NeurIPS 2024).
 
-What exists so far is the data and representation layer; the network, the diffusion
-wiring, the :class:`~gensci.domain.Domain` class and the CLI presets come later.
 
 * :mod:`~domains.molecules.graph` — :class:`MolecularVocabulary` ((element, charge) atom
   types, five bond classes) and RDKit molecule -> dense graph (kekulised by default).
@@ -13,6 +11,10 @@ wiring, the :class:`~gensci.domain.Domain` class and the CLI presets come later.
   set, and :func:`load_graphs` with its content-hashed on-disk cache.
 * :mod:`~domains.molecules.statistics` — marginals, atom–bond co-occurrence, node-count
   histogram and property normalisers of the train split.
+* :mod:`~domains.molecules.space` / :mod:`~domains.molecules.process` — graphs as node tokens
+  (atom + bond row) and their discrete diffusion, with graph-dependent bond noise.
+* :mod:`~domains.molecules.network` — :class:`GraphDiT`, the conditioned denoiser.
+* :mod:`~domains.molecules.domain` — :class:`MoleculesDomain`, the engine's adapter.
 * metrics of generated molecules live in :mod:`~domains.molecules.metrics` and its helpers.
 """
 
@@ -30,6 +32,7 @@ from domains.molecules.decode import Decoded, canonical_smiles, decode_corrected
 from domains.molecules.graph import BOND_CLASSES, DenseGraph, MolecularVocabulary, mol_to_graph, smiles_to_graph
 from domains.molecules.statistics import dataset_statistics
 from domains.molecules.store import MolecularGraphs, featurise, load_graphs
+from domains.molecules.domain import MoleculesDomain
 
 __all__ = [
     "BOND_CLASSES",
@@ -55,4 +58,5 @@ __all__ = [
     "featurise",
     "load_graphs",
     "dataset_statistics",
+    "MoleculesDomain",
 ]

@@ -12,6 +12,11 @@ For ``M`` graphs with ``n_m`` real atoms, atom types ``x_i`` and bond classes ``
   and ``P(x = a | e = c) = C[a, c] / Σ_a C[a, c]``: the off-diagonal blocks of Graph DiT's
   joint atom–bond transition (Liu et al. 2024, arXiv 2401.13858). A row (or column) with no
   counts falls back to the bond (or atom) marginal, so every row sums to one.
+* pair co-occurrence       ``D[a, b, c] = #{(i, j) : i ≠ j, x_i = a, x_j = b, e_ij = c}`` over
+  ordered pairs (symmetric in ``a, b``), giving ``P(e = c | a, b)``, the bond noise law of
+  :class:`~domains.molecules.process.GraphDiffusion`'s joint transition; averaged with the
+  pair weights ``D[a, b, :].sum() / D.sum()`` it is the bond marginal ``m_E`` exactly. A
+  pair of types that never meet falls back to ``m_E``.
 * node-count histogram     ``h[n] = #{m : n_m = n}`` for ``n = 0 … max_atoms``
 * property normalisers     numeric: mean, std (population, ``ddof = 0``), min, max and the
   number of labelled / missing values (NaN ignored); categorical: sorted classes and counts.
@@ -32,7 +37,7 @@ from domains.molecules.graph import BOND_CLASSES
 from domains.molecules.store import MolecularGraphs
 from gensci.errors import GensciError
 
-__all__ = ["dataset_statistics", "cooccurrence_counts", "numeric_normaliser", "categorical_counts"]
+__all__ = ["dataset_statistics", "cooccurrence_counts", "pair_bond_counts", "numeric_normaliser", "categorical_counts"]
 
 
 def _normalise(counts: Tensor) -> list[float]:
@@ -65,6 +70,26 @@ def cooccurrence_counts(graphs: MolecularGraphs) -> Tensor:
     for end in (0, 1):
         degree.index_add_(0, offset + edges[:, end], torch.ones(len(edges), dtype=torch.float64))
     counts[:, 0].index_add_(0, atoms, n_of_atom - 1 - degree)
+    return counts
+
+
+def pair_bond_counts(graphs: MolecularGraphs) -> Tensor:
+    """``D[a, b, c]`` over ordered pairs of distinct real atoms (module docstring), float64 (K, K, 5)."""
+    k, n_cls = graphs.vocab.num_atom_types, len(BOND_CLASSES)
+    atoms = graphs.atoms.long()
+    mol_of_atom = torch.repeat_interleave(torch.arange(len(graphs)), graphs.num_atoms)
+    per_mol = torch.zeros(len(graphs), k, dtype=torch.float64)
+    per_mol.index_put_((mol_of_atom, atoms), torch.ones(len(atoms), dtype=torch.float64), accumulate=True)
+    pairs = per_mol.T @ per_mol - torch.diag(per_mol.sum(0))  # ordered pairs of distinct atoms by type
+    counts = torch.zeros(k, k, n_cls, dtype=torch.float64)
+    mol_of_edge = torch.repeat_interleave(torch.arange(len(graphs)), graphs.edge_ptr[1:] - graphs.edge_ptr[:-1])
+    offset = graphs.atom_ptr[mol_of_edge]
+    edges = graphs.edges.long()
+    ends = atoms[offset + edges[:, 0]], atoms[offset + edges[:, 1]]
+    ones = torch.ones(len(edges), dtype=torch.float64)
+    counts.index_put_((ends[0], ends[1], edges[:, 2]), ones, accumulate=True)
+    counts.index_put_((ends[1], ends[0], edges[:, 2]), ones, accumulate=True)
+    counts[..., 0] = pairs - counts[..., 1:].sum(-1)
     return counts
 
 
@@ -109,6 +134,9 @@ def dataset_statistics(graphs: MolecularGraphs) -> dict[str, Any]:
     atom_marginal = _normalise(atom_counts)
     bond_marginal = _normalise(bond_counts)
     co = cooccurrence_counts(graphs)
+    pair = pair_bond_counts(graphs)
+    pair_totals = pair.sum(-1, keepdim=True)
+    bond_given_pair = torch.where(pair_totals > 0, pair / pair_totals.clamp_min(1.0), torch.tensor(bond_marginal, dtype=torch.float64))
     hist = torch.bincount(n, minlength=graphs.max_atoms + 1)
     return {
         "vocabulary": vocab.to_dict(),
@@ -123,6 +151,8 @@ def dataset_statistics(graphs: MolecularGraphs) -> dict[str, Any]:
         "atom_bond_counts": [[int(c) for c in row] for row in co.tolist()],
         "bond_given_atom": _rows_to_probabilities(co, bond_marginal),
         "atom_given_bond": _rows_to_probabilities(co.T, atom_marginal),
+        "pair_counts": [[float(c) for c in row] for row in pair.sum(-1).tolist()],
+        "bond_given_pair": bond_given_pair.tolist(),
         "node_count_histogram": [int(c) for c in hist.tolist()],
         "node_count_distribution": _normalise(hist.double()),
         "properties": {

@@ -1,0 +1,364 @@
+"""The ``molecules`` domain: heavy-atom graphs for multi-conditional Graph DiT.
+
+Data come from QM9 (``source: qm9``), MOSES (``moses:train``) or the user's CSV / SDF file
+(:func:`~domains.molecules.store.load_graphs`, cached by content hash). States are
+:class:`~domains.molecules.space.GraphSpace` tokens ``(B, N, 1 + N)``: an atom type and a
+row of bond classes per node; kekulised data use four bond classes (none, single, double,
+triple), since the aromatic class never occurs. The train split's statistics (atom and
+bond marginals, the pair co-occurrence table of the joint transition, the node-count
+histogram, condition ranges) travel in the checkpoint.
+
+Conditions are any subset of the data's property columns: numeric ones (e.g. QM9's
+``gap`` and ``mu``) and categorical ones (CSV columns, or labels RDKit derives such as
+``aromatic``, :mod:`domains.molecules.labels`). Missing values are NaN and take the null
+embedding in training: they are dropped, never imputed. At sampling any subset may be
+given; the others stay unconditional.
+
+Liu et al., "Graph Diffusion Transformers for Multi-Conditional Molecular Generation",
+NeurIPS 2024, arXiv 2401.13858.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from domains.molecules.data import QM9_PROPERTIES, table_splits
+from domains.molecules.decode import canonical_smiles, decode_graphs
+from domains.molecules.graph import BOND_CLASSES, MolecularVocabulary
+from domains.molecules.labels import DERIVED_LABELS, derived_labels
+from domains.molecules.samples import GeneratedMolecules
+from domains.molecules.space import GraphSpace, pack_graph, slot_mask, unpack_graph
+from domains.molecules.statistics import dataset_statistics
+from domains.molecules.store import MolecularGraphs, load_graphs
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
+from gensci.errors import GensciError
+
+__all__ = ["MoleculesDomain", "MoleculeDataset", "parse_atom_counts"]
+
+SPLITS = ("train", "val", "test")
+
+
+def parse_atom_counts(value: Any, low: int, high: int) -> tuple[int, int] | None:
+    """``None`` -> None (the data's histogram); ``9`` -> (9, 9); ``"5..9"`` -> (5, 9)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    lo_text, sep, hi_text = text.partition("..")
+    try:
+        lo = int(lo_text)
+        hi = int(hi_text) if sep else lo
+    except ValueError:
+        raise GensciError(f"--atoms must be a number of heavy atoms (9) or a range (5..9), got {text!r}") from None
+    if not low <= lo <= hi <= high:
+        raise GensciError(f"--atoms {text!r}: the model makes molecules of {low} to {high} heavy atoms")
+    return lo, hi
+
+
+class MoleculeDataset(Dataset):
+    """Featurised molecules with encoded conditions; batches are padded to their largest graph."""
+
+    def __init__(self, graphs: MolecularGraphs, cond: dict[str, Tensor], num_bond_classes: int):
+        self.graphs = graphs
+        self.cond = cond
+        self.num_bond_classes = num_bond_classes
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def __getitem__(self, i: int) -> Batch:
+        return self.__getitems__([i])
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        n = int(self.graphs.num_atoms[idx].max()) if len(idx) else 1
+        dense = self.graphs.dense(idx, max_atoms=max(n, 1))
+        if dense.bonds.numel() and int(dense.bonds.max()) >= self.num_bond_classes:
+            raise GensciError(f"bond class {int(dense.bonds.max())} found but the model has {self.num_bond_classes} classes "
+                              "(aromatic bonds in kekulised data?)")
+        cond = {k: v[idx] for k, v in self.cond.items()} or None
+        return Batch(x=pack_graph(dense.atoms, dense.bonds), cond=cond, mask=slot_mask(dense.mask))
+
+
+class MoleculesDomain(Domain):
+    """Molecular graphs from QM9, MOSES or the user's CSV / SDF file.
+
+    Args:
+        source: ``"qm9"``, ``"moses:train"`` or a ``.csv`` / ``.sdf`` path.
+        numeric_conditions: numeric property columns to condition on (QM9: ``gap``, ``mu``, ...).
+        categorical_conditions: categorical columns of a CSV / SDF file.
+        derived_conditions: labels RDKit computes from the structure (``aromatic``, ``rings``).
+        limit: read only the first rows (QM9 / MOSES).
+        smiles_column, split_column: CSV options; the split column holds train / val / test.
+        split_fractions, seed: the seeded random split used without a split column.
+        max_atoms: largest graph kept (default: the data's largest).
+        kekulize: store aromatic rings as alternating single/double bonds (exact round trip).
+    """
+
+    name = "molecules"
+    suffix = ".sdf"
+
+    def __init__(
+        self,
+        source: str = "qm9",
+        numeric_conditions: Sequence[str] | None = None,
+        categorical_conditions: Sequence[str] | None = None,
+        derived_conditions: Sequence[str] | None = None,
+        limit: int | None = None,
+        smiles_column: str = "smiles",
+        split_column: str | None = None,
+        split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+        seed: int = 0,
+        max_atoms: int | None = None,
+        kekulize: bool = True,
+    ):
+        self.data_source = str(source)
+        self.numeric_conditions = list(numeric_conditions or [])
+        self.categorical_conditions = list(categorical_conditions or [])
+        self.derived_conditions = list(derived_conditions or [])
+        unknown = [d for d in self.derived_conditions if d not in DERIVED_LABELS]
+        if unknown:
+            raise GensciError(f"unknown derived condition(s) {unknown}; choose from {', '.join(DERIVED_LABELS)}")
+        self.limit = None if limit is None else int(limit)
+        self.smiles_column = smiles_column
+        self.split_column = split_column
+        self.split_fractions = tuple(float(f) for f in split_fractions)
+        self.seed = int(seed)
+        self.max_atoms = None if max_atoms is None else int(max_atoms)
+        self.kekulize = bool(kekulize)
+        self._splits: dict[str, MolecularGraphs] | None = None
+        self._stats: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------- data
+    def _reader_options(self) -> dict[str, Any]:
+        kind = self.data_source.lower()
+        if kind == "qm9":
+            unknown = [p for p in self.numeric_conditions if p not in QM9_PROPERTIES]
+            if unknown or self.categorical_conditions:
+                names = unknown + self.categorical_conditions
+                raise GensciError(f"QM9 has no property {names[0]!r}; its properties are {', '.join(QM9_PROPERTIES)} "
+                                  f"(categorical labels: derived_conditions={list(DERIVED_LABELS)})")
+            return {"properties": list(self.numeric_conditions), "limit": self.limit}
+        if kind.startswith("moses"):
+            if self.numeric_conditions or self.categorical_conditions:
+                raise GensciError("MOSES has no property columns; use derived_conditions or a CSV with properties")
+            return {"limit": self.limit}
+        opts: dict[str, Any] = {"numeric": list(self.numeric_conditions), "categorical": list(self.categorical_conditions),
+                                "split_column": self.split_column}
+        if kind.endswith((".csv", ".csv.gz", ".gz")):
+            opts["smiles_column"] = self.smiles_column
+        return opts
+
+    def _load(self) -> dict[str, MolecularGraphs]:
+        if self._splits is not None:
+            return self._splits
+        vocab = None if self._stats is None else MolecularVocabulary.from_dict(self._stats["vocabulary"])
+        graphs = load_graphs(self.data_source, vocab=vocab, max_atoms=self.max_atoms, kekulize=self.kekulize, **self._reader_options())
+        if len(graphs) == 0:
+            raise GensciError(f"{self.data_source}: no molecule could be featurised")
+        for name in self.derived_conditions:
+            graphs.categorical[name] = derived_labels(name, graphs.smiles)
+        index = table_splits(graphs.split, len(graphs), self.split_fractions, self.seed)
+        self._splits = {s: graphs.subset(index[s]) for s in SPLITS}
+        if len(self._splits["train"]) == 0:
+            raise GensciError(f"{self.data_source}: the train split is empty")
+        return self._splits
+
+    def prepare(self) -> None:
+        train = self._load()["train"]
+        stats = dataset_statistics(train)
+        e = len(BOND_CLASSES) - 1 if self.kekulize else len(BOND_CLASSES)
+        specs = []
+        for name in self.numeric_conditions:
+            p = stats["properties"][name]
+            if p["count"] == 0:
+                raise GensciError(f"condition {name!r} has no values in the train split")
+            specs.append({"name": name, "kind": "numeric", "low": p["min"], "high": p["max"], "mean": p["mean"],
+                          "std": p["std"] if p["std"] > 0 else 1.0, "unit": train.units.get(name, "")})
+        for name in self.categorical_conditions + self.derived_conditions:
+            p = stats["properties"][name]
+            if not p["classes"]:
+                raise GensciError(f"condition {name!r} has no values in the train split")
+            specs.append({"name": name, "kind": "categorical", "num_classes": len(p["classes"]), "classes": list(p["classes"])})
+        stats.update({
+            "num_bond_classes": e,
+            "bond_marginal": _renormalise(stats["bond_marginal"][:e]),
+            "bond_given_pair": [[_renormalise(cell[:e]) for cell in row] for row in stats["bond_given_pair"]],
+            "conditions": specs,
+            "source": self.data_source,
+            "train_size": len(train),
+        })
+        self._stats = stats
+
+    def _require_stats(self) -> dict[str, Any]:
+        if self._stats is None:
+            self.prepare()
+        return self._stats
+
+    @property
+    def vocabulary(self) -> MolecularVocabulary:
+        return MolecularVocabulary.from_dict(self._require_stats()["vocabulary"])
+
+    def encode_conditions(self, graphs: MolecularGraphs) -> dict[str, Tensor]:
+        """Numeric values as raw floats (the network normalises), classes as indices, missing as NaN."""
+        out = {}
+        for spec in self._require_stats()["conditions"]:
+            if spec["kind"] == "numeric":
+                out[spec["name"]] = graphs.numeric[spec["name"]].float()
+            else:
+                lookup = {c: float(i) for i, c in enumerate(spec["classes"])}
+                out[spec["name"]] = torch.tensor([lookup.get(v, math.nan) if v is not None else math.nan
+                                                  for v in graphs.categorical[spec["name"]]], dtype=torch.float32)
+        return out
+
+    def dataset(self, split: str) -> Dataset:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        graphs = self._load()[split]
+        return MoleculeDataset(graphs, self.encode_conditions(graphs), self._require_stats()["num_bond_classes"])
+
+    def collate(self, items: Any) -> Batch:
+        return items if isinstance(items, Batch) else super().collate(items)
+
+    def smiles(self, split: str) -> list[str]:
+        """Canonical SMILES of a split (for novelty, FCD and similarity references)."""
+        return [canonical_smiles(s) or s for s in self._load()[split].smiles]
+
+    # ------------------------------------------------------------ network
+    def space(self) -> GraphSpace:
+        s = self._require_stats()
+        return GraphSpace(len(s["atom_marginal"]), s["num_bond_classes"])
+
+    def process_kwargs(self) -> dict[str, Any]:
+        s = self._require_stats()
+        return {"atom_marginal": s["atom_marginal"], "bond_marginal": s["bond_marginal"], "bond_given_pair": s["bond_given_pair"]}
+
+    def network_kwargs(self) -> dict[str, Any]:
+        s = self._require_stats()
+        specs = [{k: v for k, v in spec.items() if k not in ("classes", "unit")} for spec in s["conditions"]]
+        return {"num_atom_types": len(s["atom_marginal"]), "num_bond_classes": s["num_bond_classes"],
+                "max_atoms": s["max_atoms"], "conditions": specs}
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        return list(self._require_stats()["conditions"])
+
+    # ---------------------------------------------------------- statistics
+    def stats(self) -> dict[str, Any]:
+        return dict(self._require_stats())
+
+    def load_stats(self, stats: dict[str, Any]) -> None:
+        self._stats = dict(stats)
+
+    # ------------------------------------------------------------ sampling
+    def parse_conditions(self, conditions: ConditionRequest | None) -> dict[str, Any]:
+        """Check requested values against the model's conditions (names, classes, ranges)."""
+        specs = {spec["name"]: spec for spec in self._require_stats()["conditions"]}
+        requested: dict[str, Any] = {}
+        for name, value in (conditions or {}).items():
+            if name not in specs:
+                known = "; ".join(_describe(spec) for spec in specs.values()) or "none (this model is unconditional)"
+                raise GensciError(f"unknown condition {name!r}; this model knows: {known}")
+            spec = specs[name]
+            if spec["kind"] == "numeric":
+                try:
+                    v = float(value)
+                except (TypeError, ValueError):
+                    raise GensciError(f"condition {name!r} needs a number, got {value!r}") from None
+                if not spec["low"] <= v <= spec["high"]:
+                    unit = f" {spec.get('unit')}" if spec.get("unit") else ""
+                    raise GensciError(f"condition {name}={v:g} is outside the training range "
+                                      f"[{spec['low']:g}, {spec['high']:g}]{unit}")
+                requested[name] = v
+            else:
+                if str(value) not in spec["classes"]:
+                    raise GensciError(f"condition {name}={value} is not a known class; choose one of {', '.join(spec['classes'])}")
+                requested[name] = str(value)
+        return requested
+
+    def plan(self, n: int, conditions: ConditionRequest | None = None, atoms: Any = None, atoms_seed: Any = 0,
+             **options: Any) -> SamplePlan:
+        """Node counts (drawn from the training histogram, or ``--atoms 9`` / ``5..9``), the
+        slot mask and the encoded conditions. ``--3d`` asks :meth:`write` for 3D coordinates."""
+        three_d = bool(options.pop("3d", False) or options.pop("three_d", False))
+        if options:
+            raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; the molecules domain "
+                              "takes --atoms N or LOW..HIGH, --atoms-seed and --3d")
+        s = self._require_stats()
+        requested = self.parse_conditions(conditions)
+        hist = torch.tensor(s["node_count_histogram"], dtype=torch.float64)
+        sizes = torch.nonzero(hist > 0).flatten()
+        window = parse_atom_counts(atoms, int(sizes.min()), int(sizes.max()))
+        if window is not None:
+            keep = torch.zeros_like(hist)
+            keep[window[0] : window[1] + 1] = 1.0
+            hist = hist * keep
+            if hist.sum() == 0:  # no training molecule of that size: uniform over the window
+                hist = keep
+        try:
+            g = torch.Generator().manual_seed(int(atoms_seed))
+        except (TypeError, ValueError):
+            raise GensciError(f"--atoms-seed must be an integer, got {atoms_seed!r}") from None
+        counts = torch.multinomial(hist / hist.sum(), n, replacement=True, generator=g)
+        n_max = int(counts.max())
+        nodes = torch.arange(n_max)[None] < counts[:, None]
+        cond = None
+        if requested:
+            cond = {}
+            for spec in s["conditions"]:
+                if spec["name"] not in requested:
+                    cond[spec["name"]] = torch.full((n,), math.nan)
+                elif spec["kind"] == "numeric":
+                    cond[spec["name"]] = torch.full((n,), float(requested[spec["name"]]))
+                else:
+                    cond[spec["name"]] = torch.full((n,), float(spec["classes"].index(requested[spec["name"]])))
+        return SamplePlan(shape=(n, n_max, n_max + 1), mask=slot_mask(nodes), cond=cond,
+                          info={"requested": requested, "num_atoms": counts.tolist(), "three_d": three_d})
+
+    def decode(self, x: Tensor, plan: SamplePlan) -> GeneratedMolecules:
+        """Each graph decoded twice: strictly (validity without correction) and with valence
+        correction keeping the largest fragment (the molecules that are written)."""
+        atoms, bonds = unpack_graph(x.detach().cpu().long())
+        nodes = plan.mask[..., 0] if plan.mask is not None else None
+        vocab = self.vocabulary
+        strict = decode_graphs(vocab, atoms, bonds, nodes, correct=False)
+        corrected = decode_graphs(vocab, atoms, bonds, nodes, correct=True)
+        return GeneratedMolecules(strict=strict, corrected=corrected, requested=dict(plan.info.get("requested", {})),
+                                  num_atoms=list(plan.info.get("num_atoms", [])))
+
+    def write(self, samples: GeneratedMolecules, path: str | Path, plan: SamplePlan | None = None) -> Path:
+        """SDF (2D coordinates; ``--3d`` for ETKDG + MMFF), CSV or SMILES, by suffix."""
+        three_d = bool(plan.info.get("three_d")) if plan is not None else False
+        return samples.write(path, three_d=three_d, conditions=self.conditions)
+
+    def read(self, path: str | Path) -> GeneratedMolecules:
+        return GeneratedMolecules.read(path)
+
+    # -------------------------------------------------------------- metrics
+    def evaluate(self, samples: GeneratedMolecules, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
+        """Validity (with and without correction), uniqueness, novelty, FCD, diversity,
+        similarity to ``split``, atom-type coverage and property control."""
+        from domains.molecules.evaluation import evaluate_generated
+
+        return evaluate_generated(self, samples, split=split)
+
+
+def _renormalise(values: Sequence[float]) -> list[float]:
+    total = float(sum(values))
+    if total <= 0:
+        raise GensciError("a distribution of the data statistics has no mass")
+    return [float(v) / total for v in values]
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    if spec["kind"] == "numeric":
+        unit = f" {spec['unit']}" if spec.get("unit") else ""
+        return f"{spec['name']} (numeric, trained on [{spec['low']:g}, {spec['high']:g}]{unit})"
+    return f"{spec['name']} (one of {', '.join(spec['classes'])})"
