@@ -1,10 +1,11 @@
-"""The ``gensci`` command line: train, sample, evaluate, list models.
+"""The ``gensci`` command line: train, sample, evaluate, list models, fetch data sets.
 
     gensci train points/moons trainer.max_steps=300
     gensci sample points/moons -n 500 -o moons.csv
     gensci sample points/labelled_moons -n 500 --condition label=1 --guidance 2 -o one.csv
     gensci evaluate points/moons -n 2000 -o metrics.json
     gensci models
+    gensci data cath
 
 A user's mistake (a bad file, an unknown condition, a bad override, a missing or corrupt
 checkpoint) prints one line ``error: ...`` and exits with status 2.
@@ -93,6 +94,16 @@ def _parser() -> argparse.ArgumentParser:
     _add_sampling_arguments(p)
 
     sub.add_parser("models", help="list bundled models with their conditions and recorded metrics")
+
+    p = sub.add_parser("data", help="download a public data set into the gensci cache",
+                       description="Download and extract a data set once (e.g. `gensci data cath`, the CATH S40 "
+                                   "domains FoldingDiff trains on), then print the override that trains on it.")
+    p.add_argument("dataset", nargs="?", help="data set name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the data sets")
+    p.add_argument("--cache-dir", default=None, help="cache root (default $GENSCI_CACHE or ~/.cache/gensci)")
+    p.add_argument("--archive", default=None, metavar="FILE", help="extract this local copy instead of downloading")
+    p.add_argument("--force", action="store_true", help="download and extract again")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -209,6 +220,27 @@ def _cmd_models() -> int:
     return 0
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    from gensci.config import config_dir, instantiate, list_group
+
+    known = list_group("datasets")
+    if args.list or args.dataset is None:
+        print("\n".join(known))
+        return 0
+    if args.dataset not in known:
+        raise GensciError(f"unknown data set {args.dataset!r}; choose one of {', '.join(known)}")
+    node = OmegaConf.load(config_dir() / "datasets" / f"{args.dataset}.yaml")
+    override = str(node.pop("train_override", "domain.paths=[{path}]"))
+    if args.archive is not None and not Path(args.archive).is_file():
+        raise GensciError(f"--archive {args.archive!r} is not a file")
+    path = instantiate(node, cache_dir=args.cache_dir, archive=args.archive, force=args.force, progress=not args.quiet)
+    print(f"{args.dataset} is in {path}")
+    print(f"train on it with: gensci train EXPERIMENT {override.format(path=path)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gensci`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -229,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             raise GensciError(f"unexpected arguments: {' '.join(rest)}")
         if args.command == "train":
             return _cmd_train(args)
+        if args.command == "data":
+            return _cmd_data(args)
         return _cmd_models()
     except GensciError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,7 +1,9 @@
 """Reading protein backbones from PDB, mmCIF and BinaryCIF files (or folders of them).
 
 Each file (``.pdb``/``.ent``, ``.cif``/``.mmcif``, ``.bcif``, each optionally ``.gz``) is read
-with biotite; only its first model is used. Every protein chain (or the chains asked
+with biotite; only its first model is used. Files without an extension are read as PDB when
+their first record is a PDB record (``ATOM``, ``HEADER``, ``REMARK`` ...): CATH's domain files
+(``dompdb/1abcA00``) have no extension. Every protein chain (or the chains asked
 for) becomes a :class:`BackboneChain` of N, CA, C coordinates, unless it is broken, in
 which case it is skipped with one reason, recorded in a :class:`ReadReport`:
 
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "STANDARD_RESIDUES",
     "STRUCTURE_SUFFIXES",
+    "PDB_RECORDS",
+    "looks_like_pdb",
     "BackboneChain",
     "SkippedChain",
     "ReadReport",
@@ -54,8 +58,14 @@ __all__ = [
 STANDARD_RESIDUES = frozenset(
     "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL".split()
 )
-#: file suffixes read (each also with ".gz")
+#: file suffixes read (each also with ".gz"); extensionless PDB files are read too
 STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
+#: record names (columns 1-6, stripped) that can open a PDB file
+PDB_RECORDS = frozenset(
+    "HEADER OBSLTE TITLE SPLIT CAVEAT COMPND SOURCE KEYWDS EXPDTA NUMMDL MDLTYP AUTHOR REVDAT SPRSDE "
+    "JRNL REMARK DBREF SEQADV SEQRES HET HETNAM FORMUL HELIX SHEET SSBOND LINK CRYST1 ORIGX1 SCALE1 "
+    "MODEL ATOM HETATM".split()
+)
 
 
 @dataclass(frozen=True)
@@ -119,16 +129,44 @@ def _suffix(path: Path) -> str:
     return Path(name).suffix
 
 
+def looks_like_pdb(path: Path) -> bool:
+    """True if the first non-blank line of ``path`` (optionally gzipped) starts a PDB record."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", errors="replace") as handle:
+            for _, line in zip(range(100), handle):
+                if line.strip():
+                    return line[:6].strip() in PDB_RECORDS
+    except (OSError, EOFError):
+        return False
+    return False
+
+
+def _format(path: Path) -> str | None:
+    """The suffix a structure file is read by (``.pdb`` for extensionless PDB files), else None."""
+    suffix = _suffix(path)
+    if suffix in STRUCTURE_SUFFIXES:
+        return suffix
+    if suffix == "" and not path.name.startswith(".") and looks_like_pdb(path):
+        return ".pdb"
+    return None
+
+
 def structure_files(path: str | Path) -> list[Path]:
-    """The structure files at ``path``: the file itself, or a folder's files (recursively, sorted)."""
+    """The structure files at ``path``: the file itself, or a folder's files (recursively, sorted).
+
+    In a folder, files with a structure suffix count, and extensionless files whose first
+    record is a PDB record (hidden files are ignored).
+    """
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise GensciError(f"no such file or folder: {path}")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and _suffix(p) in STRUCTURE_SUFFIXES)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and _format(p) is not None)
     if not files:
-        raise GensciError(f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}, optionally .gz) under {path}")
+        raise GensciError(f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}, optionally .gz, "
+                          f"or extensionless PDB files) under {path}")
     return files
 
 
@@ -137,9 +175,10 @@ def read_structure(path: str | Path) -> AtomArray:
     from biotite.structure.io import pdb, pdbx
 
     path = Path(path)
-    suffix = _suffix(path)
-    if suffix not in STRUCTURE_SUFFIXES:
-        raise GensciError(f"{path.name}: unknown structure format; use {', '.join(STRUCTURE_SUFFIXES)} (optionally .gz)")
+    suffix = _format(path)
+    if suffix is None:
+        raise GensciError(f"{path.name}: unknown structure format; use {', '.join(STRUCTURE_SUFFIXES)} "
+                          "(optionally .gz) or a PDB file without extension")
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with warnings.catch_warnings():
