@@ -198,6 +198,8 @@ def _cmd_evaluate(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     with atomic_write(args.output) as handle:
         json.dump({"model": str(args.model), "split": args.split, "metrics": metrics}, handle, indent=2)
     print(f"metrics written to {args.output}")
+    for figure in model.domain.figures(samples, Path(args.output).with_suffix(""), split=args.split):
+        print(f"figure written to {figure}")
     return 0
 
 

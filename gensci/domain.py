@@ -158,3 +158,8 @@ class Domain(ABC):
     @abstractmethod
     def evaluate(self, samples: Any, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
         """Metrics of ``samples`` against the held-out ``split``."""
+
+    def figures(self, samples: Any, stem: Path, split: str = "test") -> list[Path]:
+        """Optional plots of ``samples`` against ``split``, written as ``<stem>_<what>.png``;
+        returns the files written (none by default)."""
+        return []

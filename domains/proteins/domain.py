@@ -24,10 +24,11 @@ from torch.utils.data import Dataset
 
 from domains.proteins.angles import backbone_to_angles, defined_mask
 from domains.proteins.dataset import AngleDataset, centre, circular_mean, collate_angles, split_counts, uncentre
-from domains.proteins.metrics import backbone_metrics
+from domains.proteins.evaluation import backbone_angles, evaluate_backbones
 from domains.proteins.nerf import angles_to_backbone, place_oxygen
 from domains.proteins.pdb import write_pdb, write_pdb_models
-from domains.proteins.structures import read_chains
+from domains.proteins.plots import ramachandran_png
+from domains.proteins.structures import BackboneChain, read_chains
 from gensci.core.spaces import Space, Torus
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
 from gensci.errors import GensciError
@@ -102,6 +103,7 @@ class ProteinsDomain(Domain):
         self.split_fractions = tuple(float(f) for f in split_fractions)
         self.seed = int(seed)
         self._angles: dict[str, list[Tensor]] | None = None
+        self._backbones: dict[str, list[np.ndarray]] | None = None
         self._stats: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- data
@@ -110,15 +112,17 @@ class ProteinsDomain(Domain):
             return self._angles
         paths = self.paths or [default_data_path()]
         chains, _ = read_chains(paths, self.chains, self.min_length, self.max_length)
-        angles = []
+        angles, backbones = [], []
         for chain in chains:
             a = backbone_to_angles(chain.coords)
             if torch.isfinite(a[defined_mask(len(a))]).all():  # skip degenerate geometry
                 angles.append(a)
+                backbones.append(_with_oxygen(chain))
         counts = split_counts(len(angles), self.split_fractions)
         order = torch.randperm(len(angles), generator=torch.Generator().manual_seed(self.seed)).tolist()
         bounds = np.cumsum((0,) + counts)
         self._angles = {s: [angles[i] for i in order[bounds[k] : bounds[k + 1]]] for k, s in enumerate(SPLITS)}
+        self._backbones = {s: [backbones[i] for i in order[bounds[k] : bounds[k + 1]]] for k, s in enumerate(SPLITS)}
         return self._angles
 
     def prepare(self) -> None:
@@ -235,19 +239,31 @@ class ProteinsDomain(Domain):
     def read(self, path: str | Path) -> list[np.ndarray]:
         """Backbones ``(L, 4, 3)`` from a PDB file or a folder of them (sorted by name)."""
         chains, _ = read_chains(path, min_length=1)
-        out = []
-        for chain in chains:
-            o = torch.from_numpy(chain.oxygen)
-            if not torch.isfinite(o).all():
-                o = place_oxygen(torch.from_numpy(chain.coords))
-            out.append(np.concatenate([chain.coords, o.numpy()[:, None]], axis=1))
-        return out
+        return [_with_oxygen(chain) for chain in chains]
 
     # -------------------------------------------------------------- metrics
     def evaluate(self, samples: list[np.ndarray], plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
-        """Geometric sanity metrics of the samples (:mod:`domains.proteins.metrics`).
+        """Geometry, secondary structure, angle KLs (and the independent-marginal baseline's)
+        against the chains of ``split``, novelty against the train split, diversity, and scTM
+        when folding models are available (:mod:`domains.proteins.evaluation`)."""
+        if split not in SPLITS:
+            raise GensciError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        angles = self._load()
+        return evaluate_backbones(samples, self._backbones[split], self._backbones["train"],
+                                  angles[split], angles["train"], seed=self.seed)
 
-        They need no reference data, so ``split`` is not read yet; TM-score and secondary
-        structure against a held-out split are not computed.
-        """
-        return backbone_metrics(samples)
+    def figures(self, samples: list[np.ndarray], stem: Path, split: str = "test") -> list[Path]:
+        """``<stem>_ramachandran.png``: (phi, psi) of the samples beside the ``split`` chains."""
+        if split not in SPLITS:
+            raise GensciError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        panels = {f"samples ({len(samples)})": backbone_angles(samples),
+                  f"{split} split ({len(self._load()[split])})": self._load()[split]}
+        return [ramachandran_png(panels, Path(f"{stem}_ramachandran.png"))]
+
+
+def _with_oxygen(chain: BackboneChain) -> np.ndarray:
+    """``(L, 4, 3)`` N, CA, C, O of a chain; ideal O where the file has none."""
+    o = torch.from_numpy(chain.oxygen)
+    if not torch.isfinite(o).all():
+        o = place_oxygen(torch.from_numpy(chain.coords))
+    return np.concatenate([chain.coords, o.numpy()[:, None]], axis=1)

@@ -28,3 +28,13 @@ def test_train_load_sample_write(tmp_path, data_dir):
     again = model.sample(2, length=30, steps=5, seed=0, progress=False)
     assert all((a == b).all() for a, b in zip(samples, again))
     assert set(model.evaluate(samples)) >= {"ca_ca_mean", "clash_free_fraction", "radius_of_gyration"}
+    # the CLI writes the metrics JSON and the Ramachandran plot beside it
+    import json
+
+    from gensci.cli import main
+
+    metrics_path = tmp_path / "metrics.json"
+    assert main(["evaluate", str(path), "--samples", str(out), "-o", str(metrics_path)]) == 0
+    metrics = json.loads(metrics_path.read_text())["metrics"]
+    assert {"kl_ramachandran", "baseline_kl_ramachandran", "ss_dssp_helix", "ss_psea_helix"} <= set(metrics)
+    assert (tmp_path / "metrics_ramachandran.png").read_bytes()[:4] == b"\x89PNG"
