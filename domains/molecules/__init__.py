@@ -16,6 +16,13 @@
 * :mod:`~domains.molecules.network` — :class:`GraphDiT`, the conditioned denoiser.
 * :mod:`~domains.molecules.domain` — :class:`MoleculesDomain`, the engine's adapter.
 * metrics of generated molecules live in :mod:`~domains.molecules.metrics` and its helpers.
+* :mod:`~domains.molecules.oracle` — random-forest ECFP4 property oracle fit on the train split,
+  with its held-out error, cached on disk.
+* :mod:`~domains.molecules.output` — SDF (2D or ETKDG+MMFF 3D) and CSV files of samples with
+  their tags, and :func:`~domains.molecules.output.read_samples` to read them back.
+* :mod:`~domains.molecules.evaluation` — :func:`~domains.molecules.evaluation.evaluate_molecules`,
+  every metric (validity with and without correction, MOSES set, FCD, coverage, property
+  control against requested values) as one flat dict.
 """
 
 from domains.molecules.data import (
