@@ -117,7 +117,10 @@ def property_control(
     values = {}
     for p in names:
         column = requested[p]
-        column = [column] * n if isinstance(column, str) or np.ndim(column) == 0 else list(column)
+        if isinstance(column, str) or np.ndim(column) == 0:
+            column = [column] * n
+        else:  # arrays and tensors give Python scalars
+            column = column.tolist() if hasattr(column, "tolist") else list(column)
         if len(column) != n:
             raise GensciError(f"requested {p!r} has {len(column)} values for {n} generated molecules")
         values[p] = column

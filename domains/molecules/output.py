@@ -79,7 +79,7 @@ def _column(values: Any, n: int, name: str) -> list[Any]:
     """A per-record list from a sequence of length ``n`` or one value for all."""
     if isinstance(values, (str, bytes)) or np.ndim(values) == 0:
         return [values] * n
-    values = list(np.asarray(values, dtype=object)) if not isinstance(values, list) else values
+    values = values.tolist() if hasattr(values, "tolist") else list(values)  # arrays, tensors: Python scalars
     if len(values) != n:
         raise GensciError(f"condition {name!r} has {len(values)} values for {n} molecules")
     return values

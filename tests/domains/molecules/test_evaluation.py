@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from rdkit import Chem, DataStructs
 from rdkit.Chem import Crippen, Descriptors, rdFingerprintGenerator
 
@@ -72,6 +73,9 @@ def test_property_mae_equals_an_independent_computation():
     ours = property_control(generated, {"mw": requested})["mae_mw"]
     achieved = [Descriptors.MolWt(Chem.MolFromSmiles(s)) for s in generated]
     assert ours == pytest.approx(mean_absolute_error(requested, achieved), rel=1e-12)
+    requested[0] = np.nan  # a tensor of requests, one left out
+    as_tensor = property_control(generated, {"mw": torch.as_tensor(requested)})["mae_mw"]
+    assert as_tensor == pytest.approx(mean_absolute_error(requested[1:], achieved[1:]), rel=1e-12)
 
 
 def test_similarity_metrics_agree_with_plain_rdkit():
