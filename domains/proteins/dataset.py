@@ -12,7 +12,9 @@ one; see :func:`domains.proteins.angles.defined_mask`) are set to 0 after centri
 masked out: items carry a per-angle mask ``(L, 6)``, the loss averages over defined
 entries only, and the processes hold masked entries at 0 while sampling. Each item is
 one chain, cropped to ``crop_length`` residues; a crop is a chain of its own, so its first
-``phi`` and last-row angles are masked too.
+``phi`` and last-row angles are masked too. With per-residue secondary-structure labels,
+an item also carries its crop's helix / strand / coil fractions as conditions
+(:mod:`domains.proteins.ss_condition`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from domains.proteins.angles import defined_mask
+from domains.proteins.ss_condition import crop_conditions
 from domains.proteins.structures import crop_start
 from gensci.core.spaces import wrap_angle
 from gensci.domain import Batch
@@ -74,10 +78,16 @@ class AngleDataset(Dataset):
 
     ``random_crop=True`` draws a fresh window on every fetch from :attr:`generator`
     (training); otherwise each chain gets a fixed window, seeded by ``seed`` and its index.
+    ``labels`` (one DSSP label array per chain, or None for an unlabelled chain) add the
+    crop's secondary-structure fractions as ``item["cond"]``.
     """
 
-    def __init__(self, angles: Sequence[Tensor], crop_length: int, random_crop: bool, seed: int = 0):
+    def __init__(self, angles: Sequence[Tensor], crop_length: int, random_crop: bool, seed: int = 0,
+                 labels: Sequence[np.ndarray | None] | None = None):
         self.angles = [torch.as_tensor(a, dtype=torch.float32) for a in angles]
+        if labels is not None and len(labels) != len(self.angles):
+            raise GensciError(f"{len(labels)} label arrays for {len(self.angles)} chains")
+        self.labels = None if labels is None else list(labels)
         self.crop_length = int(crop_length)
         self.random_crop = bool(random_crop)
         self.seed = int(seed)
@@ -92,7 +102,11 @@ class AngleDataset(Dataset):
         s = crop_start(len(a), self.crop_length, g)
         x = a[s : s + self.crop_length]
         mask = defined_mask(len(x))
-        return {"x": torch.where(mask, x, torch.zeros_like(x)), "mask": mask}
+        item = {"x": torch.where(mask, x, torch.zeros_like(x)), "mask": mask}
+        if self.labels is not None:
+            lab = self.labels[i]
+            item["cond"] = crop_conditions(None if lab is None else lab[s : s + self.crop_length])
+        return item
 
 
 def collate_angles(items: list[dict[str, Any]]) -> Batch:
@@ -103,5 +117,6 @@ def collate_angles(items: list[dict[str, Any]]) -> Batch:
     for k, it in enumerate(items):
         x[k, : len(it["x"])] = it["x"]
         mask[k, : len(it["x"])] = it["mask"]
-    return Batch(x=x, mask=mask)
+    cond = {name: torch.stack([it["cond"][name] for it in items]) for name in items[0]["cond"]} if "cond" in items[0] else None
+    return Batch(x=x, cond=cond, mask=mask)
 

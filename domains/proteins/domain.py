@@ -28,6 +28,8 @@ from domains.proteins.evaluation import backbone_angles, evaluate_backbones
 from domains.proteins.nerf import angles_to_backbone, place_oxygen
 from domains.proteins.pdb import write_pdb, write_pdb_models
 from domains.proteins.plots import ramachandran_png
+from domains.proteins.secondary import SS_NAMES, dssp_labels, ss_fractions
+from domains.proteins.ss_condition import encode_ss_conditions, ss_condition_specs
 from domains.proteins.structures import BackboneChain, read_chains
 from gensci.core.spaces import Space, Torus
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
@@ -79,6 +81,8 @@ class ProteinsDomain(Domain):
         split_fractions: train / val / test shares of the chains (seeded shuffle; val and
             test get at least one chain each).
         seed: seeds the split and the crops.
+        ss_condition: condition on each crop's DSSP helix / strand / coil fractions
+            (``--condition helix=0.6`` at sampling, with classifier-free guidance).
     """
 
     name = "proteins"
@@ -93,6 +97,7 @@ class ProteinsDomain(Domain):
         crop_length: int = 128,
         split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
         seed: int = 0,
+        ss_condition: bool = False,
     ):
         if crop_length < MIN_LENGTH:
             raise GensciError(f"crop_length must be at least {MIN_LENGTH}, got {crop_length}")
@@ -102,7 +107,9 @@ class ProteinsDomain(Domain):
         self.crop_length = int(crop_length)
         self.split_fractions = tuple(float(f) for f in split_fractions)
         self.seed = int(seed)
+        self.ss_condition = bool(ss_condition)
         self._angles: dict[str, list[Tensor]] | None = None
+        self._labels: dict[str, list[np.ndarray | None]] | None = None
         self._backbones: dict[str, list[np.ndarray]] | None = None
         self._stats: dict[str, Any] | None = None
 
@@ -112,17 +119,19 @@ class ProteinsDomain(Domain):
             return self._angles
         paths = self.paths or [default_data_path()]
         chains, _ = read_chains(paths, self.chains, self.min_length, self.max_length)
-        angles, backbones = [], []
+        angles, backbones, labels = [], [], []
         for chain in chains:
             a = backbone_to_angles(chain.coords)
             if torch.isfinite(a[defined_mask(len(a))]).all():  # skip degenerate geometry
                 angles.append(a)
                 backbones.append(_with_oxygen(chain))
+                labels.append(dssp_labels(backbones[-1], chain.sequence) if self.ss_condition else None)
         counts = split_counts(len(angles), self.split_fractions)
         order = torch.randperm(len(angles), generator=torch.Generator().manual_seed(self.seed)).tolist()
         bounds = np.cumsum((0,) + counts)
         self._angles = {s: [angles[i] for i in order[bounds[k] : bounds[k + 1]]] for k, s in enumerate(SPLITS)}
         self._backbones = {s: [backbones[i] for i in order[bounds[k] : bounds[k + 1]]] for k, s in enumerate(SPLITS)}
+        self._labels = {s: [labels[i] for i in order[bounds[k] : bounds[k + 1]]] for k, s in enumerate(SPLITS)}
         return self._angles
 
     def prepare(self) -> None:
@@ -133,6 +142,7 @@ class ProteinsDomain(Domain):
             "crop_length": self.crop_length,
             "length_range": [int(min(lengths)), int(max(lengths))],
             "train_chains": len(train),
+            "conditions": ss_condition_specs(self._labels["train"], self.crop_length) if self.ss_condition else [],
         }
 
     def _require_stats(self) -> dict[str, Any]:
@@ -148,7 +158,9 @@ class ProteinsDomain(Domain):
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         mean = self._mean()
         items = [centre(a, mean) for a in self._load()[split]]
-        return AngleDataset(items, self.crop_length, random_crop=split == "train", seed=self.seed + SPLITS.index(split))
+        labels = self._labels[split] if self.conditions else None
+        return AngleDataset(items, self.crop_length, random_crop=split == "train", seed=self.seed + SPLITS.index(split),
+                            labels=labels)
 
     def collate(self, items: list[dict[str, Any]]) -> Batch:
         return collate_angles(items)
@@ -158,7 +170,12 @@ class ProteinsDomain(Domain):
         return Torus()
 
     def network_kwargs(self) -> dict[str, Any]:
-        return {"dim": 6, "conditions": []}
+        return {"dim": 6, "conditions": self.conditions}
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        """The helix / strand / coil specs when trained with ``ss_condition``, else none."""
+        return [dict(c) for c in self._require_stats().get("conditions", [])]
 
     # ---------------------------------------------------------- statistics
     def stats(self) -> dict[str, Any]:
@@ -179,8 +196,7 @@ class ProteinsDomain(Domain):
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; "
                               "the proteins domain takes --length N or LOW..HIGH and --length-seed")
-        if conditions:
-            raise GensciError(f"unknown condition {next(iter(conditions))!r}; this model is unconditional")
+        cond = encode_ss_conditions(conditions, self.conditions, n)
         lo, hi = parse_lengths(length, tuple(self._require_stats()["length_range"]))
         try:
             g = torch.Generator().manual_seed(int(length_seed))
@@ -188,7 +204,8 @@ class ProteinsDomain(Domain):
             raise GensciError(f"--length-seed must be an integer, got {length_seed!r}") from None
         lengths = torch.randint(lo, hi + 1, (n,), generator=g)
         mask = defined_mask(lengths, int(lengths.max()))
-        return SamplePlan(shape=tuple(mask.shape), mask=mask, info={"lengths": lengths.tolist()})
+        return SamplePlan(shape=tuple(mask.shape), mask=mask, cond=cond,
+                          info={"lengths": lengths.tolist(), "conditions": dict(conditions or {})})
 
     def decode(self, x: Tensor, plan: SamplePlan) -> list[np.ndarray]:
         """Backbones ``(L_i, 4, 3)`` (N, CA, C, O in Å), one per sample, float64."""
@@ -245,12 +262,21 @@ class ProteinsDomain(Domain):
     def evaluate(self, samples: list[np.ndarray], plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
         """Geometry, secondary structure, angle KLs (and the independent-marginal baseline's)
         against the chains of ``split``, novelty against the train split, diversity, and scTM
-        when folding models are available (:mod:`domains.proteins.evaluation`)."""
+        when folding models are available (:mod:`domains.proteins.evaluation`). Samples drawn
+        with ``--condition helix=...`` also get ``condition_<name>_target`` and
+        ``condition_<name>_mae``, the mean absolute error of each sample's DSSP fraction."""
         if split not in SPLITS:
             raise GensciError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         angles = self._load()
-        return evaluate_backbones(samples, self._backbones[split], self._backbones["train"],
-                                  angles[split], angles["train"], seed=self.seed)
+        out = evaluate_backbones(samples, self._backbones[split], self._backbones["train"],
+                                 angles[split], angles["train"], seed=self.seed)
+        requested = (plan.info.get("conditions") if plan is not None else None) or {}
+        if requested and samples:
+            fractions = dict(zip(SS_NAMES, np.array([ss_fractions(dssp_labels(s)) for s in samples]).T))
+            for name, target in requested.items():
+                out[f"condition_{name}_target"] = float(target)
+                out[f"condition_{name}_mae"] = float(np.abs(fractions[name] - float(target)).mean())
+        return out
 
     def figures(self, samples: list[np.ndarray], stem: Path, split: str = "test") -> list[Path]:
         """``<stem>_ramachandran.png``: (phi, psi) of the samples beside the ``split`` chains."""
