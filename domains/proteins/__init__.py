@@ -14,6 +14,12 @@ The pieces:
 * :mod:`~domains.proteins.dataset` — circular-mean centring, seeded splits, crops, padding.
 * :mod:`~domains.proteins.network` — :class:`AngleTransformer`, the denoiser of the angles.
 * :mod:`~domains.proteins.metrics` — geometric sanity metrics (CA-CA, clashes, Rg).
+* :mod:`~domains.proteins.secondary` — DSSP (pydssp) and P-SEA (biotite) secondary structure.
+* :mod:`~domains.proteins.distributions` — circular histogram KLs and the independent-marginal baseline.
+* :mod:`~domains.proteins.similarity` — TM-align novelty and diversity; :mod:`~domains.proteins.sctm`
+  the optional scTM hook; :mod:`~domains.proteins.plots` the Ramachandran PNG.
+* :mod:`~domains.proteins.evaluation` — all of the above against a split, for ``gensci evaluate``.
+* :mod:`~domains.proteins.ss_condition` — helix / strand / coil fractions as a condition.
 * :mod:`~domains.proteins.domain` — :class:`ProteinsDomain`, the engine's adapter.
 
 biotite is imported only inside the functions that need it.
@@ -38,6 +44,7 @@ from domains.proteins.nerf import (
     place_oxygen,
 )
 from domains.proteins.domain import ProteinsDomain
+from domains.proteins.secondary import dssp_labels, psea_labels, ss_composition, ss_fractions
 from domains.proteins.network import AngleTransformer
 from domains.proteins.pdb import backbone_atoms, pdb_text, write_pdb, write_pdb_models, write_pdbs
 from domains.proteins.structures import (
@@ -56,6 +63,10 @@ from domains.proteins.structures import (
 
 __all__ = [
     "ProteinsDomain",
+    "dssp_labels",
+    "psea_labels",
+    "ss_composition",
+    "ss_fractions",
     "AngleTransformer",
     "ANGLE_NAMES",
     "BOND_ANGLES",
