@@ -18,7 +18,8 @@ additive bias per noisy bond class ``B_e[e_ij]`` (the token already holds the bo
 bias lets attention follow them directly), and both heads add a learned residual on the
 noisy class ``R[.]`` (Graph DiT adds the noisy input to its output). The bond logits are
 symmetric in ``i, j`` by construction, so a pair is one variable. Classes a slot cannot
-take (bond classes in an atom slot and vice versa) get ``-1e4``.
+take (bond classes in an atom slot and vice versa) get ``-1e4``. Padded slots enter the
+tokens as zero vectors, so a graph's logits do not depend on how far its batch is padded.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class GraphDiT(TimeConditioned, nn.Module):
         dtype = self.embed_tokens.weight.dtype
         atom_oh = F.one_hot(atoms, self.num_atom_types).to(dtype)
         bond_oh = F.one_hot(bonds, self.num_bond_classes).to(dtype)
+        if mask is not None:  # padded slots are zero vectors, like the padding up to max_atoms
+            atom_oh = atom_oh * mask[..., :1].to(dtype)
+            bond_oh = bond_oh * mask[..., 1:, None].to(dtype)
         bond_oh = F.pad(bond_oh, (0, 0, 0, self.max_atoms - n))  # pad the row to max_atoms partners
         h = self.embed_tokens(torch.cat([atom_oh, bond_oh.flatten(-2)], dim=-1))
         c = self.embed(t, cond, b)

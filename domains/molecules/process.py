@@ -213,8 +213,8 @@ class GraphDiffusion(Process):
             "loss": value.detach(),
             "loss_atoms": loss_atoms.detach(),
             "loss_bonds": loss_bonds.detach(),
-            "accuracy_atoms": masked_mean(correct[..., :1], atom_real).detach(),
-            "accuracy_bonds": masked_mean(correct[..., 1:], bond_real).detach(),
+            "accuracy_atoms": (correct[..., :1] * atom_real).sum().detach() / atom_real.sum().clamp_min(1),
+            "accuracy_bonds": (correct[..., 1:] * bond_real).sum().detach() / bond_real.sum().clamp_min(1),
         }
         return value, logs
 
