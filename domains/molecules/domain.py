@@ -32,8 +32,10 @@ from torch.utils.data import Dataset
 
 from domains.molecules.data import QM9_PROPERTIES, table_splits
 from domains.molecules.decode import canonical_smiles, decode_graphs
+from domains.molecules.evaluation import evaluate_molecules
 from domains.molecules.graph import BOND_CLASSES, MolecularVocabulary
 from domains.molecules.labels import DERIVED_LABELS, derived_labels
+from domains.molecules.oracle import PropertyOracle, fit_oracle
 from domains.molecules.samples import GeneratedMolecules
 from domains.molecules.space import GraphSpace, pack_graph, slot_mask, unpack_graph
 from domains.molecules.statistics import dataset_statistics
@@ -100,6 +102,8 @@ class MoleculesDomain(Domain):
         split_fractions, seed: the seeded random split used without a split column.
         max_atoms: largest graph kept (default: the data's largest).
         kekulize: store aromatic rings as alternating single/double bonds (exact round trip).
+        oracle_max_train: the property oracle trains on at most this many train molecules.
+        oracle_trees: trees of each oracle forest.
     """
 
     name = "molecules"
@@ -118,6 +122,8 @@ class MoleculesDomain(Domain):
         seed: int = 0,
         max_atoms: int | None = None,
         kekulize: bool = True,
+        oracle_max_train: int | None = 20000,
+        oracle_trees: int = 100,
     ):
         self.data_source = str(source)
         self.numeric_conditions = list(numeric_conditions or [])
@@ -133,6 +139,8 @@ class MoleculesDomain(Domain):
         self.seed = int(seed)
         self.max_atoms = None if max_atoms is None else int(max_atoms)
         self.kekulize = bool(kekulize)
+        self.oracle_max_train = None if oracle_max_train is None else int(oracle_max_train)
+        self.oracle_trees = int(oracle_trees)
         self._splits: dict[str, MolecularGraphs] | None = None
         self._stats: dict[str, Any] | None = None
 
@@ -286,11 +294,16 @@ class MoleculesDomain(Domain):
     def plan(self, n: int, conditions: ConditionRequest | None = None, atoms: Any = None, atoms_seed: Any = 0,
              **options: Any) -> SamplePlan:
         """Node counts (drawn from the training histogram, or ``--atoms 9`` / ``5..9``), the
-        slot mask and the encoded conditions. ``--3d`` asks :meth:`write` for 3D coordinates."""
+        slot mask and the encoded conditions. ``--3d`` asks :meth:`write` for 3D coordinates,
+        ``--oracle yes|no|auto`` for the oracle's predictions as tags (auto: if cached)."""
         three_d = bool(options.pop("3d", False) or options.pop("three_d", False))
+        oracle = options.pop("oracle", "auto")
+        oracle = {True: "yes", False: "no"}.get(oracle, str(oracle).lower())
+        if oracle not in ("auto", "yes", "no"):
+            raise GensciError(f"--oracle takes yes, no or auto (a cached oracle only), got {oracle!r}")
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; the molecules domain "
-                              "takes --atoms N or LOW..HIGH, --atoms-seed and --3d")
+                              "takes --atoms N or LOW..HIGH, --atoms-seed, --3d and --oracle yes|no|auto")
         s = self._require_stats()
         requested = self.parse_conditions(conditions)
         hist = torch.tensor(s["node_count_histogram"], dtype=torch.float64)
@@ -320,7 +333,7 @@ class MoleculesDomain(Domain):
                 else:
                     cond[spec["name"]] = torch.full((n,), float(spec["classes"].index(requested[spec["name"]])))
         return SamplePlan(shape=(n, n_max, n_max + 1), mask=slot_mask(nodes), cond=cond,
-                          info={"requested": requested, "num_atoms": counts.tolist(), "three_d": three_d})
+                          info={"requested": requested, "num_atoms": counts.tolist(), "three_d": three_d, "oracle": oracle})
 
     def decode(self, x: Tensor, plan: SamplePlan) -> GeneratedMolecules:
         """Each graph decoded twice: strictly (validity without correction) and with valence
@@ -334,20 +347,62 @@ class MoleculesDomain(Domain):
                                   num_atoms=list(plan.info.get("num_atoms", [])))
 
     def write(self, samples: GeneratedMolecules, path: str | Path, plan: SamplePlan | None = None) -> Path:
-        """SDF (2D coordinates; ``--3d`` for ETKDG + MMFF), CSV or SMILES, by suffix."""
-        three_d = bool(plan.info.get("three_d")) if plan is not None else False
-        return samples.write(path, three_d=three_d, conditions=self.conditions)
+        """SDF (2D coordinates; ``--3d`` for ETKDG + MMFF), CSV or SMILES, by suffix. Records
+        carry the requested conditions, RDKit properties and, when the property oracle is
+        at hand (``--oracle yes`` fits it; by default a cached one is used), its predictions."""
+        info = plan.info if plan is not None else {}
+        oracle = self.oracle(fit=info.get("oracle") == "yes") if info.get("oracle") != "no" else None
+        return samples.write(path, three_d=bool(info.get("three_d")), oracle=oracle)
 
     def read(self, path: str | Path) -> GeneratedMolecules:
         return GeneratedMolecules.read(path)
 
     # -------------------------------------------------------------- metrics
-    def evaluate(self, samples: GeneratedMolecules, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
-        """Validity (with and without correction), uniqueness, novelty, FCD, diversity,
-        similarity to ``split``, atom-type coverage and property control."""
-        from domains.molecules.evaluation import evaluate_generated
+    def oracle(self, fit: bool = True) -> PropertyOracle | None:
+        """The random-forest property oracle on ECFP4 for the model's oracle-scored
+        conditions (numeric ones and the file's categorical columns), trained on the train
+        split only and scored on the validation split; cached on disk. With ``fit=False``
+        only an already cached oracle is returned (else None)."""
+        names = self.numeric_conditions + self.categorical_conditions
+        if not names:
+            return None
+        splits = self._load()
+        train, held = splits["train"], splits["val"] if len(splits["val"]) else splits["test"]
 
-        return evaluate_generated(self, samples, split=split)
+        def labels(graphs: MolecularGraphs) -> dict[str, Any]:
+            out: dict[str, Any] = {n: graphs.numeric[n].numpy() for n in self.numeric_conditions}
+            out.update({n: graphs.categorical[n] for n in self.categorical_conditions})
+            return out
+
+        if self.oracle_max_train is not None and len(train) > self.oracle_max_train:
+            order = np.random.default_rng(self.seed).permutation(len(train))[: self.oracle_max_train]
+            train = train.subset(np.sort(order))
+        return fit_oracle(train.smiles, labels(train), held.smiles, labels(held), categorical=self.categorical_conditions,
+                          fit=fit, n_estimators=self.oracle_trees)
+
+    def evaluate(self, samples: GeneratedMolecules, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
+        """Validity (with and without correction), uniqueness, novelty (vs train), FCD, internal
+        diversity, SNN, fragment / scaffold similarity (vs ``split``), atom-type coverage and
+        property control: MAE (or accuracy) between requested and achieved values, achieved
+        values from the oracle (its held-out error beside it) or computed exactly by RDKit."""
+        if split not in SPLITS:
+            raise GensciError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        n = len(samples)
+        requested = dict(samples.requested)
+        derived = {k: requested.pop(k) for k in list(requested) if k in DERIVED_LABELS and k in self.derived_conditions}
+        needs_oracle = [k for k in requested if k in self.numeric_conditions + self.categorical_conditions]
+        metrics = evaluate_molecules(
+            samples.corrected, samples.strict,
+            train_smiles=self.smiles("train"), test_smiles=self.smiles(split),
+            requested={k: [v] * n for k, v in requested.items()} or None,
+            oracle=self.oracle(fit=True) if needs_oracle else None,
+            reference_atom_types=self.vocabulary, train_is_canonical=True,
+        )
+        for name, value in derived.items():  # labels RDKit computes: exact accuracy
+            achieved = derived_labels(name, samples.smiles)
+            valid = [a for a in achieved if a is not None]
+            metrics[f"accuracy_{name}"] = sum(a == value for a in valid) / len(valid) if valid else math.nan
+        return metrics
 
 
 def _renormalise(values: Sequence[float]) -> list[float]:

@@ -281,14 +281,17 @@ def fit_oracle(
     settings: OracleSettings | None = None,
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
+    fit: bool = True,
     **setting_overrides: Any,
-) -> PropertyOracle:
+) -> PropertyOracle | None:
     """Fit one forest per property of ``train_labels`` and score it on the held-out rows.
 
     ``train_labels[name]`` is row-aligned with ``train_smiles`` (NaN or None = missing),
     likewise for the held-out side. A property is categorical if named in ``categorical``
     or if its values are not numbers. Settings come from ``settings`` or keyword overrides
     (``n_estimators=``, ``n_jobs=``, ...). Fitted forests are cached (module docstring).
+    With ``fit=False`` nothing is fitted: only cached forests are used, and without any the
+    result is None.
     """
     settings = settings or OracleSettings()
     if setting_overrides:
@@ -316,6 +319,8 @@ def fit_oracle(
                                           ([heldout_smiles[i] for i in rows_h], y_held[rows_h])])
         path = cache_root(cache_dir) / "oracle" / f"{key}.joblib"
         model = _load(path) if use_cache else None
+        if model is None and not fit:
+            continue
         if model is None:
             model = _fit_one(name, kind, x_train[rows_t], y_train[rows_t], x_held[rows_h], y_held[rows_h], settings)
             if use_cache:
@@ -324,6 +329,8 @@ def fit_oracle(
                 with atomic_path(path) as tmp:
                     joblib.dump(model, tmp, compress=3)
         models[name] = model
+    if not models:
+        return None
     return PropertyOracle(models, settings)
 
 

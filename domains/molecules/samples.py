@@ -17,7 +17,8 @@ from typing import Any
 
 from rdkit import Chem
 
-from domains.molecules.decode import Decoded, canonical_smiles
+from domains.molecules.decode import Decoded
+from domains.molecules.output import read_samples, write_csv, write_sdf
 from gensci.errors import GensciError
 from gensci.io import atomic_write
 
@@ -60,36 +61,35 @@ class GeneratedMolecules:
             decoded.append(Decoded(mol))
         return cls(strict=list(decoded), corrected=list(decoded), requested=dict(requested or {}))
 
-    def write(self, path: str | Path, three_d: bool = False, conditions: Sequence[dict[str, Any]] = ()) -> Path:
-        """Write by suffix: ``.sdf``, ``.csv`` or ``.smi`` (atomically)."""
+    def write(self, path: str | Path, three_d: bool = False, oracle: Any = None) -> Path:
+        """Write by suffix: ``.sdf`` (one record per sample, invalid ones flagged), ``.csv`` or
+        ``.smi``, atomically; ``oracle`` adds ``predicted_*`` tags."""
         path = Path(path)
         suffix = path.suffix.lower()
+        conditions = {name: [value] * len(self) for name, value in self.requested.items()}
         if suffix == ".sdf":
-            from domains.molecules.sdf import write_sdf
-
-            tags = [{f"requested_{k}": v for k, v in self.requested.items()} for _ in self.corrected]
-            return write_sdf(self.molecules, path, tags, three_d=three_d)
+            return write_sdf(self.molecules, path, three_d=three_d, conditions=conditions, oracle=oracle).path
         if suffix == ".csv":
-            from domains.molecules.sdf import write_csv
-
-            tags = [{f"requested_{k}": v for k, v in self.requested.items()} for _ in self.corrected]
-            return write_csv(self.molecules, path, tags)
+            return write_csv(self.molecules, path, conditions=conditions, oracle=oracle).path
         if suffix in (".smi", ".txt"):
             with atomic_write(path) as handle:
                 for s in self.smiles:
-                    handle.write(f"{s or ''}\n")
+                    handle.write(f"{s or 'invalid'}\n")
             return path
         raise GensciError(f"{path.name}: unknown molecule file type {path.suffix!r}; use .sdf, .csv or .smi")
 
     @classmethod
     def read(cls, path: str | Path) -> GeneratedMolecules:
-        """SMILES from an ``.sdf``, ``.csv`` or ``.smi`` file written by :meth:`write` (or any such file)."""
-        path = Path(path)
-        if path.suffix.lower() in (".smi", ".txt"):
-            lines = path.read_text().splitlines()
-            return cls.from_smiles([line.split()[0] if line.strip() else None for line in lines])
-        from domains.molecules.sdf import read_samples
-
-        smiles = read_samples(path)
-        smiles = smiles[0] if isinstance(smiles, tuple) else smiles
-        return cls.from_smiles([canonical_smiles(s) if s else None for s in smiles])
+        """Molecules from an ``.sdf``, ``.csv`` or ``.smi`` file (or a folder of them), with the
+        conditions recorded in their ``requested_*`` tags when every record has the same."""
+        samples = read_samples(path)
+        requested = {}
+        for name, values in samples.conditions().items():
+            present = {str(v) for v in values if v is not None and not (isinstance(v, float) and v != v)}
+            if len(present) == 1 and all(v is not None and not (isinstance(v, float) and v != v) for v in values):
+                value = next(iter(present))
+                try:
+                    requested[name] = float(value)
+                except ValueError:
+                    requested[name] = value
+        return cls.from_smiles(samples.smiles, requested)
