@@ -2,17 +2,23 @@
 
     python scripts/train_bundled.py points/moons
     python scripts/train_bundled.py points/labelled_moons
+    python scripts/train_bundled.py proteins/bundled --samples 200 --split train \
+        --sample length=50..128 --compare euler:50 --check helix=0.6 --check strand=0.4
 
 Writes ``gensci/checkpoints/<experiment>.pt`` (EMA weights, resolved config, statistics,
 metrics) and ``gensci/checkpoints/<experiment>.json`` (the metrics, the command, the
-machine). Metrics: the domain's own, on ``--samples`` draws with the config's sampler;
-for every categorical condition, each class at guidance scales 0, 1, 2 and 3.
+machine). Metrics: the domain's own, on ``--samples`` draws with the config's sampler
+(``--sample KEY=VALUE`` passes options such as the chain lengths to sampling);
+``--compare SAMPLER:STEPS`` adds the same metrics with another sampler or step count;
+for every categorical condition, each class at guidance scales 0, 1, 2 and 3, and for
+each ``--check NAME=VALUE`` of a numeric condition, that request at guidance 1 and 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import shutil
 import sys
@@ -40,15 +46,33 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int) -> dict:
+def _timed_evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, split: str, **kwargs) -> dict:
+    start = time.time()
+    samples = model.sample(n, seed=seed, progress=False, **kwargs)
+    seconds = time.time() - start
+    return {**model.evaluate(samples, split=split), "sample_seconds": round(seconds, 1)}
+
+
+def numeric_targets(spec: dict) -> list[float]:
+    """Two requested values of a numeric condition: the training mean minus and plus one std."""
+    low, high = spec.get("low", -math.inf), spec.get("high", math.inf)
+    return [min(max(spec["mean"] + k * spec["std"], low), high) for k in (-1.0, 1.0)]
+
+
+def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_conditional: int,
+             scales: tuple[float, ...]) -> dict:
+    """The domain's metrics unconditionally (``n`` samples) and, for every condition, at
+    each class (categorical) or at two targets (numeric) and each guidance scale
+    (``n_conditional`` samples each; scale 0 is the unconditional model)."""
     out = {"unconditional": model.evaluate(model.sample(n, seed=seed, progress=False))}
     for spec in model.conditions:
-        if spec["kind"] != "categorical":
-            continue
-        for cls in spec["classes"]:
-            for scale in (0.0, 1.0, 2.0, 3.0):
-                s = model.sample(n, conditions={spec["name"]: cls}, guidance=scale, seed=seed, progress=False)
-                out[f"{spec['name']}={cls} guidance={scale:g}"] = model.evaluate(s)
+        values = spec["classes"] if spec["kind"] == "categorical" else numeric_targets(spec)
+        for value in values:
+            for scale in scales:
+                s = model.sample(n_conditional, conditions={spec["name"]: value}, guidance=scale, seed=seed, progress=False)
+                key = value if isinstance(value, str) else f"{value:.4g}"
+                out[f"{spec['name']}={key} guidance={scale:g}"] = model.evaluate(s)
+                print(f"{spec['name']}={key} guidance={scale:g}: done", file=sys.stderr, flush=True)
     return out
 
 
@@ -56,23 +80,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment")
     parser.add_argument("overrides", nargs="*")
-    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--samples", type=int, default=2000, help="unconditional samples evaluated")
+    parser.add_argument("--conditional-samples", type=int, default=None,
+                        help="samples per condition value and guidance scale (default: --samples)")
+    parser.add_argument("--scales", default="0,1,2,3", help="guidance scales evaluated (comma-separated)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models train fastest on one)")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="skip training: evaluate and bundle the model an earlier run of this script trained")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     run_dir = Path("runs") / "bundled" / args.experiment
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    cfg = compose(args.experiment, [f"run_dir={run_dir}"] + args.overrides)
-    start = time.time()
-    path = train(cfg)
-    seconds = time.time() - start
+    if args.evaluate_only:
+        path = run_dir / "model.pt"
+        if not path.is_file():
+            raise SystemExit(f"{path} does not exist: run without --evaluate-only first")
+        seconds = path.stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime
+    else:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        cfg = compose(args.experiment, [f"run_dir={run_dir}"] + args.overrides)
+        start = time.time()
+        path = train(cfg)
+        seconds = time.time() - start
     model = gensci.load(path)
-    metrics = evaluate(model, args.samples, seed=1)
+    scales = tuple(float(v) for v in args.scales.split(","))
+    metrics = evaluate(model, args.samples, seed=1, n_conditional=args.conditional_samples or args.samples, scales=scales)
     record = {
         "experiment": args.experiment,
         "command": " ".join(["python", "scripts/train_bundled.py", args.experiment] + args.overrides),
+        "evaluation": " ".join(["--samples", str(args.samples), "--conditional-samples",
+                                str(args.conditional_samples or args.samples), "--scales", args.scales]),
         "train_seconds": round(seconds, 1),
+        "parameters": sum(p.numel() for p in model.network.parameters()),
         "machine": f"{cpu_name()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),
         "metrics": metrics,
