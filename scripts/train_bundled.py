@@ -2,16 +2,16 @@
 
     python scripts/train_bundled.py points/moons
     python scripts/train_bundled.py points/labelled_moons
-    python scripts/train_bundled.py proteins/bundled --samples 200 --split train \
-        --sample length=50..128 --compare euler:50 --check helix=0.6 --check strand=0.4
+    python scripts/train_bundled.py proteins/bundled --samples 200 --conditional-samples 50 \
+        --scales 1,2 --split train --sample length=50..128 --compare euler:50
 
 Writes ``gensci/checkpoints/<experiment>.pt`` (EMA weights, resolved config, statistics,
 metrics) and ``gensci/checkpoints/<experiment>.json`` (the metrics, the command, the
-machine). Metrics: the domain's own, on ``--samples`` draws with the config's sampler
-(``--sample KEY=VALUE`` passes options such as the chain lengths to sampling);
-``--compare SAMPLER:STEPS`` adds the same metrics with another sampler or step count;
-for every categorical condition, each class at guidance scales 0, 1, 2 and 3, and for
-each ``--check NAME=VALUE`` of a numeric condition, that request at guidance 1 and 2.
+machine). Metrics: the domain's own against ``--split``, on ``--samples`` draws with the
+config's sampler (``--sample KEY=VALUE`` passes options such as the chain lengths to
+sampling; ``--compare SAMPLER:STEPS`` adds the same metrics with another sampler or step
+count); for every condition, each class (categorical) or two targets (numeric) at each
+guidance scale.
 """
 
 from __future__ import annotations
@@ -60,18 +60,26 @@ def numeric_targets(spec: dict) -> list[float]:
 
 
 def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_conditional: int,
-             scales: tuple[float, ...]) -> dict:
+             scales: tuple[float, ...], options: dict | None = None, split: str = "test",
+             compare: list[str] = ()) -> dict:
     """The domain's metrics unconditionally (``n`` samples) and, for every condition, at
     each class (categorical) or at two targets (numeric) and each guidance scale
-    (``n_conditional`` samples each; scale 0 is the unconditional model)."""
-    out = {"unconditional": model.evaluate(model.sample(n, seed=seed, progress=False))}
+    (``n_conditional`` samples each; scale 0 is the unconditional model). ``options`` go
+    to every sampling call; ``compare`` names extra ``SAMPLER:STEPS`` settings."""
+    options = dict(options or {})
+    out = {"unconditional": _timed_evaluate(model, n, seed, split, **options)}
+    for item in compare:
+        sampler, _, steps = item.partition(":")
+        out[f"unconditional {sampler} {steps} steps"] = _timed_evaluate(
+            model, n, seed, split, sampler=sampler, steps=int(steps) if steps else None, **options)
     for spec in model.conditions:
         values = spec["classes"] if spec["kind"] == "categorical" else numeric_targets(spec)
         for value in values:
             for scale in scales:
-                s = model.sample(n_conditional, conditions={spec["name"]: value}, guidance=scale, seed=seed, progress=False)
+                s = model.sample(n_conditional, conditions={spec["name"]: value}, guidance=scale, seed=seed,
+                                 progress=False, **options)
                 key = value if isinstance(value, str) else f"{value:.4g}"
-                out[f"{spec['name']}={key} guidance={scale:g}"] = model.evaluate(s)
+                out[f"{spec['name']}={key} guidance={scale:g}"] = model.evaluate(s, split=split)
                 print(f"{spec['name']}={key} guidance={scale:g}: done", file=sys.stderr, flush=True)
     return out
 
@@ -87,7 +95,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models train fastest on one)")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="skip training: evaluate and bundle the model an earlier run of this script trained")
+    parser.add_argument("--sample", action="append", default=[], metavar="KEY=VALUE",
+                        help="sampling option for every evaluation draw, e.g. length=50..128 (repeatable)")
+    parser.add_argument("--compare", action="append", default=[], metavar="SAMPLER:STEPS",
+                        help="also evaluate unconditional draws with this sampler and step count (repeatable)")
+    parser.add_argument("--split", default="test", help="split the metrics compare with (default test)")
     args = parser.parse_args()
+    options = dict(item.split("=", 1) for item in args.sample)
     torch.set_num_threads(args.threads)
     run_dir = Path("runs") / "bundled" / args.experiment
     if args.evaluate_only:
@@ -104,12 +118,15 @@ def main() -> None:
         seconds = time.time() - start
     model = gensci.load(path)
     scales = tuple(float(v) for v in args.scales.split(","))
-    metrics = evaluate(model, args.samples, seed=1, n_conditional=args.conditional_samples or args.samples, scales=scales)
+    metrics = evaluate(model, args.samples, seed=1, n_conditional=args.conditional_samples or args.samples, scales=scales,
+                       options=options, split=args.split, compare=args.compare)
     record = {
         "experiment": args.experiment,
         "command": " ".join(["python", "scripts/train_bundled.py", args.experiment] + args.overrides),
         "evaluation": " ".join(["--samples", str(args.samples), "--conditional-samples",
-                                str(args.conditional_samples or args.samples), "--scales", args.scales]),
+                                str(args.conditional_samples or args.samples), "--scales", args.scales,
+                                "--split", args.split]
+                               + [f"--{k} {v}" for k in ("sample", "compare") for v in getattr(args, k)]),
         "train_seconds": round(seconds, 1),
         "parameters": sum(p.numel() for p in model.network.parameters()),
         "machine": f"{cpu_name()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
