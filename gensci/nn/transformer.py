@@ -146,7 +146,10 @@ class RelativePositionTransformer(nn.Module):
         n = x.shape[1]
         if mask is not None:
             mask = mask.bool()
-            x = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
+            if bool(mask.all()):  # nothing padded: skip the (B, heads, N, N) key-mask bias
+                mask = None
+            else:
+                x = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
         if positions is None and len(self.position_bias):
             positions = torch.arange(n, device=x.device)
         tables = self.position_bias
