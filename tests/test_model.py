@@ -22,3 +22,23 @@ def test_thin_short_paths_are_kept_whole():
 def test_thin_needs_two_frames():
     with pytest.raises(GensciError, match="at least 2 frames"):
         thin_indices(10, 1)
+
+
+def test_bf16_network_gives_nearly_the_same_samples():
+    import numpy as np
+
+    import gensci
+
+    model = gensci.load("points/moons")
+    full = model.sample(500, seed=0, progress=False).x
+    half = model.sample(500, seed=0, progress=False, precision="bf16").x
+    # same noise, same path; bfloat16 keeps about 3 significant digits per network call
+    assert np.median(np.abs(full - half)) < 0.02
+    assert not np.array_equal(full, half)
+
+
+def test_unknown_precision_is_a_user_error():
+    import gensci
+
+    with pytest.raises(GensciError, match="precision"):
+        gensci.load("points/moons").sample(5, precision="fp8", progress=False)
