@@ -17,9 +17,14 @@ the **train split only**; its own error on a held-out split is kept beside it:
 together with the error of the trivial predictor (the train mean, or the train majority
 class), so a reader sees how much the fingerprints explain.
 
-Fingerprints are sparse (about 1 % of bits set on QM9), so the forest is fit on a CSR
-matrix; this is about three times faster than dense input (30k QM9 molecules, 100 trees:
-a few minutes on one core).
+Fingerprints are sparse (about 1 % of bits set on QM9), so the forest is fit on a sparse
+matrix, about three times faster than dense input. Measured on QM9 (30,000 train molecules,
+the 13,083 of the seeded test split held out, 100 trees, ``n_jobs = 1``, a shared 2-core
+machine giving the job about half a core): ``gap`` MAE 0.0091 Ha (0.25 eV; train-mean
+baseline 0.040 Ha) in 652 s, ``mu`` MAE 0.58 D (baseline 1.16 D) in 722 s. With
+``max_features=0.3`` (each split tries 30 % of the bits instead of all of them, the
+regressor's default) the fit is 2–2.3 times faster at the same MAE (15k molecules,
+20 trees: gap 0.01071 vs 0.01069 Ha, mu 0.630 vs 0.639 D); ``n_jobs`` uses more cores.
 
 Cache: each fitted property is stored as ``<cache>/oracle/<key>.joblib`` (``<cache>`` =
 ``cache_dir``, ``$GENSCI_CACHE`` or ``~/.cache/gensci``), ``key`` the SHA-256 of the
