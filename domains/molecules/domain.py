@@ -104,6 +104,8 @@ class MoleculesDomain(Domain):
         kekulize: store aromatic rings as alternating single/double bonds (exact round trip).
         oracle_max_train: the property oracle trains on at most this many train molecules.
         oracle_trees: trees of each oracle forest.
+        oracle_max_features: share of fingerprint bits each split considers (0.3 fits about
+            twice as fast as all bits at the same held-out error; None: scikit-learn's default).
     """
 
     name = "molecules"
@@ -124,6 +126,7 @@ class MoleculesDomain(Domain):
         kekulize: bool = True,
         oracle_max_train: int | None = 20000,
         oracle_trees: int = 100,
+        oracle_max_features: float | None = 0.3,
     ):
         self.data_source = str(source)
         self.numeric_conditions = list(numeric_conditions or [])
@@ -141,6 +144,7 @@ class MoleculesDomain(Domain):
         self.kekulize = bool(kekulize)
         self.oracle_max_train = None if oracle_max_train is None else int(oracle_max_train)
         self.oracle_trees = int(oracle_trees)
+        self.oracle_max_features = oracle_max_features
         self._splits: dict[str, MolecularGraphs] | None = None
         self._stats: dict[str, Any] | None = None
 
@@ -378,7 +382,7 @@ class MoleculesDomain(Domain):
             order = np.random.default_rng(self.seed).permutation(len(train))[: self.oracle_max_train]
             train = train.subset(np.sort(order))
         return fit_oracle(train.smiles, labels(train), held.smiles, labels(held), categorical=self.categorical_conditions,
-                          fit=fit, n_estimators=self.oracle_trees)
+                          fit=fit, n_estimators=self.oracle_trees, max_features=self.oracle_max_features)
 
     def evaluate(self, samples: GeneratedMolecules, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
         """Validity (with and without correction), uniqueness, novelty (vs train), FCD, internal
