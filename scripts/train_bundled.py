@@ -93,6 +93,8 @@ def main() -> None:
                         help="samples per condition value and guidance scale (default: --samples)")
     parser.add_argument("--scales", default="0,1,2,3", help="guidance scales evaluated (comma-separated)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models train fastest on one)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted training in runs/bundled/<experiment> from its last checkpoint")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="skip training: evaluate and bundle the model an earlier run of this script trained")
     parser.add_argument("--sample", action="append", default=[], metavar="KEY=VALUE",
@@ -104,18 +106,30 @@ def main() -> None:
     options = dict(item.split("=", 1) for item in args.sample)
     torch.set_num_threads(args.threads)
     run_dir = Path("runs") / "bundled" / args.experiment
+    legs_file = run_dir / "train_seconds.json"  # wall time of each training leg (resumed runs have several)
     if args.evaluate_only:
         path = run_dir / "model.pt"
         if not path.is_file():
             raise SystemExit(f"{path} does not exist: run without --evaluate-only first")
-        seconds = path.stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime
     else:
-        if run_dir.exists():
+        overrides = [f"run_dir={run_dir}"] + args.overrides
+        if args.resume:
+            last = run_dir / "checkpoints" / "last.ckpt"
+            if not last.is_file():
+                raise SystemExit(f"{last} does not exist: nothing to resume")
+            overrides.append(f"resume={last}")
+        elif run_dir.exists():
             shutil.rmtree(run_dir)
-        cfg = compose(args.experiment, [f"run_dir={run_dir}"] + args.overrides)
+        cfg = compose(args.experiment, overrides)
+        legs = json.loads(legs_file.read_text()) if args.resume and legs_file.is_file() else []
         start = time.time()
-        path = train(cfg)
-        seconds = time.time() - start
+        try:
+            path = train(cfg)
+        finally:
+            legs.append(round(time.time() - start, 1))
+            run_dir.mkdir(parents=True, exist_ok=True)
+            legs_file.write_text(json.dumps(legs))
+    seconds = sum(json.loads(legs_file.read_text())) if legs_file.is_file() else float("nan")
     model = gensci.load(path)
     scales = tuple(float(v) for v in args.scales.split(","))
     metrics = evaluate(model, args.samples, seed=1, n_conditional=args.conditional_samples or args.samples, scales=scales,
