@@ -17,7 +17,7 @@ def test_the_quickstart_models_are_bundled():
     assert {"points/moons", "points/labelled_moons"} <= set(BUNDLED)
 
 
-@pytest.mark.parametrize("name", sorted(BUNDLED))
+@pytest.mark.parametrize("name", sorted(n for n in BUNDLED if n.startswith("points/")))
 def test_bundled_model_samples_and_has_its_record(name: str, tmp_path: Path):
     path = BUNDLED[name]
     assert path.stat().st_size < 20 * 2**20
