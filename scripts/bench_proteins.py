@@ -1,9 +1,10 @@
 """Benchmark the protein backbone models: sampling speed, step times, training step, scaling.
 
-    python scripts/bench_proteins.py                  # about 10 minutes on 2 cores
-    python scripts/bench_proteins.py --quick          # tiny settings, to check that it runs
+    python scripts/bench_proteins.py --probe-steps 3 --repeats 2   # about 5 minutes on one thread
+    python scripts/bench_proteins.py --quick                       # tiny settings, to check that it runs
 
-Four parts, all on CPU with ``--threads`` torch threads (default: every core):
+Four parts, all on CPU with ``--threads`` torch threads (default 1: on a shared, loaded
+machine two threads waited on each other and ran up to 8x slower):
 
 1. **Structures per second** of the bundled model's network (``--experiment``) at chain
    lengths 64, 128 and 256 for DDPM with 1000 ancestral steps and flow matching with 100
@@ -212,7 +213,7 @@ def bundled_network(experiment: str) -> tuple[dict, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", default="proteins/bundled", help="preset whose network is timed")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lengths", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--scaling-lengths", type=int, nargs="+", default=[32, 64, 128, 256, 512])
