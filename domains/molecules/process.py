@@ -50,7 +50,7 @@ from gensci.core.categorical import mixing_posterior, sample_categorical
 from gensci.core.process import Condition, Corruption, Process, masked_mean
 from gensci.core.schedules import Schedule, make_schedule
 
-__all__ = ["GraphDiffusion", "rank_one_posterior", "TRANSITIONS"]
+__all__ = ["GraphDiffusion", "rank_one_posterior", "joint_bond_posterior", "TRANSITIONS"]
 
 TRANSITIONS = ("joint", "marginal")
 
@@ -76,6 +76,45 @@ def rank_one_posterior(onehot_t: Tensor, p1: Tensor, kappa_t: Tensor, kappa_s: T
     evidence = kappa_t * onehot_t + (1.0 - kappa_t) * u_t
     v = p1 / evidence.clamp_min(eps)
     probs = like * (kappa_s * v + (1.0 - kappa_s) * v.sum(-1, keepdim=True) * law)
+    return probs / probs.sum(-1, keepdim=True).clamp_min(eps)
+
+
+def joint_bond_posterior(bonds_t: Tensor, p1: Tensor, weights: Tensor, kappa_t: Tensor, kappa_s: Tensor,
+                         table: Tensor, eps: float = 1e-30) -> Tensor:
+    """``sum_{a,b} w_ab rank_one_posterior(e_t, p1, kappa_t, kappa_s, u = table[a, b])`` without
+    building the ``(B, N, N, A, A, E)`` tensor.
+
+    With ``o = onehot(e_t)``, ``c = u[e_t]``, ``r = kappa_t / kappa_s``, ``alpha = 1 / ((1 - kappa_t) c)``
+    (the evidence of ``e0 != e_t``), ``beta = 1 / (kappa_t + (1 - kappa_t) c)`` and ``p_t = p1[e_t]``,
+    one term of :func:`rank_one_posterior` before normalisation is::
+
+        kappa_s p1 ⊙ [(1 - r) c alpha + o (r beta + (1 - r) c (beta - alpha))] + (1 - kappa_s) S c [r o + (1 - r) u]
+
+    with ``S = alpha (1 - p_t) + beta p_t``, since ``o ⊙ u = c o``. Its sum over classes is
+    ``kappa_s [(1 - r) c alpha + p_t (r beta + (1 - r) c (beta - alpha))] + (1 - kappa_s) S c``, so
+    every term depends on ``(a, b)`` through scalars and ``u`` only: the mixture is four
+    weighted sums of ``(B, N, N, A, A)`` scalars and one contraction with the ``(A, A, E)`` table.
+    ``bonds_t`` ``(B, N, N)``, ``p1`` ``(B, N, N, E)``, ``weights`` ``(B, N, N, A, A)``, kappas
+    broadcast against ``(B, N, N, 1)``.
+    """
+    e = table.shape[-1]
+    onehot = torch.nn.functional.one_hot(bonds_t, e).to(p1.dtype)
+    c = table.permute(2, 0, 1)[bonds_t]  # (B, N, N, A, A): u_ab[e_t]
+    kt, ks = kappa_t[..., None], kappa_s[..., None]  # against (B, N, N, A, A)
+    r = kt / ks
+    alpha = torch.where(c > 0, 1.0 / ((1.0 - kt) * c).clamp_min(eps), torch.zeros_like(c))
+    beta = 1.0 / (kt + (1.0 - kt) * c).clamp_min(eps)
+    p_t = (p1 * onehot).sum(-1)[..., None, None]
+    total = (1.0 - r) * c * alpha
+    diag = r * beta + (1.0 - r) * c * (beta - alpha)
+    mass = alpha * (1.0 - p_t) + beta * p_t
+    norm = ks * (total + p_t * diag) + (1.0 - ks) * mass * c
+    w = weights / norm.clamp_min(eps)
+    x = (w * total).sum((-1, -2))[..., None]
+    y = (w * diag).sum((-1, -2))[..., None]
+    z = (w * mass * r * c).sum((-1, -2))[..., None]
+    u_part = torch.einsum("bijxy,xye->bije", w * mass * (1.0 - r) * c, table)
+    probs = kappa_s * p1 * (x + onehot * y) + (1.0 - kappa_s) * (z * onehot + u_part)
     return probs / probs.sum(-1, keepdim=True).clamp_min(eps)
 
 
@@ -240,11 +279,9 @@ class GraphDiffusion(Process):
             law = self.bond_marginal.to(dtype=dtype, device=x_t.device)
             post_bonds = rank_one_posterior(oh_bonds, p_bonds, k4t, k4s, law)
         else:
-            table = self.bond_given_pair.to(dtype=dtype, device=x_t.device)  # (A, A, E)
-            k6t, k6s = kt.reshape(b, 1, 1, 1, 1, 1), ks.reshape(b, 1, 1, 1, 1, 1)
-            per_pair = rank_one_posterior(oh_bonds[:, :, :, None, None], p_bonds[:, :, :, None, None], k6t, k6s, table)
             weights = p_atoms[:, :, None, :, None] * p_atoms[:, None, :, None, :]  # (B, N, N, A, A)
-            post_bonds = torch.einsum("bijxy,bijxye->bije", weights, per_pair)
+            table = self.bond_given_pair.to(dtype=dtype, device=x_t.device)
+            post_bonds = joint_bond_posterior(bonds_t, p_bonds, weights, k4t, k4s, table)
         out = torch.zeros(p1_hat.shape, dtype=dtype, device=p1_hat.device)
         out[..., 0, :a_n] = post_atoms
         out[..., 1:, :e_n] = post_bonds

@@ -163,3 +163,25 @@ def test_loss_weights_bonds_and_vanishes_for_confident_correct_logits(qm9_graphs
     e = torch.log(torch.tensor(4.0))
     assert torch.allclose(logs["loss_atoms"], a, atol=1e-5) and torch.allclose(logs["loss_bonds"], e, atol=1e-5)
     assert torch.allclose(value, a + process.bond_weight * e, atol=1e-4)
+
+
+def test_fast_joint_bond_posterior_equals_the_explicit_mixture(qm9_process):
+    process, _ = qm9_process
+    from domains.molecules.process import joint_bond_posterior
+
+    g = torch.Generator().manual_seed(5)
+    b, n, e = 3, 5, 4
+    a = process.space.num_atom_types
+    table = process.bond_given_pair
+    bonds_t = torch.randint(0, e, (b, n, n), generator=g)
+    p1 = torch.softmax(torch.randn(b, n, n, e, generator=g, dtype=torch.float64), -1)
+    pa = torch.softmax(torch.randn(b, n, a, generator=g, dtype=torch.float64), -1)
+    weights = pa[:, :, None, :, None] * pa[:, None, :, None, :]
+    for kt, ks in [(0.05, 0.3), (0.4, 0.6), (0.9, 0.99)]:
+        kt4 = torch.full((b, 1, 1, 1), kt, dtype=torch.float64)
+        ks4 = torch.full((b, 1, 1, 1), ks, dtype=torch.float64)
+        oh = torch.nn.functional.one_hot(bonds_t, e).double()
+        explicit = rank_one_posterior(oh[:, :, :, None, None], p1[:, :, :, None, None], kt4[..., None, None], ks4[..., None, None], table)
+        want = torch.einsum("bijxy,bijxye->bije", weights, explicit)
+        got = joint_bond_posterior(bonds_t, p1, weights, kt4, ks4, table)
+        assert torch.allclose(got, want / want.sum(-1, keepdim=True), atol=1e-10)
