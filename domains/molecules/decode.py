@@ -102,9 +102,16 @@ def canonical_smiles(mol: Chem.Mol | str | None) -> str | None:
 
 
 def largest_fragment(mol: Chem.Mol) -> Chem.Mol:
-    """The connected fragment with the most heavy atoms (the first one on ties)."""
+    """The connected fragment with the most heavy atoms (the first one on ties).
+
+    A fragment of a sanitised molecule is sanitised again, so that it carries ring
+    information and valences like any parsed molecule (fingerprints need them)."""
     frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
-    return max(frags, key=lambda m: m.GetNumHeavyAtoms()) if len(frags) > 1 else mol
+    if len(frags) == 1:
+        return mol
+    best = Chem.Mol(max(frags, key=lambda m: m.GetNumHeavyAtoms()))
+    Chem.SanitizeMol(best)
+    return best
 
 
 def _as_list(x: Any) -> list:

@@ -100,3 +100,16 @@ def test_random_graphs_always_decode_after_correction_and_flags_match_strict_val
     assert [s.valid for s in strict] == [not f.corrected for f in fixed]
     assert all(s.smiles == f.smiles for s, f in zip(strict, fixed) if s.valid)
     assert 0 < sum(s.valid for s in strict) < b
+
+
+def test_largest_fragment_is_sanitised_for_fingerprints():
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator
+
+    from domains.molecules.decode import largest_fragment
+
+    frag = largest_fragment(Chem.MolFromSmiles("c1ccccc1CC.O"))
+    assert Chem.MolToSmiles(frag) == "CCc1ccccc1"
+    assert frag.GetRingInfo().NumRings() == 1
+    bits = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048).GetFingerprint(frag).GetOnBits()
+    assert len(bits) > 0
