@@ -26,7 +26,8 @@ from gensci.core.process import Condition
 from gensci.core.spaces import Euclidean, Space
 from gensci.errors import GensciError
 
-__all__ = ["Batch", "Domain", "SamplePlan", "ConditionRequest", "parse_condition_values"]
+__all__ = ["Batch", "Domain", "SamplePlan", "ConditionRequest", "parse_condition_values", "check_conditions",
+           "describe_condition"]
 
 
 @dataclass
@@ -58,6 +59,44 @@ def parse_condition_values(pairs: Sequence[str]) -> ConditionRequest:
         if not sep or not name.strip() or not value.strip():
             raise GensciError(f"condition {pair!r} must look like name=value")
         out[name.strip()] = value.strip()
+    return out
+
+
+def describe_condition(spec: dict[str, Any]) -> str:
+    """``gap (numeric, trained on [0.1, 0.6] Ha)`` or ``label (one of 0, 1)``."""
+    if spec["kind"] == "numeric":
+        unit = f" {spec['unit']}" if spec.get("unit") else ""
+        return f"{spec['name']} (numeric, trained on [{spec['low']:g}, {spec['high']:g}]{unit})"
+    return f"{spec['name']} (one of {', '.join(spec['classes'])})"
+
+
+def check_conditions(specs: Sequence[dict[str, Any]], conditions: ConditionRequest | None) -> dict[str, Any]:
+    """Requested values checked against condition specs (dicts with ``name``, ``kind`` and
+    ``low`` / ``high`` or ``classes``): numbers as floats, classes as strings.
+
+    Raises :class:`GensciError` for an unknown name (listing what the model knows), a
+    non-number, a value outside the training range or an unknown class.
+    """
+    by_name = {spec["name"]: spec for spec in specs}
+    out: dict[str, Any] = {}
+    for name, value in (conditions or {}).items():
+        if name not in by_name:
+            known = ", ".join(describe_condition(spec) for spec in by_name.values()) or "none (this model is unconditional)"
+            raise GensciError(f"unknown condition {name!r}; this model knows: {known}")
+        spec = by_name[name]
+        if spec["kind"] == "numeric":
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise GensciError(f"condition {name!r} needs a number, got {value!r}") from None
+            if not spec["low"] <= v <= spec["high"]:
+                unit = f" {spec['unit']}" if spec.get("unit") else ""
+                raise GensciError(f"condition {name}={v:g} is outside the training range [{spec['low']:g}, {spec['high']:g}]{unit}")
+            out[name] = v
+        else:
+            if str(value) not in spec["classes"]:
+                raise GensciError(f"condition {name}={value} is not a known class; choose one of {', '.join(spec['classes'])}")
+            out[name] = str(value)
     return out
 
 

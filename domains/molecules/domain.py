@@ -40,7 +40,7 @@ from domains.molecules.samples import GeneratedMolecules
 from domains.molecules.space import GraphSpace, pack_graph, slot_mask, unpack_graph
 from domains.molecules.statistics import dataset_statistics
 from domains.molecules.store import MolecularGraphs, load_graphs
-from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions
 from gensci.errors import GensciError
 
 __all__ = ["MoleculesDomain", "MoleculeDataset", "parse_atom_counts"]
@@ -272,28 +272,7 @@ class MoleculesDomain(Domain):
     # ------------------------------------------------------------ sampling
     def parse_conditions(self, conditions: ConditionRequest | None) -> dict[str, Any]:
         """Check requested values against the model's conditions (names, classes, ranges)."""
-        specs = {spec["name"]: spec for spec in self._require_stats()["conditions"]}
-        requested: dict[str, Any] = {}
-        for name, value in (conditions or {}).items():
-            if name not in specs:
-                known = "; ".join(_describe(spec) for spec in specs.values()) or "none (this model is unconditional)"
-                raise GensciError(f"unknown condition {name!r}; this model knows: {known}")
-            spec = specs[name]
-            if spec["kind"] == "numeric":
-                try:
-                    v = float(value)
-                except (TypeError, ValueError):
-                    raise GensciError(f"condition {name!r} needs a number, got {value!r}") from None
-                if not spec["low"] <= v <= spec["high"]:
-                    unit = f" {spec.get('unit')}" if spec.get("unit") else ""
-                    raise GensciError(f"condition {name}={v:g} is outside the training range "
-                                      f"[{spec['low']:g}, {spec['high']:g}]{unit}")
-                requested[name] = v
-            else:
-                if str(value) not in spec["classes"]:
-                    raise GensciError(f"condition {name}={value} is not a known class; choose one of {', '.join(spec['classes'])}")
-                requested[name] = str(value)
-        return requested
+        return check_conditions(self._require_stats()["conditions"], conditions)
 
     def plan(self, n: int, conditions: ConditionRequest | None = None, atoms: Any = None, atoms_seed: Any = 0,
              **options: Any) -> SamplePlan:
@@ -415,9 +394,3 @@ def _renormalise(values: Sequence[float]) -> list[float]:
         raise GensciError("a distribution of the data statistics has no mass")
     return [float(v) / total for v in values]
 
-
-def _describe(spec: dict[str, Any]) -> str:
-    if spec["kind"] == "numeric":
-        unit = f" {spec['unit']}" if spec.get("unit") else ""
-        return f"{spec['name']} (numeric, trained on [{spec['low']:g}, {spec['high']:g}]{unit})"
-    return f"{spec['name']} (one of {', '.join(spec['classes'])})"

@@ -21,7 +21,7 @@ from domains.points.data import TOY_DATASETS, PointTable, make_toy, read_csv, sp
 from domains.points.io import read_points, write_points
 from domains.points.metrics import point_metrics
 from domains.points.plot import plot_points
-from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions
 from gensci.errors import GensciError
 
 __all__ = ["PointsDomain", "PointsDataset"]
@@ -211,25 +211,9 @@ class PointsDomain(Domain):
         if options:
             raise GensciError(f"the points domain takes no sampling options, got {', '.join(options)}")
         s = self._require_stats()
-        specs = {spec["name"]: spec for spec in s["conditions"]}
-        requested: dict[str, Any] = {}
-        for name, value in (conditions or {}).items():
-            if name not in specs:
-                known = ", ".join(_describe(spec) for spec in specs.values()) or "none (this model is unconditional)"
-                raise GensciError(f"unknown condition {name!r}; this model knows: {known}")
-            spec = specs[name]
-            if spec["kind"] == "numeric":
-                try:
-                    v = float(value)
-                except (TypeError, ValueError):
-                    raise GensciError(f"condition {name!r} needs a number, got {value!r}") from None
-                if not spec["low"] <= v <= spec["high"]:
-                    raise GensciError(f"condition {name}={v:g} is outside the training range [{spec['low']:g}, {spec['high']:g}]")
-                requested[name] = np.full(n, v)
-            else:
-                if str(value) not in spec["classes"]:
-                    raise GensciError(f"condition {name}={value} is not a known class; choose one of {', '.join(spec['classes'])}")
-                requested[name] = np.array([str(value)] * n, dtype=object)
+        checked = check_conditions(s["conditions"], conditions)
+        requested = {name: np.full(n, v) if isinstance(v, float) else np.array([v] * n, dtype=object)
+                     for name, v in checked.items()}
         cond = self.encode_conditions(requested, n) if requested else None
         return SamplePlan(shape=(n, s["dim"]), cond=cond, info={"requested": requested})
 
@@ -257,8 +241,3 @@ class PointsDomain(Domain):
 def _take(table: PointTable, idx: np.ndarray) -> PointTable:
     return PointTable(x=table.x[idx], columns=table.columns, conditions={k: v[idx] for k, v in table.conditions.items()})
 
-
-def _describe(spec: dict[str, Any]) -> str:
-    if spec["kind"] == "numeric":
-        return f"{spec['name']} (numeric, trained on [{spec['low']:g}, {spec['high']:g}])"
-    return f"{spec['name']} (one of {', '.join(spec['classes'])})"
