@@ -196,12 +196,6 @@ class GraphDiffusion(Process):
         return torch.einsum("ab,abe->e", atom_pair_weights.to(torch.float64), self.bond_given_pair)
 
     # ------------------------------------------------------------------ training
-    def sample_time(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
-        """``t`` uniform over ``{0, 1/T, ..., (T-1)/T}`` (or ``U[0, 1)`` in continuous time)."""
-        if self.timesteps is not None:
-            return torch.randint(0, self.timesteps, (n,), generator=generator, device=device).float() / self.timesteps
-        return torch.rand(n, generator=generator, device=device)
-
     def prior(self, shape, generator=None, device=None, mask=None, dtype=torch.float32) -> Tensor:
         """Atoms from ``m_X`` and bonds from ``m_E``, independently (the stationary laws)."""
         b, n = shape[0], shape[1]

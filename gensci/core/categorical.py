@@ -228,13 +228,6 @@ class CategoricalDiffusion(Process):
         return self.transition.matrix(self.kappa(t) / self.kappa(s))
 
     # ------------------------------------------------------------------ training
-    def sample_time(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
-        """``t ~ U[0, 1)`` or uniform over ``{0, 1/T, ..., (T-1)/T}``."""
-        if self.timesteps is not None:
-            k = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
-            return k.float() / self.timesteps
-        return torch.rand(n, generator=generator, device=device)
-
     def prior(self, shape, generator=None, device=None, mask=None, dtype=torch.float32) -> Tensor:
         """Class indices drawn from the stationary law ``m`` (``dtype`` is ignored: long)."""
         m = self.transition.stationary.to(device=device, dtype=torch.float32)

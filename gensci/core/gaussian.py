@@ -138,8 +138,7 @@ class GaussianDiffusion(Process):
     def sample_time(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
         """``t ~ U[t_min, 1)``, or uniform over the grid ``{0, 1/T, ..., (T-1)/T}``."""
         if self.timesteps is not None:
-            k = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
-            return k.float() / self.timesteps
+            return super().sample_time(n, generator=generator, device=device)
         u = torch.rand(n, generator=generator, device=device)
         return self.t_min + (1.0 - self.t_min) * u
 

@@ -87,7 +87,11 @@ class Process(ABC):
     heads: int = 1
 
     def sample_time(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
-        """Training times, ``t ~ U[0, 1]`` unless the process says otherwise."""
+        """Training times: uniform over the T-step grid ``{0, 1/T, ..., (T-1)/T}`` when the
+        process has one (``self.timesteps``), else ``t ~ U[0, 1)``."""
+        if self.timesteps is not None:
+            k = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
+            return k.float() / self.timesteps
         return torch.rand(n, generator=generator, device=device)
 
     def prior(
