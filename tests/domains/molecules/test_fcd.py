@@ -17,19 +17,6 @@ MOSES_TEST = Path(_MOSES_SPEC.origin).parent / "dataset" / "data" / "test.csv.gz
 SMALL = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCl", "c1ccncc1", "CC(C)O", "OCC(O)CO"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: on a busy 2-core machine a second OpenBLAS thread makes the 512×512
-    ``sqrtm`` of FCD several times slower."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 def _no_chemnet(*args, **kwargs):
     raise AssertionError("ChemNet ran although the statistics should come from the cache")
 

@@ -24,19 +24,6 @@ torch.set_num_threads(1)
 NAPH = "Cc1ccc2ccccc2c1"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """One BLAS thread: on a busy 2-core machine a second OpenBLAS thread makes the 512×512
-    ``sqrtm`` of FCD several times slower."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
-        yield
-
-
 def test_validity_counts_missing_empty_unparsable_and_unsanitisable_as_invalid():
     assert validity(["CCO", "C1CC", "", None, "c1ccccc1", "c1cccc1", "C(C)(C)(C)(C)C"]) == pytest.approx(2 / 7)
     with pytest.warns(RuntimeWarning, match="empty"):
