@@ -55,6 +55,7 @@ from domains.molecules.space import GraphSpace, pack_graph, slot_mask  # noqa: E
 from gensci.config import compose, to_plain  # noqa: E402
 from gensci.core.guidance import Guidance, GuidedModel  # noqa: E402
 from gensci.model import GenerativeModel, build, bundled_models, load, make_sampler  # noqa: E402
+from gensci.nn.precision import with_precision  # noqa: E402
 from gensci.training.module import GenerativeModule  # noqa: E402
 from samplers.categorical import CategoricalSampler  # noqa: E402
 
@@ -121,8 +122,10 @@ def untrained_gensci(domain: MoleculesDomain, seed: int = 0) -> GenerativeModel:
 
 
 def gensci_sample(model: GenerativeModel, values: np.ndarray, steps: int, guidance: float, seed: int = 0,
-                  batch: int = 4096):
-    """``len(values)`` molecules, molecule i conditioned on ``gap = values[i]``; decoded."""
+                  batch: int = 4096, precision: str = "fp32"):
+    """``len(values)`` molecules, molecule i conditioned on ``gap = values[i]``; decoded.
+    ``precision="bf16"`` runs the network in bfloat16 (the posterior stays float32)."""
+    network = with_precision(model.network, precision)
     n = len(values)
     plan = model.domain.plan(n, {"gap": float(values[0])})
     plan.cond["gap"] = torch.as_tensor(values, dtype=torch.float32)
@@ -133,7 +136,7 @@ def gensci_sample(model: GenerativeModel, values: np.ndarray, steps: int, guidan
     for start in range(0, n, batch):
         m = min(batch, n - start)
         cond = {k: v[start:start + m] for k, v in plan.cond.items()}
-        res = smp.sample(model.network, model.process, (m,) + tuple(plan.shape[1:]), cond=cond,
+        res = smp.sample(network, model.process, (m,) + tuple(plan.shape[1:]), cond=cond,
                          mask=plan.mask[start:start + m], guidance=Guidance(scale=guidance), generator=g)
         xs.append(res.x)
     return model.domain.decode(torch.cat(xs), plan)
@@ -256,48 +259,67 @@ def part_speed(args, domain, result) -> None:
         tm_set_steps(gen, 2)
         tm_generate(gen, values[:8])
     rows = []
+    # each library in float32, then with its network in bfloat16 (gensci: autocast around the
+    # network only; torch-molecule: autocast around its whole generate(), which also lowers its
+    # sampler's products and so can only favour it)
+    variants = [("gensci", "fp32"), ("torch-molecule", "fp32"), ("gensci", "bf16"), ("torch-molecule", "bf16")]
+    failures: dict[str, str] = {}
     for steps in args.speed_steps:
-        for lib in ("gensci", "torch-molecule"):
+        for lib, precision in variants:
             if lib == "torch-molecule" and gen is None:
                 continue
             t0 = time.perf_counter()
             if lib == "gensci":
-                out = gensci_sample(model, values, steps, 2.0)
+                out = gensci_sample(model, values, steps, 2.0, precision=precision)
                 n_valid = sum(s is not None for s in out.smiles)
             else:
                 tm_set_steps(gen, steps)
-                smiles, _ = tm_generate(gen, values)
+                try:
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                        smiles, _ = tm_generate(gen, values)
+                except RuntimeError as err:  # torch-molecule 0.2.0's label embedder fails under autocast
+                    failures[f"torch-molecule {precision}"] = str(err).splitlines()[0]
+                    log(f"  speed {lib} {precision}: fails ({failures[f'torch-molecule {precision}']})")
+                    continue
                 n_valid = sum(s is not None for s in smiles)
             sec = time.perf_counter() - t0
-            rows.append({"lib": lib, "steps": steps, "batch": args.batch, "seconds": sec,
+            rows.append({"lib": lib, "precision": precision, "steps": steps, "batch": args.batch, "seconds": sec,
                          "s_per_molecule": sec / args.batch, "ms_per_step": 1000 * sec / steps, "valid_untrained": n_valid})
-            log(f"  speed {lib} {steps} steps: {sec:.1f} s ({sec / args.batch:.3f} s/molecule)")
+            log(f"  speed {lib} {precision} {steps} steps: {sec:.1f} s ({sec / args.batch:.3f} s/molecule)")
     # a longer chain, extrapolated from the two shortest measured: fixed cost + steps x per-step cost
     lo, hi = sorted(args.speed_steps)[:2]
-    for lib in ("gensci", "torch-molecule"):
-        by = {r["steps"]: r["seconds"] for r in rows if r["lib"] == lib and not r.get("extrapolated")}
+    for lib, precision in variants:
+        by = {r["steps"]: r["seconds"] for r in rows
+              if r["lib"] == lib and r["precision"] == precision and not r.get("extrapolated")}
         if lo in by and hi in by and args.extrapolate_to not in by:
             per = (by[hi] - by[lo]) / (hi - lo)
             sec = by[lo] + per * (args.extrapolate_to - lo)
-            rows.append({"lib": lib, "steps": args.extrapolate_to, "batch": args.batch, "seconds": sec,
-                         "s_per_molecule": sec / args.batch, "ms_per_step": 1000 * sec / args.extrapolate_to,
-                         "extrapolated": f"from {lo} and {hi} steps"})
-    ratios = {}
+            rows.append({"lib": lib, "precision": precision, "steps": args.extrapolate_to, "batch": args.batch,
+                         "seconds": sec, "s_per_molecule": sec / args.batch,
+                         "ms_per_step": 1000 * sec / args.extrapolate_to, "extrapolated": f"from {lo} and {hi} steps"})
+    # speed-up = torch-molecule seconds / gensci seconds at the same steps, for each pairing of precisions
+    ratios: dict = {}
     for steps in sorted({r["steps"] for r in rows}):
-        by = {r["lib"]: r["seconds"] for r in rows if r["steps"] == steps}
-        if len(by) == 2:
-            ratios[str(steps)] = by["torch-molecule"] / by["gensci"]
+        by = {(r["lib"], r["precision"]): r["seconds"] for r in rows if r["steps"] == steps}
+        for tm_p, gs_p in (("fp32", "fp32"), ("fp32", "bf16"), ("bf16", "bf16")):
+            if ("torch-molecule", tm_p) in by and ("gensci", gs_p) in by:
+                ratios.setdefault(f"torch-molecule {tm_p} / gensci {gs_p}", {})[str(steps)] = (
+                    by[("torch-molecule", tm_p)] / by[("gensci", gs_p)])
     n_params = {"gensci": sum(p.numel() for p in model.network.parameters())}
     if gen is not None:
         n_params["torch-molecule"] = sum(p.numel() for p in gen.model.parameters())
-    result["speed"] = {"rows": rows, "speedup": ratios, "parameters": n_params, "guidance": 2.0,
+    result["speed"] = {"rows": rows, "speedup": ratios, "failures": failures, "parameters": n_params, "guidance": 2.0,
                        "size": {"hidden": HIDDEN, "depth": DEPTH, "heads": HEADS}}
     print(f"## Sampling speed (batch {args.batch}, guidance 2, hidden {HIDDEN}, depth {DEPTH}, {HEADS} heads)\n")
-    print("| library | steps | s per batch | s per molecule | ms per step |\n|---|---|---|---|---|")
+    print("| library | network | steps | s per batch | s per molecule | ms per step |\n|---|---|---|---|---|---|")
     for r in rows:
         note = " (extrapolated)" if r.get("extrapolated") else ""
-        print(f"| {r['lib']} | {r['steps']}{note} | {r['seconds']:.1f} | {r['s_per_molecule']:.4f} | {r['ms_per_step']:.0f} |")
-    print("\nspeed-up (torch-molecule s ÷ gensci s): " + ", ".join(f"{k} steps {v:.2f}×" for k, v in ratios.items()))
+        print(f"| {r['lib']} | {r['precision']} | {r['steps']}{note} | {r['seconds']:.1f} | {r['s_per_molecule']:.4f} "
+              f"| {r['ms_per_step']:.0f} |")
+    for pairing, by_steps in ratios.items():
+        print(f"\nspeed-up ({pairing}): " + ", ".join(f"{k} steps {v:.2f}×" for k, v in by_steps.items()))
+    for variant, message in failures.items():
+        print(f"\n{variant} does not run: {message}")
     print(f"parameters: {n_params}\n")
 
 

@@ -55,6 +55,7 @@ from gensci.config import compose, to_plain
 from gensci.core.flow import FlowMatching
 from gensci.core.gaussian import GaussianDiffusion
 from gensci.core.spaces import Torus
+from gensci.nn.precision import with_precision
 from samplers.ddpm import DDPMSampler
 from samplers.ode import EulerSampler
 
@@ -165,9 +166,10 @@ def sampler_step_time(net, process, sampler_cls, batch: int, length: int, steps:
     _, mask = inputs(batch, length)
     g = torch.Generator().manual_seed(0)
     sampler = sampler_cls(steps=steps, progress=False)
+    net = with_precision(net, "bf16" if bf16 else "fp32")
 
     def run():
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.no_grad():
             sampler.sample(net, process, (batch, length, 6), mask=mask, generator=g)
 
     return median_time(run, repeats) / steps

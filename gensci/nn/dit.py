@@ -23,7 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["modulate", "attention_bias", "Dropout", "Attention", "DiTBlock", "TransformerBlock", "FinalLayer"]
+__all__ = [
+    "modulate", "attention_bias", "explicit_attention", "Dropout", "Attention", "TanhGELU", "DiTBlock",
+    "TransformerBlock", "FinalLayer",
+]
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -91,13 +94,50 @@ class Attention(nn.Module):
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        if _explicit_attention(q):
+            o = explicit_attention(q, k, v, bias)
+        else:
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.proj(o.transpose(1, 2).reshape(b, n, d))
+
+
+#: CPU bfloat16 attention over at most this many tokens uses :func:`explicit_attention`
+EXPLICIT_ATTENTION_MAX_TOKENS = 64
+
+
+def _explicit_attention(q: Tensor) -> bool:
+    """PyTorch's fused CPU attention kernel is slower in bfloat16 than in float32 for short
+    sequences (8.4 ms against 2.5-3.5 ms for two batched products at 400 x 8 heads x 9
+    tokens, one thread); such calls take the explicit route."""
+    return q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.shape[-2] <= EXPLICIT_ATTENTION_MAX_TOKENS
+
+
+def explicit_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``softmax(q k^T / sqrt(d) + bias) v`` as two batched products, the softmax in float32."""
+    logits = (q @ k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5
+    if bias is not None:
+        logits = logits + bias.float()
+    return torch.softmax(logits, dim=-1).to(v.dtype) @ v
+
+
+class TanhGELU(nn.Module):
+    """GELU with the tanh approximation, ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
+    (Hendrycks & Gimpel 2016), as DiT uses.
+
+    On bfloat16 inputs it evaluates the exact ``x Phi(x)`` instead: the two differ by at most
+    5e-4 (near ``|x| = 2``), below bfloat16's resolution there (2^-7), and PyTorch's CPU
+    kernel for the exact form is about 5x faster in bfloat16.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dtype == torch.bfloat16:
+            return F.gelu(x)
+        return F.gelu(x, approximate="tanh")
 
 
 def _mlp(dim: int, mlp_ratio: float) -> nn.Sequential:
     hidden = int(dim * mlp_ratio)
-    return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+    return nn.Sequential(nn.Linear(dim, hidden), TanhGELU(), nn.Linear(hidden, dim))
 
 
 class DiTBlock(nn.Module):

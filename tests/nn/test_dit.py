@@ -3,7 +3,16 @@
 import pytest
 import torch
 
-from gensci.nn.dit import Attention, DiTBlock, Dropout, FinalLayer, TransformerBlock, attention_bias
+from gensci.nn.dit import (
+    Attention,
+    DiTBlock,
+    Dropout,
+    FinalLayer,
+    TanhGELU,
+    TransformerBlock,
+    attention_bias,
+    explicit_attention,
+)
 
 DIM, HEADS = 16, 4
 
@@ -113,3 +122,40 @@ def test_dropout_uses_generator_and_is_off_in_eval() -> None:
     assert torch.equal(a, drop(x))
     assert set(a.unique().tolist()) == {0.0, 2.0}
     assert torch.equal(drop.eval()(x), x)
+
+
+def test_explicit_attention_equals_fused_attention() -> None:
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(5, 4, 9, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    mask = torch.ones(5, 9, dtype=torch.bool)
+    mask[:, 7:] = False
+    bias = attention_bias(mask, torch.randn(5, 4, 9, 9, generator=g, dtype=torch.float64), torch.float64)
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    torch.testing.assert_close(explicit_attention(q, k, v, bias).double(), fused, atol=1e-6, rtol=1e-6)
+
+
+def test_bf16_attention_takes_the_explicit_route_and_stays_close() -> None:
+    torch.manual_seed(0)
+    attn = Attention(32, 4).eval()
+    x = torch.randn(6, 9, 32)
+    bias = attention_bias(torch.ones(6, 9, dtype=torch.bool), None, torch.float32)
+    with torch.no_grad():
+        ref = attn(x, bias)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = attn(x, bias)
+    assert low.dtype == torch.bfloat16
+    # bfloat16 keeps 8 significand bits
+    assert (low.float() - ref).abs().max() < 3e-2 * ref.abs().max()
+
+
+def test_tanh_gelu_matches_the_tanh_formula_and_the_exact_form_in_bf16() -> None:
+    x = torch.linspace(-6, 6, 2001, dtype=torch.float64)
+    tanh_form = 0.5 * x * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (x + 0.044715 * x**3)))
+    torch.testing.assert_close(TanhGELU()(x), tanh_form)
+    exact = x * 0.5 * (1 + torch.erf(x / 2**0.5))
+    # the two forms differ by at most 5e-4, below bfloat16's spacing where it is largest
+    assert (tanh_form - exact).abs().max() < 5e-4
+    xb = x.bfloat16()
+    at_rounded = 0.5 * xb.double() * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (xb.double() + 0.044715 * xb.double() ** 3)))
+    # in bfloat16: the tanh form of the rounded input, to the 5e-4 gap plus one rounding (2^-8 relative)
+    torch.testing.assert_close(TanhGELU()(xb).double(), at_rounded, atol=5e-4, rtol=2.0**-8)
