@@ -183,6 +183,12 @@ class Domain(ABC):
     def write(self, samples: Any, path: str | Path, plan: SamplePlan | None = None) -> Path:
         """Write samples to ``path`` atomically; return the path written."""
 
+    def wrap_network(self, network: torch.nn.Module, plan: SamplePlan, process: Any) -> torch.nn.Module:
+        """The network the sampler calls for ``plan`` under ``process``: ``network`` itself
+        by default; a domain may wrap it, e.g. to correct predictions with a physical
+        potential that a sampling option of :meth:`plan` switched on."""
+        return network
+
     def write_trajectory(self, trajectory: Sequence[Any], path: str | Path, plan: SamplePlan | None = None) -> list[Path]:
         """Write a decoded denoising path (one entry per kept time, each holding every
         sample, as :meth:`gensci.model.GenerativeModel.sample` returns it) atomically;

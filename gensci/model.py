@@ -160,7 +160,7 @@ class GenerativeModel:
             raise GensciError(f"sampler {sampler or smp.name!r} cannot drive this model: {err}") from None
         if precision not in PRECISIONS:
             raise GensciError(f"precision must be fp32 or bf16, got {precision!r}")
-        network = with_precision(self.network, precision)
+        network = self.domain.wrap_network(with_precision(self.network, precision), plan, self.process)
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
         generator = torch.Generator().manual_seed(int(seed))

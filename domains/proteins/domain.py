@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from domains.proteins.angles import backbone_to_angles, defined_mask
+from domains.proteins.clash_guidance import ClashGuidedNetwork
 from domains.proteins.dataset import AngleDataset, centre, circular_mean, collate_angles, split_counts, uncentre
 from domains.proteins.evaluation import backbone_angles, evaluate_backbones
 from domains.proteins.nerf import angles_to_backbone, place_oxygen
@@ -31,6 +32,7 @@ from domains.proteins.plots import ramachandran_png
 from domains.proteins.secondary import SS_NAMES, dssp_labels, ss_fractions
 from domains.proteins.ss_condition import encode_ss_conditions, ss_condition_specs
 from domains.proteins.structures import BackboneChain, read_chains
+from gensci.core.flow import FlowMatching
 from gensci.core.spaces import Space, Torus
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
 from gensci.errors import GensciError
@@ -186,16 +188,25 @@ class ProteinsDomain(Domain):
 
     # ------------------------------------------------------------ sampling
     def plan(self, n: int, conditions: ConditionRequest | None = None, length: Any = None,
-             length_seed: Any = 0, **options: Any) -> SamplePlan:
+             length_seed: Any = 0, clash_guidance: Any = 0.0, **options: Any) -> SamplePlan:
         """Chain lengths and the per-angle mask ``(n, L_max, 6)`` for ``n`` backbones.
 
         ``length`` is ``80`` or ``"60..128"`` (default: the training crop lengths). Lengths
         of a range are drawn uniformly from ``torch.Generator().manual_seed(length_seed)``
         (default 0: the same lengths every run; ``--length-seed`` changes them).
+        ``clash_guidance`` > 0 steers flow-matching samples away from backbone clashes
+        (:mod:`domains.proteins.clash_guidance`; the value is the largest torsion change
+        in radians per step, 0.1 is a good start; default 0, off).
         """
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; "
-                              "the proteins domain takes --length N or LOW..HIGH and --length-seed")
+                              "the proteins domain takes --length N or LOW..HIGH, --length-seed and --clash-guidance")
+        try:
+            strength = float(clash_guidance)
+        except (TypeError, ValueError):
+            raise GensciError(f"--clash-guidance must be a number, got {clash_guidance!r}") from None
+        if not strength >= 0:
+            raise GensciError(f"--clash-guidance must be a non-negative number of radians, got {clash_guidance!r}")
         cond = encode_ss_conditions(conditions, self.conditions, n)
         lo, hi = parse_lengths(length, tuple(self._require_stats()["length_range"]))
         try:
@@ -205,7 +216,19 @@ class ProteinsDomain(Domain):
         lengths = torch.randint(lo, hi + 1, (n,), generator=g)
         mask = defined_mask(lengths, int(lengths.max()))
         return SamplePlan(shape=tuple(mask.shape), mask=mask, cond=cond,
-                          info={"lengths": lengths.tolist(), "conditions": dict(conditions or {})})
+                          info={"lengths": lengths.tolist(), "conditions": dict(conditions or {}),
+                                "clash_guidance": strength})
+
+    def wrap_network(self, network: torch.nn.Module, plan: SamplePlan, process: Any) -> torch.nn.Module:
+        """With ``--clash-guidance`` > 0, the network under :class:`ClashGuidedNetwork`
+        (flow matching only: it corrects a velocity)."""
+        strength = float(plan.info.get("clash_guidance", 0.0))
+        if strength == 0:
+            return network
+        if not isinstance(process, FlowMatching):
+            raise GensciError(f"--clash-guidance corrects flow-matching velocities; this model's process is "
+                              f"{type(process).__name__}")
+        return ClashGuidedNetwork(network, self._mean(), strength)
 
     def decode(self, x: Tensor, plan: SamplePlan) -> list[np.ndarray]:
         """Backbones ``(L_i, 4, 3)`` (N, CA, C, O in Å), one per sample, float64."""
