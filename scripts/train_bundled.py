@@ -61,17 +61,21 @@ def numeric_targets(spec: dict) -> list[float]:
 
 def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_conditional: int,
              scales: tuple[float, ...], options: dict | None = None, split: str = "test",
-             compare: list[str] = ()) -> dict:
+             compare: list[str] = (), compare_options: list[str] = ()) -> dict:
     """The domain's metrics unconditionally (``n`` samples) and, for every condition, at
     each class (categorical) or at two targets (numeric) and each guidance scale
     (``n_conditional`` samples each; scale 0 is the unconditional model). ``options`` go
-    to every sampling call; ``compare`` names extra ``SAMPLER:STEPS`` settings."""
+    to every sampling call; ``compare`` names extra ``SAMPLER:STEPS`` settings and
+    ``compare_options`` extra ``KEY=VALUE`` sampling options, each one more unconditional row."""
     options = dict(options or {})
     out = {"unconditional": _timed_evaluate(model, n, seed, split, **options)}
     for item in compare:
         sampler, _, steps = item.partition(":")
         out[f"unconditional {sampler} {steps} steps"] = _timed_evaluate(
             model, n, seed, split, sampler=sampler, steps=int(steps) if steps else None, **options)
+    for item in compare_options:
+        key, _, value = item.partition("=")
+        out[f"unconditional {key}={value}"] = _timed_evaluate(model, n, seed, split, **{**options, key: value})
     for spec in model.conditions:
         values = spec["classes"] if spec["kind"] == "categorical" else numeric_targets(spec)
         for value in values:
@@ -101,6 +105,9 @@ def main() -> None:
                         help="sampling option for every evaluation draw, e.g. length=50..128 (repeatable)")
     parser.add_argument("--compare", action="append", default=[], metavar="SAMPLER:STEPS",
                         help="also evaluate unconditional draws with this sampler and step count (repeatable)")
+    parser.add_argument("--compare-sample", action="append", default=[], metavar="KEY=VALUE",
+                        help="also evaluate unconditional draws with this sampling option, e.g. "
+                             "clash_guidance=0 (repeatable)")
     parser.add_argument("--split", default="test", help="split the metrics compare with (default test)")
     args = parser.parse_args()
     options = dict(item.split("=", 1) for item in args.sample)
@@ -133,14 +140,15 @@ def main() -> None:
     model = gensci.load(path)
     scales = tuple(float(v) for v in args.scales.split(","))
     metrics = evaluate(model, args.samples, seed=1, n_conditional=args.conditional_samples or args.samples, scales=scales,
-                       options=options, split=args.split, compare=args.compare)
+                       options=options, split=args.split, compare=args.compare, compare_options=args.compare_sample)
     record = {
         "experiment": args.experiment,
         "command": " ".join(["python", "scripts/train_bundled.py", args.experiment] + args.overrides),
         "evaluation": " ".join(["--samples", str(args.samples), "--conditional-samples",
                                 str(args.conditional_samples or args.samples), "--scales", args.scales,
                                 "--split", args.split]
-                               + [f"--{k} {v}" for k in ("sample", "compare") for v in getattr(args, k)]),
+                               + [f"--{k.replace('_', '-')} {v}" for k in ("sample", "compare", "compare_sample")
+                                  for v in getattr(args, k)]),
         "train_seconds": round(seconds, 1),
         "parameters": sum(p.numel() for p in model.network.parameters()),
         "machine": f"{cpu_name()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",

@@ -83,6 +83,8 @@ class ProteinsDomain(Domain):
         split_fractions: train / val / test shares of the chains (seeded shuffle; val and
             test get at least one chain each).
         seed: seeds the split and the crops.
+        clash_guidance: the default strength of clash guidance at sampling (see :meth:`plan`;
+            0, off, unless the model's config sets it; ``--clash-guidance`` overrides it).
         ss_condition: condition on each crop's DSSP helix / strand / coil fractions
             (``--condition helix=0.6`` at sampling, with classifier-free guidance).
     """
@@ -100,6 +102,7 @@ class ProteinsDomain(Domain):
         split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
         seed: int = 0,
         ss_condition: bool = False,
+        clash_guidance: float = 0.0,
     ):
         if crop_length < MIN_LENGTH:
             raise GensciError(f"crop_length must be at least {MIN_LENGTH}, got {crop_length}")
@@ -110,6 +113,9 @@ class ProteinsDomain(Domain):
         self.split_fractions = tuple(float(f) for f in split_fractions)
         self.seed = int(seed)
         self.ss_condition = bool(ss_condition)
+        self.clash_guidance = float(clash_guidance)
+        if not self.clash_guidance >= 0:
+            raise GensciError(f"clash_guidance must be a non-negative number of radians, got {clash_guidance!r}")
         self._angles: dict[str, list[Tensor]] | None = None
         self._labels: dict[str, list[np.ndarray | None]] | None = None
         self._backbones: dict[str, list[np.ndarray]] | None = None
@@ -188,7 +194,7 @@ class ProteinsDomain(Domain):
 
     # ------------------------------------------------------------ sampling
     def plan(self, n: int, conditions: ConditionRequest | None = None, length: Any = None,
-             length_seed: Any = 0, clash_guidance: Any = 0.0, **options: Any) -> SamplePlan:
+             length_seed: Any = 0, clash_guidance: Any = None, **options: Any) -> SamplePlan:
         """Chain lengths and the per-angle mask ``(n, L_max, 6)`` for ``n`` backbones.
 
         ``length`` is ``80`` or ``"60..128"`` (default: the training crop lengths). Lengths
@@ -196,13 +202,14 @@ class ProteinsDomain(Domain):
         (default 0: the same lengths every run; ``--length-seed`` changes them).
         ``clash_guidance`` > 0 steers flow-matching samples away from backbone clashes
         (:mod:`domains.proteins.clash_guidance`; the value is the largest torsion change
-        in radians per step, 0.1 is a good start; default 0, off).
+        in radians per step; default: the domain's ``clash_guidance``, 0.2 for the bundled
+        model and 0, off, otherwise; ``--clash-guidance 0`` turns it off).
         """
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; "
                               "the proteins domain takes --length N or LOW..HIGH, --length-seed and --clash-guidance")
         try:
-            strength = float(clash_guidance)
+            strength = float(self.clash_guidance if clash_guidance is None else clash_guidance)
         except (TypeError, ValueError):
             raise GensciError(f"--clash-guidance must be a number, got {clash_guidance!r}") from None
         if not strength >= 0:

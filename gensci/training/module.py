@@ -1,9 +1,9 @@
 """One LightningModule for every domain: a network trained by a process's loss.
 
 Each step: ``c = process.corrupt(x1, cond, x0=domain source)``, ``pred = network(c.x_t, c.t,
-cond=c.cond, mask=c.mask)``, ``loss = process.loss(pred, c)``; AdamW with linear warm-up,
-gradient clipping from the Trainer, and an EMA of the weights that validation and the
-exported checkpoint use.
+cond=c.cond, mask=c.mask)``, ``loss = process.loss(pred, c)``; AdamW with linear warm-up and
+an optional linear anneal to zero over the last steps (:func:`lr_factor`), gradient clipping
+from the Trainer, and an EMA of the weights that validation and the exported checkpoint use.
 """
 
 from __future__ import annotations
@@ -18,7 +18,22 @@ from gensci.core.process import Process
 from gensci.domain import Batch, Domain
 from gensci.training.ema import EMA
 
-__all__ = ["GenerativeModule"]
+__all__ = ["GenerativeModule", "lr_factor"]
+
+
+def lr_factor(step: int, warmup_steps: int = 0, anneal_steps: int = 0, total_steps: int | None = None) -> float:
+    """Learning-rate multiplier at optimiser step ``step`` (0-based):
+
+        min(1, (step + 1) / warmup_steps) * min(1, max(0, (total_steps - step) / anneal_steps))
+
+    a linear warm-up, a constant middle and, over the last ``anneal_steps`` of
+    ``total_steps``, a linear decay that reaches zero at ``total_steps``. Either phase is off
+    when its length is 0 (the anneal also when ``total_steps`` is None).
+    """
+    factor = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    if anneal_steps > 0 and total_steps is not None:
+        factor *= min(1.0, max(0.0, (total_steps - step) / anneal_steps))
+    return factor
 
 
 class GenerativeModule(L.LightningModule):
@@ -32,6 +47,7 @@ class GenerativeModule(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
+        anneal_steps: int = 0,
         ema_decay: float = 0.999,
         seed: int = 0,
     ):
@@ -43,6 +59,7 @@ class GenerativeModule(L.LightningModule):
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.warmup_steps = int(warmup_steps)
+        self.anneal_steps = int(anneal_steps)
         self.seed = int(seed)
         self.generator: torch.Generator | None = None
 
@@ -84,10 +101,13 @@ class GenerativeModule(L.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.network.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        if self.warmup_steps <= 0:
+        if self.warmup_steps <= 0 and self.anneal_steps <= 0:
             return opt
-        warm = self.warmup_steps
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warm))
+        total = self.trainer.max_steps if self.anneal_steps > 0 else None
+        if total is not None and total < 0:
+            raise ValueError("optim.anneal_steps needs trainer.max_steps: the anneal ends at the last step")
+        warm, anneal = self.warmup_steps, self.anneal_steps
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, warm, anneal, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -118,3 +118,12 @@ def test_option_checks_and_process_check(domain):
     assert isinstance(domain.wrap_network(net, on, FlowMatching(Torus())), ClashGuidedNetwork)
     with pytest.raises(GensciError, match="flow-matching"):
         domain.wrap_network(net, on, GaussianDiffusion(Torus()))
+
+
+def test_the_domain_default_applies_unless_the_call_overrides_it(data_dir):
+    d = ProteinsDomain(paths=[str(data_dir)], crop_length=64, seed=0, clash_guidance=0.3)
+    d.prepare()
+    assert d.plan(1, length=50).info["clash_guidance"] == 0.3
+    assert d.plan(1, length=50, clash_guidance="0").info["clash_guidance"] == 0.0
+    with pytest.raises(GensciError, match="non-negative"):
+        ProteinsDomain(paths=[str(data_dir)], clash_guidance=-0.1)
