@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from domains.molecules.domain import MoleculesDomain  # noqa: E402
 from domains.molecules.network import GraphDiT  # noqa: E402
 from domains.molecules.process import GraphDiffusion  # noqa: E402
-from domains.molecules.space import GraphSpace, pack_graph, slot_mask  # noqa: E402
+from domains.molecules.space import GraphSpace, slot_mask  # noqa: E402
 from gensci.config import compose, to_plain  # noqa: E402
 from gensci.core.guidance import Guidance, GuidedModel  # noqa: E402
 from gensci.model import GenerativeModel, build, bundled_models, load, make_sampler  # noqa: E402

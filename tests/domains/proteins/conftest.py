@@ -19,3 +19,13 @@ def real_chains():
     chains, _ = read_chains(DATA)
     return chains
 
+
+
+@pytest.fixture(scope="module")
+def domain(data_dir):
+    """A prepared ProteinsDomain on the committed chains (64-residue crops)."""
+    from domains.proteins.domain import ProteinsDomain
+
+    d = ProteinsDomain(paths=[str(data_dir)], crop_length=64, seed=0)
+    d.prepare()
+    return d

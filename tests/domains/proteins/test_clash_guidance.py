@@ -9,7 +9,6 @@ from torch import nn
 
 from domains.proteins.angles import defined_mask
 from domains.proteins.clash_guidance import ClashGuidedNetwork, clash_energy
-from domains.proteins.dataset import centre
 from domains.proteins.domain import ProteinsDomain
 from domains.proteins.nerf import angles_to_backbone
 from gensci.core.flow import FlowMatching
@@ -97,13 +96,6 @@ def test_a_clashing_endpoint_is_moved_to_less_overlap():
     assert moved[..., :2].max().item() == pytest.approx(0.05, rel=1e-4)
     after = clash_energy(angles_to_backbone(endpoint, residues)[:, :, 1], residues).item()
     assert after < before
-
-
-@pytest.fixture(scope="module")
-def domain(data_dir):
-    d = ProteinsDomain(paths=[str(data_dir)], crop_length=64, seed=0)
-    d.prepare()
-    return d
 
 
 def test_option_checks_and_process_check(domain):

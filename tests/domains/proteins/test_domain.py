@@ -16,13 +16,6 @@ from gensci.errors import GensciError
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def domain(data_dir):
-    d = ProteinsDomain(paths=[str(data_dir)], crop_length=64, seed=0)
-    d.prepare()
-    return d
-
-
 def test_prepare_split_and_stats(domain):
     sizes = {s: len(domain.dataset(s)) for s in ("train", "val", "test")}
     assert sizes == {"train": 3, "val": 1, "test": 1}  # 5 usable chains (1YJP is too short)

@@ -6,17 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from domains.proteins.domain import ProteinsDomain
 from domains.proteins.evaluation import evaluate_backbones, ss_metrics
 from gensci.core.spaces import Torus
 from gensci.errors import GensciError
-
-
-@pytest.fixture(scope="module")
-def domain(data_dir):
-    d = ProteinsDomain(paths=[str(data_dir)], crop_length=64, seed=0)
-    d.prepare()
-    return d
 
 
 def _quiet(fn, *args, **kwargs):
