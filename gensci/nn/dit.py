@@ -102,13 +102,15 @@ class Attention(nn.Module):
 
 
 #: CPU bfloat16 attention over at most this many tokens uses :func:`explicit_attention`
-EXPLICIT_ATTENTION_MAX_TOKENS = 64
+EXPLICIT_ATTENTION_MAX_TOKENS = 32
 
 
 def _explicit_attention(q: Tensor) -> bool:
-    """PyTorch's fused CPU attention kernel is slower in bfloat16 than in float32 for short
-    sequences (8.4 ms against 2.5-3.5 ms for two batched products at 400 x 8 heads x 9
-    tokens, one thread); such calls take the explicit route."""
+    """PyTorch's fused CPU attention kernel is slow in bfloat16 for short sequences: at 400 x 8
+    heads of width 32, one thread, two batched products take 2.5-3.5 ms against 8.4 ms at 9
+    tokens (a molecule) and 23 against 26-29 ms at 27-32 tokens, while from about 50 tokens
+    (a protein chain) the fused kernel is as fast or faster. Such short calls take the
+    explicit route."""
     return q.device.type == "cpu" and q.dtype == torch.bfloat16 and q.shape[-2] <= EXPLICIT_ATTENTION_MAX_TOKENS
 
 
