@@ -23,11 +23,14 @@ def test_checkpoint_is_small_and_carries_its_record():
     assert record["experiment"] == NAME
     assert metrics["count"] >= 100
     # what the record shows (docs/benchmarks.md): ideal CA-CA steps and angle statistics
-    # well beyond independent marginals; clashes and strands are not solved yet
+    # well beyond independent marginals, few clashes under the default clash guidance;
+    # strands are not solved yet
     assert metrics["ca_ca_ideal_fraction"] >= 0.99
     assert metrics["kl_ramachandran"] < 0.1 * metrics["baseline_kl_ramachandran"]
     assert metrics["kl_psi_phi_next"] < 0.1 * metrics["baseline_kl_psi_phi_next"]
-    assert metrics["clash_free_fraction"] >= 0.4
+    assert metrics["clash_free_fraction"] >= 0.95
+    unguided = record["metrics"]["unconditional clash_guidance=0"]
+    assert unguided["clash_free_fraction"] < metrics["clash_free_fraction"]
 
 
 def test_a_few_chains_are_backbones(tmp_path):
@@ -51,5 +54,5 @@ def test_quality_holds_on_a_fresh_draw():
     m = model.evaluate(samples, split="train")
     assert m["ca_ca_ideal_fraction"] >= 0.99
     assert m["kl_ramachandran"] < 0.1 * m["baseline_kl_ramachandran"]
-    assert m["clash_free_fraction"] >= 0.3
+    assert m["clash_free_fraction"] >= 0.85  # 0.955 on the 200 recorded chains
     assert abs(m["ss_dssp_helix"] - m["ref_ss_dssp_helix"]) <= 0.1  # helices are learnt
