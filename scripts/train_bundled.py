@@ -88,6 +88,20 @@ def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_condition
     return out
 
 
+def training_stages(path: Path, legs_file: Path) -> list[float]:
+    """Wall seconds of each training stage behind the model at ``path``, first stage first.
+
+    A model fine-tuned with ``init_weights`` adds the stages of the run that wrote those
+    weights (read from the ``train_seconds.json`` beside them); NaN where no record exists.
+    """
+    own = sum(json.loads(legs_file.read_text())) if legs_file.is_file() else float("nan")
+    init = load_checkpoint(path)["config"].get("init_weights")
+    if not init:
+        return [own]
+    earlier = Path(init)
+    return training_stages(earlier, earlier.parent / "train_seconds.json") + [own]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment")
@@ -99,6 +113,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models train fastest on one)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted training in runs/bundled/<experiment> from its last checkpoint")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train (a first stage that a later preset fine-tunes) without evaluating or bundling")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="skip training: evaluate and bundle the model an earlier run of this script trained")
     parser.add_argument("--sample", action="append", default=[], metavar="KEY=VALUE",
@@ -136,7 +152,11 @@ def main() -> None:
             legs.append(round(time.time() - start, 1))
             run_dir.mkdir(parents=True, exist_ok=True)
             legs_file.write_text(json.dumps(legs))
-    seconds = sum(json.loads(legs_file.read_text())) if legs_file.is_file() else float("nan")
+    if args.train_only:
+        print(f"trained {path}; not evaluated or bundled (--train-only)", file=sys.stderr)
+        return
+    stages = training_stages(path, legs_file)
+    seconds = sum(stages)
     model = gensci.load(path)
     scales = tuple(float(v) for v in args.scales.split(","))
     metrics = evaluate(model, args.samples, seed=1, n_conditional=args.conditional_samples or args.samples, scales=scales,
@@ -150,6 +170,7 @@ def main() -> None:
                                + [f"--{k.replace('_', '-')} {v}" for k in ("sample", "compare", "compare_sample")
                                   for v in getattr(args, k)]),
         "train_seconds": round(seconds, 1),
+        "train_seconds_stages": [round(s, 1) for s in stages],
         "parameters": sum(p.numel() for p in model.network.parameters()),
         "machine": f"{cpu_name()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
         "date": time.strftime("%Y-%m-%d"),

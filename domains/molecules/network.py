@@ -55,6 +55,8 @@ class GraphDiT(TimeConditioned, nn.Module):
         heads: state-sized outputs the process asks for (1 here; passed by the engine).
         conditions: condition specs (dict forms allowed); None or [] for unconditional.
         cond_dropout: probability of dropping all conditions of a sample in training.
+        cond_dropout_each: probability of dropping each condition of a kept sample on its own
+            (so that sampling with a subset of the conditions is in distribution).
         pair_dim: width of the pairwise bond head.
         mlp_ratio, dropout: block options.
         time_embedding: ``"sinusoidal"`` or ``"fourier"``.
@@ -71,6 +73,7 @@ class GraphDiT(TimeConditioned, nn.Module):
         heads: int = 1,
         conditions: Sequence[ConditionSpec | Mapping[str, Any]] | None = None,
         cond_dropout: float = 0.1,
+        cond_dropout_each: float = 0.0,
         pair_dim: int = 64,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
@@ -88,7 +91,7 @@ class GraphDiT(TimeConditioned, nn.Module):
         token = self.num_atom_types + self.max_atoms * self.num_bond_classes
         self.embed_tokens = nn.Linear(token, hidden, bias=False)
         self.time = TimeEmbedding(hidden, kind=time_embedding, features=max(32, hidden + hidden % 2))
-        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout) if self.conditions else None
+        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each) if self.conditions else None
         self.edge_bias = nn.Embedding(self.num_bond_classes, attention_heads)
         nn.init.zeros_(self.edge_bias.weight)
         self.blocks = nn.ModuleList(

@@ -44,6 +44,8 @@ class AngleTransformer(TimeConditioned, nn.Module):
             passes it), stacked along the last axis.
         conditions: condition specs (or their dict forms); None for an unconditional model.
         cond_dropout: probability of dropping all conditions of a sample in training.
+        cond_dropout_each: probability of dropping each condition of a kept sample on its own
+            (so that sampling with a subset of the conditions is in distribution).
         max_relative_distance: clip distance of the relative-position buckets.
         mlp_ratio, dropout: block options.
         time_embedding: ``"sinusoidal"`` or ``"fourier"``.
@@ -62,6 +64,7 @@ class AngleTransformer(TimeConditioned, nn.Module):
         heads: int = 1,
         conditions: Sequence[ConditionSpec | Mapping[str, Any]] | None = None,
         cond_dropout: float = 0.1,
+        cond_dropout_each: float = 0.0,
         max_relative_distance: int = 32,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
@@ -74,7 +77,7 @@ class AngleTransformer(TimeConditioned, nn.Module):
         self.conditions: list[dict[str, Any]] = specs_to_dicts(conditions or [])
         self.embed_angles = nn.Linear(2 * self.dim, hidden)
         self.time = TimeEmbedding(hidden, kind=time_embedding, features=max(32, hidden + hidden % 2))
-        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout) if self.conditions else None
+        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each) if self.conditions else None
         self.encoder = RelativePositionTransformer(
             hidden, depth, attention_heads, mlp_ratio=mlp_ratio, dropout=dropout, cond_dim=hidden,
             max_relative_distance=max_relative_distance,

@@ -11,9 +11,17 @@ floats. Each property gets its own embedder and the embeddings are summed::
 
 In training, all conditions of a sample are dropped *jointly* with probability ``dropout``
 (one Bernoulli per sample), so the model learns the unconditional branch that
-classifier-free guidance (Ho & Salimans 2022, arXiv 2207.12598) needs. Missing labels go
-through the same null path, so partly labelled data trains, and ``cond=None``, an all-NaN
-``cond`` and a fully dropped sample give bit-identical embeddings.
+classifier-free guidance (Ho & Salimans 2022, arXiv 2207.12598) needs. With
+``dropout_each = q > 0`` each property of a kept sample is also dropped on its own with
+probability ``q``, so every subset of the properties is seen in training::
+
+    P(property k kept) = (1 - dropout)(1 - q),   P(exactly the subset S kept) =
+    (1 - dropout) (1 - q)^|S| q^(K - |S|)          (S non-empty)
+
+Without it, a model trained on fully labelled data never sees "only the gap given, the
+rest null", yet that is what sampling with a subset of the conditions asks of it. Missing
+labels go through the same null path, so partly labelled data trains, and ``cond=None``,
+an all-NaN ``cond`` and a fully dropped sample give bit-identical embeddings.
 
 Unlike Graph DiT, no Gaussian noise is added to the condition embeddings.
 """
@@ -195,6 +203,8 @@ class ConditionEncoder(nn.Module):
         specs: the properties (specs or their dict forms), summed in this order.
         dim: embedding width.
         dropout: probability of dropping all conditions of a sample (training mode only).
+        dropout_each: probability of dropping each property of a kept sample on its own
+            (training mode only; drawn after the joint drop, so 0 reproduces the joint draws).
         clusters: soft clusters per numeric property (default ``dim``).
 
     Attributes:
@@ -208,6 +218,7 @@ class ConditionEncoder(nn.Module):
         dim: int,
         dropout: float = 0.1,
         clusters: int | None = None,
+        dropout_each: float = 0.0,
     ):
         super().__init__()
         self.specs: list[ConditionSpec] = specs_from_dicts(specs)
@@ -216,8 +227,11 @@ class ConditionEncoder(nn.Module):
             raise ValueError(f"duplicate condition names in {names}")
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must lie in [0, 1], got {dropout}")
+        if not 0.0 <= dropout_each < 1.0:
+            raise ValueError(f"dropout_each must lie in [0, 1), got {dropout_each}")
         self.dim = dim
         self.dropout = float(dropout)
+        self.dropout_each = float(dropout_each)
         self.generator: torch.Generator | None = None
         self.embedders = nn.ModuleList(
             CategoricalEmbedding(s.num_classes, dim, name=s.name) if s.kind == "categorical" else SoftClusterEmbedding(dim, clusters)
@@ -265,6 +279,15 @@ class ConditionEncoder(nn.Module):
         u = torch.rand(batch_size, generator=g, device=g.device if g is not None else dev)
         return (u >= self.dropout).to(dev)
 
+    def draw_keep_each(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> Tensor | None:
+        """Per-sample, per-property keep mask ``(B, K)`` for the separate drops, or ``None``."""
+        if not self.training or self.dropout_each <= 0.0:
+            return None
+        g = generator if generator is not None else self.generator
+        dev = self._place(device)[0]
+        u = torch.rand(batch_size, len(self.specs), generator=g, device=g.device if g is not None else dev)
+        return (u >= self.dropout_each).to(dev)
+
     def forward(
         self,
         cond: Mapping[str, Tensor] | None,
@@ -276,12 +299,16 @@ class ConditionEncoder(nn.Module):
         self._check(cond)
         dev, dtype = self._place(device)
         keep = self.draw_keep(batch_size, dev, generator)
+        keep_each = self.draw_keep_each(batch_size, dev, generator)
         out = torch.zeros(batch_size, self.dim, device=dev, dtype=dtype)
         for i, (spec, emb) in enumerate(zip(self.specs, self.embedders)):
             y = self._values(cond, i, batch_size, dev)
             if spec.kind == "numeric":
                 y = (y - self._mean[i]) / self._std[i]
-            out = out + emb(y, keep)
+            keep_i = keep
+            if keep_each is not None:
+                keep_i = keep_each[:, i] if keep is None else keep & keep_each[:, i]
+            out = out + emb(y, keep_i)
         return out
 
     def null(self, batch_size: int, device=None) -> Tensor:
@@ -293,4 +320,4 @@ class ConditionEncoder(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f"names={self.names}, dim={self.dim}, dropout={self.dropout}"
+        return f"names={self.names}, dim={self.dim}, dropout={self.dropout}, dropout_each={self.dropout_each}"

@@ -51,6 +51,8 @@ class VectorFieldMLP(TimeConditioned, nn.Module):
         heads: state-sized outputs stacked along the last axis (e.g. 2 for flow + score).
         conditions: condition specs (or their dict forms); ``None`` for an unconditional model.
         cond_dropout: probability of dropping all conditions of a sample in training.
+        cond_dropout_each: probability of dropping each condition of a kept sample on its own
+            (so that sampling with a subset of the conditions is in distribution).
         time_embedding: ``"sinusoidal"`` or ``"fourier"``.
         activation: ``"silu" | "gelu" | "relu" | "tanh" | "elu"``.
         time_features: width of the fixed time features (default ``max(32, hidden)``, even).
@@ -67,6 +69,7 @@ class VectorFieldMLP(TimeConditioned, nn.Module):
         heads: int = 1,
         conditions: Sequence[ConditionSpec | Mapping[str, Any]] | None = None,
         cond_dropout: float = 0.1,
+        cond_dropout_each: float = 0.0,
         time_embedding: str = "sinusoidal",
         activation: str = "silu",
         time_features: int | None = None,
@@ -78,7 +81,7 @@ class VectorFieldMLP(TimeConditioned, nn.Module):
         self.conditions: list[dict[str, Any]] = specs_to_dicts(conditions or [])
         feats = time_features or max(32, hidden + hidden % 2)
         self.time = TimeEmbedding(hidden, kind=time_embedding, features=feats)
-        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout) if self.conditions else None
+        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each) if self.conditions else None
         self.layers = nn.ModuleList([nn.Linear(dim, hidden)] + [nn.Linear(hidden, hidden) for _ in range(depth - 1)])
         self.film = nn.Linear(hidden, 2 * hidden * depth)
         nn.init.zeros_(self.film.weight)

@@ -3,6 +3,8 @@
 The run directory holds Lightning's resumable checkpoints (``checkpoints/last.ckpt``,
 resume with ``resume=PATH``), the metrics log (``metrics.csv``), the resolved config
 (``config.yaml``) and the exported model (``model.pt``: EMA weights, config, statistics).
+``init_weights=PATH`` starts from the weights of an exported ``model.pt`` instead (fine-tuning:
+a fresh optimiser, schedule and EMA, on whatever the config says now).
 
 The same config runs data-parallel with ``trainer.strategy=ddp trainer.devices=2``
 (processes talk over gloo on CPU, NCCL on GPUs); across machines, set ``trainer.num_nodes``
@@ -23,14 +25,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from gensci.checkpoint import save_checkpoint
+from gensci.checkpoint import load_checkpoint, save_checkpoint
 from gensci.config import instantiate, to_plain
 from gensci.errors import GensciError
 from gensci.model import build
 from gensci.training.data import DomainDataModule
 from gensci.training.module import GenerativeModule
 
-__all__ = ["train", "run_dir_for"]
+__all__ = ["train", "run_dir_for", "load_initial_weights"]
 
 RUN_DIR_ENV = "GENSCI_RUN_DIR"
 
@@ -48,6 +50,17 @@ def run_dir_for(cfg: DictConfig) -> Path:
     return (Path("runs") / str(cfg.name) / time.strftime("%Y%m%d-%H%M%S")).resolve()
 
 
+def load_initial_weights(network: torch.nn.Module, path: str | Path) -> None:
+    """Copy the weights of the exported model at ``path`` into ``network`` (same architecture)."""
+    state = load_checkpoint(path)["state_dict"]
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:300]
+        raise GensciError(f"init_weights={str(path)!r} does not fit this network ({detail}); "
+                          "fine-tuning needs the same model settings as the run that wrote it") from None
+
+
 def train(cfg: DictConfig, metrics: dict[str, Any] | None = None) -> Path:
     """Train the model ``cfg`` describes; return the path of the exported ``model.pt``."""
     # Lightning's notices that say nothing about the user's run
@@ -63,6 +76,8 @@ def train(cfg: DictConfig, metrics: dict[str, Any] | None = None) -> Path:
     domain = instantiate(cfg.domain)
     domain.prepare()
     process, network = build(plain, domain)
+    if cfg.get("init_weights"):
+        load_initial_weights(network, str(cfg.init_weights))
     module = GenerativeModule(network, process, domain, seed=int(cfg.seed), **plain["optim"])
     data = DomainDataModule(domain, batch_size=int(cfg.batch_size), num_workers=int(cfg.num_workers), seed=int(cfg.seed))
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,

@@ -1,4 +1,4 @@
-"""Condition encoder: learned nulls, NaN = missing, joint classifier-free dropout."""
+"""Condition encoder: learned nulls, NaN = missing, joint and per-property classifier-free dropout."""
 
 import io
 import math
@@ -171,3 +171,49 @@ def test_out_of_range_messages() -> None:
     msgs = out_of_range_messages(SPECS, {"logp": torch.tensor([0.0, 7.0]), "active": torch.tensor([1.0])})
     assert len(msgs) == 1 and "logp" in msgs[0] and "[-2, 5]" in msgs[0]
     assert out_of_range_messages(SPECS, {"logp": torch.tensor([0.0, float("nan")])}) == []
+
+
+def _pattern_embeddings(enc: ConditionEncoder, cond: dict[str, torch.Tensor], b: int) -> torch.Tensor:
+    """``(2^K, B, dim)``: the eval-mode embedding with exactly the properties of pattern ``m`` kept
+    (bit k of ``m`` set = property k kept; the others NaN, i.e. null)."""
+    names = enc.names
+    out = []
+    for m in range(2 ** len(names)):
+        masked = {n: cond[n] if m >> k & 1 else torch.full((b,), float("nan")) for k, n in enumerate(names)}
+        out.append(enc.eval()(masked, b))
+    enc.train()
+    return torch.stack(out)
+
+
+def test_separate_dropout_covers_every_subset_at_its_rate() -> None:
+    torch.manual_seed(0)
+    p, q, b = 0.2, 0.3, 4000
+    enc = ConditionEncoder(SPECS, 32, dropout=p, dropout_each=q)
+    cond = _cond(b)
+    candidates = _pattern_embeddings(enc, cond, b)
+    out = enc.train()(cond, b, generator=torch.Generator().manual_seed(5))
+    match = (candidates == out[None]).all(dim=-1)  # (2^K, B)
+    assert bool((match.sum(dim=0) == 1).all()), "each sample is exactly one keep pattern"
+    pattern = match.float().argmax(dim=0)
+    k = len(SPECS)
+    for m in range(2**k):
+        kept = bin(m).count("1")
+        expected = (1 - p) * (1 - q) ** kept * q ** (k - kept) + (p if m == 0 else 0.0)
+        observed = (pattern == m).float().mean().item()
+        assert abs(observed - expected) < 4 * math.sqrt(expected * (1 - expected) / b) + 1e-3, (m, observed, expected)
+
+
+def test_separate_dropout_keeps_the_joint_draw_and_is_off_in_eval() -> None:
+    cond, b = _cond(400), 400
+    joint = _encoder(dropout=0.5).train()
+    both = _encoder(dropout=0.5)
+    both.dropout_each = 0.4
+    null = joint.null(b)
+    a = joint(cond, b, generator=torch.Generator().manual_seed(7))
+    c = both.train()(cond, b, generator=torch.Generator().manual_seed(7))
+    fully_dropped = (a == null).all(dim=1)
+    assert bool((c[fully_dropped] == null[fully_dropped]).all()), "the joint drop is drawn first, unchanged"
+    assert not torch.equal(a, c)
+    assert torch.equal(both.eval()(cond, b), joint.eval()(cond, b))
+    with pytest.raises(ValueError, match="dropout_each"):
+        ConditionEncoder(SPECS, 8, dropout_each=1.0)
