@@ -52,6 +52,8 @@ def run_dir_for(cfg: DictConfig) -> Path:
 
 def load_initial_weights(network: torch.nn.Module, path: str | Path) -> None:
     """Copy the weights of the exported model at ``path`` into ``network`` (same architecture)."""
+    if not Path(path).is_file():
+        raise GensciError(f"init_weights={str(path)!r} does not exist; train (or fetch) the model it names first")
     state = load_checkpoint(path)["state_dict"]
     try:
         network.load_state_dict(state, strict=True)
