@@ -91,7 +91,8 @@ class GraphDiT(TimeConditioned, nn.Module):
         token = self.num_atom_types + self.max_atoms * self.num_bond_classes
         self.embed_tokens = nn.Linear(token, hidden, bias=False)
         self.time = TimeEmbedding(hidden, kind=time_embedding, features=max(32, hidden + hidden % 2))
-        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each) if self.conditions else None
+        self.cond = (ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each)
+                     if self.conditions else None)
         self.edge_bias = nn.Embedding(self.num_bond_classes, attention_heads)
         nn.init.zeros_(self.edge_bias.weight)
         self.blocks = nn.ModuleList(

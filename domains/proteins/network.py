@@ -77,7 +77,8 @@ class AngleTransformer(TimeConditioned, nn.Module):
         self.conditions: list[dict[str, Any]] = specs_to_dicts(conditions or [])
         self.embed_angles = nn.Linear(2 * self.dim, hidden)
         self.time = TimeEmbedding(hidden, kind=time_embedding, features=max(32, hidden + hidden % 2))
-        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each) if self.conditions else None
+        self.cond = (ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each)
+                     if self.conditions else None)
         self.encoder = RelativePositionTransformer(
             hidden, depth, attention_heads, mlp_ratio=mlp_ratio, dropout=dropout, cond_dim=hidden,
             max_relative_distance=max_relative_distance,

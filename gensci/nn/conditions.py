@@ -300,15 +300,14 @@ class ConditionEncoder(nn.Module):
         dev, dtype = self._place(device)
         keep = self.draw_keep(batch_size, dev, generator)
         keep_each = self.draw_keep_each(batch_size, dev, generator)
+        if keep_each is not None and keep is not None:
+            keep_each = keep_each & keep[:, None]
         out = torch.zeros(batch_size, self.dim, device=dev, dtype=dtype)
         for i, (spec, emb) in enumerate(zip(self.specs, self.embedders)):
             y = self._values(cond, i, batch_size, dev)
             if spec.kind == "numeric":
                 y = (y - self._mean[i]) / self._std[i]
-            keep_i = keep
-            if keep_each is not None:
-                keep_i = keep_each[:, i] if keep is None else keep & keep_each[:, i]
-            out = out + emb(y, keep_i)
+            out = out + emb(y, keep if keep_each is None else keep_each[:, i])
         return out
 
     def null(self, batch_size: int, device=None) -> Tensor:

@@ -81,7 +81,8 @@ class VectorFieldMLP(TimeConditioned, nn.Module):
         self.conditions: list[dict[str, Any]] = specs_to_dicts(conditions or [])
         feats = time_features or max(32, hidden + hidden % 2)
         self.time = TimeEmbedding(hidden, kind=time_embedding, features=feats)
-        self.cond = ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each) if self.conditions else None
+        self.cond = (ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each)
+                     if self.conditions else None)
         self.layers = nn.ModuleList([nn.Linear(dim, hidden)] + [nn.Linear(hidden, hidden) for _ in range(depth - 1)])
         self.film = nn.Linear(hidden, 2 * hidden * depth)
         nn.init.zeros_(self.film.weight)

@@ -34,7 +34,8 @@ def test_checkpoint_is_small_and_its_record_meets_the_targets():
     def mae(scale: int) -> float:
         return sum(metrics[f"{t} guidance={scale}"]["mae_gap"] for t in targets)
 
-    assert mae(1) < 0.9 * mae(0)
+    assert mae(1) < 0.5 * mae(0)  # recorded: 0.33
+    assert mae(2) < mae(1)  # control improves with the guidance scale
 
 
 def test_a_few_molecules_are_written_and_read_back(tmp_path):
