@@ -71,6 +71,17 @@ def parse_lengths(length: Any, default: tuple[int, int]) -> tuple[int, int]:
     return lo, hi
 
 
+def clash_strength(value: Any) -> float:
+    """A clash-guidance strength (radians per step) as a float; refuses anything but a number >= 0."""
+    try:
+        strength = float(value)
+    except (TypeError, ValueError):
+        raise GensciError(f"--clash-guidance must be a number, got {value!r}") from None
+    if not strength >= 0:
+        raise GensciError(f"--clash-guidance must be a non-negative number of radians, got {value!r}")
+    return strength
+
+
 class ProteinsDomain(Domain):
     """Protein backbones from PDB / mmCIF / BinaryCIF files.
 
@@ -113,9 +124,7 @@ class ProteinsDomain(Domain):
         self.split_fractions = tuple(float(f) for f in split_fractions)
         self.seed = int(seed)
         self.ss_condition = bool(ss_condition)
-        self.clash_guidance = float(clash_guidance)
-        if not self.clash_guidance >= 0:
-            raise GensciError(f"clash_guidance must be a non-negative number of radians, got {clash_guidance!r}")
+        self.clash_guidance = clash_strength(clash_guidance)
         self._angles: dict[str, list[Tensor]] | None = None
         self._labels: dict[str, list[np.ndarray | None]] | None = None
         self._backbones: dict[str, list[np.ndarray]] | None = None
@@ -208,12 +217,7 @@ class ProteinsDomain(Domain):
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; "
                               "the proteins domain takes --length N or LOW..HIGH, --length-seed and --clash-guidance")
-        try:
-            strength = float(self.clash_guidance if clash_guidance is None else clash_guidance)
-        except (TypeError, ValueError):
-            raise GensciError(f"--clash-guidance must be a number, got {clash_guidance!r}") from None
-        if not strength >= 0:
-            raise GensciError(f"--clash-guidance must be a non-negative number of radians, got {clash_guidance!r}")
+        strength = self.clash_guidance if clash_guidance is None else clash_strength(clash_guidance)
         cond = encode_ss_conditions(conditions, self.conditions, n)
         lo, hi = parse_lengths(length, tuple(self._require_stats()["length_range"]))
         try:
