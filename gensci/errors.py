@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["GensciError"]
+__all__ = ["GensciError", "IncompatibleSampler"]
 
 
 class GensciError(Exception):
@@ -10,4 +10,11 @@ class GensciError(Exception):
 
     The message must say what is wrong and what would be accepted; the command-line
     interface prints ``error: <message>`` and exits with status 2, without a traceback.
+    """
+
+
+class IncompatibleSampler(GensciError, TypeError):
+    """A sampler asked to drive a process (or a field of one) whose step it cannot take.
+
+    The message names the field, what the sampler needs and the samplers that can drive it.
     """

@@ -18,13 +18,15 @@ from torch import nn
 
 from gensci.checkpoint import load_checkpoint
 from gensci.config import config_dir, instantiate, list_group
+from gensci.core import state
 from gensci.core.guidance import Guidance
 from gensci.core.process import Process
+from gensci.core.product import ProductSpace
 from gensci.domain import ConditionRequest, Domain
 from gensci.errors import GensciError
 from gensci.nn.precision import PRECISIONS, with_precision
 
-__all__ = ["GenerativeModel", "thin_indices", "build", "bundled_models", "resolve_model", "load", "make_sampler"]
+__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "bundled_models", "resolve_model", "load", "make_sampler"]
 
 
 def bundled_dir() -> Path:
@@ -52,9 +54,27 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     raise GensciError(f"no checkpoint {str(name_or_path)!r}: no such file and no bundled model of that name (bundled: {names})")
 
 
+def build_process(node: dict[str, Any], domain: Domain) -> Process:
+    """The process a config node describes, on the domain's space.
+
+    A product process (a node with ``fields``) builds each field's process on the domain's
+    space of that field (``domain.space()`` is then a dict or :class:`ProductSpace`) with
+    that field's entry of ``domain.process_kwargs()``."""
+    space, kwargs = domain.space(), domain.process_kwargs()
+    if "fields" not in node:
+        return instantiate(node, space=space, **kwargs)
+    spaces = space.spaces if isinstance(space, ProductSpace) else space
+    if not isinstance(spaces, dict) or set(spaces) != set(node["fields"]):
+        have = list(spaces) if isinstance(spaces, dict) else "one field"
+        raise GensciError(f"the process names fields {list(node['fields'])} but the {domain.name} domain's states "
+                          f"have {have}")
+    fields = {name: instantiate(sub, space=spaces[name], **kwargs.get(name, {})) for name, sub in node["fields"].items()}
+    return instantiate({k: v for k, v in node.items() if k != "fields"}, fields=fields)
+
+
 def build(config: dict[str, Any], domain: Domain) -> tuple[Process, nn.Module]:
     """The process and the network for a prepared (or stats-loaded) domain."""
-    process = instantiate(config["process"], space=domain.space(), **domain.process_kwargs())
+    process = build_process(config["process"], domain)
     network = instantiate(config["model"], **domain.network_kwargs(), heads=process.heads)
     return process, network
 
@@ -154,10 +174,7 @@ class GenerativeModel:
         if guidance is not None and plan.cond is None:
             raise GensciError("guidance needs at least one --condition")
         smp = make_sampler(sampler if sampler is not None else self.config["sampler"], steps=steps, progress=progress)
-        try:
-            smp.check(self.process)
-        except TypeError as err:
-            raise GensciError(f"sampler {sampler or smp.name!r} cannot drive this model: {err}") from None
+        smp.check(self.process)  # IncompatibleSampler names the samplers that can
         if precision not in PRECISIONS:
             raise GensciError(f"precision must be fp32 or bf16, got {precision!r}")
         network = self.domain.wrap_network(with_precision(self.network, precision), plan, self.process)
@@ -167,19 +184,18 @@ class GenerativeModel:
         xs, paths = [], []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
-            cond = None if plan.cond is None else {k: v[start : start + m] for k, v in plan.cond.items()}
-            mask = None if plan.mask is None else plan.mask[start : start + m]
+            rows = slice(start, start + m)
             x_init = self.domain.source(m, generator=generator)
-            result = smp.sample(network, self.process, (m,) + tuple(plan.shape[1:]), cond=cond, mask=mask,
-                                guidance=guidance, generator=generator, return_trajectory=return_trajectory,
-                                x_init=x_init)
+            result = smp.sample(network, self.process, state.with_batch(plan.shape, m), cond=state.take(plan.cond, rows),
+                                mask=state.take(plan.mask, rows), guidance=guidance, generator=generator,
+                                return_trajectory=return_trajectory, x_init=x_init)
             xs.append(result.x)
             if return_trajectory:
-                paths.append(torch.stack(result.trajectory))
-        samples = self.domain.decode(torch.cat(xs), plan)
+                paths.append(state.stack(result.trajectory))
+        samples = self.domain.decode(state.cat(xs), plan)
         self.last_plan = plan
         if return_trajectory:
-            traj = torch.cat(paths, dim=1)
+            traj = state.cat(paths, dim=1)
             if trajectory_frames is not None:
                 traj = traj[thin_indices(len(traj), trajectory_frames)]
             return samples, [self.domain.decode(step, plan) for step in traj]

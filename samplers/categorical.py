@@ -15,9 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gensci.core.categorical import sample_categorical
-from gensci.core.process import Condition, Process
-from samplers.base import Denoiser, Sampler
+from gensci.core.process import Process
+from samplers.base import Sampler, categorical_jump
 
 __all__ = ["CategoricalSampler"]
 
@@ -33,6 +32,7 @@ class CategoricalSampler(Sampler):
 
     name = "categorical"
     default_steps = 100
+    requires = "categorical_posterior"
 
     def __init__(
         self, steps: int | None = None, argmax_last: bool = False, temperature: float = 1.0, progress: bool = True
@@ -43,29 +43,10 @@ class CategoricalSampler(Sampler):
         self.argmax_last = argmax_last
         self.temperature = float(temperature)
 
-    def check(self, process: Process) -> None:
-        if not hasattr(process, "posterior_probs") or process.space.continuous:
-            raise TypeError(
-                f"CategoricalSampler drives categorical processes (e.g. CategoricalDiffusion); "
-                f"{type(process).__name__} has no categorical posterior"
-            )
+    def move(self, process: Process, x: Tensor, logits: Tensor, t: Tensor, s: Tensor, *, mask: Tensor | None,
+             generator: torch.Generator | None) -> Tensor:
+        return categorical_jump(process, x, logits, t, s, mask, generator, self.temperature, self.argmax_last)
 
-    def step(
-        self,
-        denoise: Denoiser,
-        process: Process,
-        x: Tensor,
-        t: Tensor,
-        s: Tensor,
-        *,
-        cond: Condition | None,
-        mask: Tensor | None,
-        generator: torch.Generator | None,
-    ) -> Tensor:
-        logits = denoise(x, t, cond=cond, mask=mask)
-        p1 = torch.softmax(logits / self.temperature, dim=-1)
-        if bool((s >= 1.0).all()):
-            x1 = p1.argmax(dim=-1) if self.argmax_last else sample_categorical(p1, generator)
-            return process.space.project(x1, mask)
-        probs = process.posterior_probs(x, p1, t, s)
-        return process.space.project(sample_categorical(probs, generator), mask)
+    def jump(self, process: Process, x: Tensor, logits: Tensor, t: Tensor, s: Tensor, *, mask: Tensor | None,
+             generator: torch.Generator | None) -> Tensor:
+        return self.move(process, x, logits, t, s, mask=mask, generator=generator)

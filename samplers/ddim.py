@@ -15,9 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gensci.core.process import Condition, Process
-from samplers.base import Denoiser, Sampler
-from samplers.ddpm import check_gaussian
+from gensci.core.process import Process
+from samplers.base import Sampler
 
 __all__ = ["DDIMSampler"]
 
@@ -33,6 +32,7 @@ class DDIMSampler(Sampler):
 
     name = "ddim"
     default_steps = 50
+    requires = "gaussian_posterior"
 
     def __init__(
         self, steps: int | None = None, eta: float = 0.0, clip_x1: float | None = None, progress: bool = True
@@ -43,22 +43,8 @@ class DDIMSampler(Sampler):
         self.eta = float(eta)
         self.clip_x1 = clip_x1
 
-    def check(self, process: Process) -> None:
-        check_gaussian(self, process)
-
-    def step(
-        self,
-        denoise: Denoiser,
-        process: Process,
-        x: Tensor,
-        t: Tensor,
-        s: Tensor,
-        *,
-        cond: Condition | None,
-        mask: Tensor | None,
-        generator: torch.Generator | None,
-    ) -> Tensor:
-        pred = denoise(x, t, cond=cond, mask=mask)
+    def move(self, process: Process, x: Tensor, pred: Tensor, t: Tensor, s: Tensor, *, mask: Tensor | None,
+             generator: torch.Generator | None) -> Tensor:
         x1_hat = process.to_x0(pred, x, t)
         eps_hat = process.to_eps(pred, x, t)
         if self.clip_x1 is not None:

@@ -18,22 +18,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gensci.core.process import Condition, Process
-from samplers.base import Denoiser, Sampler
+from gensci.core.process import Process
+from samplers.base import Sampler
 
-__all__ = ["DDPMSampler", "check_gaussian"]
-
-_NEEDS = ("to_x0", "to_eps", "posterior", "coefficients", "noise")
-
-
-def check_gaussian(sampler: Sampler, process: Process) -> None:
-    """Raise TypeError unless ``process`` offers the Gaussian-diffusion verbs."""
-    missing = [name for name in _NEEDS if not hasattr(process, name)]
-    if missing or not process.space.continuous:
-        raise TypeError(
-            f"{type(sampler).__name__} drives Gaussian diffusion processes (e.g. GaussianDiffusion); "
-            f"{type(process).__name__} lacks {missing or 'a continuous space'}"
-        )
+__all__ = ["DDPMSampler"]
 
 
 class DDPMSampler(Sampler):
@@ -46,27 +34,14 @@ class DDPMSampler(Sampler):
 
     name = "ddpm"
     default_steps = 100
+    requires = "gaussian_posterior"
 
     def __init__(self, steps: int | None = None, clip_x1: float | None = None, progress: bool = True):
         super().__init__(steps=steps, progress=progress)
         self.clip_x1 = clip_x1
 
-    def check(self, process: Process) -> None:
-        check_gaussian(self, process)
-
-    def step(
-        self,
-        denoise: Denoiser,
-        process: Process,
-        x: Tensor,
-        t: Tensor,
-        s: Tensor,
-        *,
-        cond: Condition | None,
-        mask: Tensor | None,
-        generator: torch.Generator | None,
-    ) -> Tensor:
-        pred = denoise(x, t, cond=cond, mask=mask)
+    def move(self, process: Process, x: Tensor, pred: Tensor, t: Tensor, s: Tensor, *, mask: Tensor | None,
+             generator: torch.Generator | None) -> Tensor:
         x1_hat = process.to_x0(pred, x, t)
         if self.clip_x1 is not None:
             x1_hat = x1_hat.clamp(-self.clip_x1, self.clip_x1)

@@ -18,17 +18,11 @@ import torch
 from torch import Tensor
 
 from gensci.core.process import Process, broadcast_time
+from gensci.core.product import ProductProcess
+from gensci.core.state import State, field_mask
 from samplers.base import Denoiser, Sampler
 
-__all__ = ["EulerSampler", "HeunSampler", "check_velocity"]
-
-
-def check_velocity(sampler: Sampler, process: Process) -> None:
-    """Raise ``TypeError`` unless ``process`` overrides :meth:`Process.velocity`."""
-    if type(process).velocity is Process.velocity:
-        raise TypeError(f"{sampler.name} needs a process with an ODE velocity; {type(process).__name__} has none")
-    if not process.space.continuous:
-        raise TypeError(f"{sampler.name} integrates continuous states; {process.space!r} is discrete")
+__all__ = ["EulerSampler", "HeunSampler"]
 
 
 class EulerSampler(Sampler):
@@ -36,41 +30,58 @@ class EulerSampler(Sampler):
 
     name = "euler"
     default_steps = 100
+    requires = "velocity"
 
-    def check(self, process: Process) -> None:
-        check_velocity(self, process)
-
-    def step(
-        self, denoise: Denoiser, process: Process, x: Tensor, t: Tensor, s: Tensor, *, cond, mask, generator
-    ) -> Tensor:
-        v = process.velocity(denoise(x, t, cond=cond, mask=mask), x, t)
+    def move(self, process: Process, x: Tensor, prediction: Tensor, t: Tensor, s: Tensor, *, mask, generator) -> Tensor:
+        v = process.velocity(prediction, x, t)
         h = broadcast_time((s - t).to(x.dtype), x)
         return process.space.add(x, h * v, mask)
 
 
 class HeunSampler(Sampler):
-    """Heun's second-order method on the process's velocity (Euler predictor, trapezoid corrector)."""
+    """Heun's second-order method on the process's velocity (Euler predictor, trapezoid corrector).
+
+    In a record of several fields, categorical fields jump once per step from the first
+    prediction and the corrector sees them at ``s`` beside the continuous fields' Euler
+    predictor; only the continuous fields take the trapezoid.
+    """
 
     name = "heun"
     default_steps = 50
+    requires = "velocity"
 
     def __init__(self, steps: int | None = None, progress: bool = True, final_euler: bool = False):
         super().__init__(steps=steps, progress=progress)
         self.final_euler = final_euler
 
-    def check(self, process: Process) -> None:
-        check_velocity(self, process)
+    def move(self, process: Process, x: Tensor, prediction: Tensor, t: Tensor, s: Tensor, *, mask, generator) -> Tensor:
+        """The Euler predictor (the first half of a Heun step)."""
+        v = process.velocity(prediction, x, t)
+        return process.space.add(x, broadcast_time((s - t).to(x.dtype), x) * v, mask)
 
-    def step(
-        self, denoise: Denoiser, process: Process, x: Tensor, t: Tensor, s: Tensor, *, cond, mask, generator
-    ) -> Tensor:
-        space = process.space
+    def correct(self, process: Process, x: Tensor, x_euler: Tensor, pred1: Tensor, pred2: Tensor, t: Tensor, s: Tensor,
+                mask) -> Tensor:
+        """The trapezoid from both velocities; per sample, Euler where the second is not finite."""
         h = broadcast_time((s - t).to(x.dtype), x)
-        v1 = process.velocity(denoise(x, t, cond=cond, mask=mask), x, t)
-        x_euler = space.add(x, h * v1, mask)
+        v1 = process.velocity(pred1, x, t)
+        v2 = process.velocity(pred2, x_euler, s)
+        finite = torch.isfinite(v2.reshape(v2.shape[0], -1)).all(dim=1)
+        x_heun = process.space.add(x, h * 0.5 * (v1 + torch.nan_to_num(v2)), mask)
+        return torch.where(broadcast_time(finite, x), x_heun, x_euler)
+
+    def step(self, denoise: Denoiser, process: Process, x, t: Tensor, s: Tensor, *, cond, mask, generator):
+        pred1 = denoise(x, t, cond=cond, mask=mask)
+        x_euler = self.move_all(process, x, pred1, t, s, mask=mask, generator=generator)
         if self.final_euler and bool((s >= 1.0).all()):
             return x_euler
-        v2 = process.velocity(denoise(x_euler, s, cond=cond, mask=mask), x_euler, s)
-        finite = torch.isfinite(v2.reshape(v2.shape[0], -1)).all(dim=1)
-        x_heun = space.add(x, h * 0.5 * (v1 + torch.nan_to_num(v2)), mask)
-        return torch.where(broadcast_time(finite, x), x_heun, x_euler)
+        pred2 = denoise(x_euler, s, cond=cond, mask=mask)
+        if not isinstance(process, ProductProcess):
+            return self.correct(process, x, x_euler, pred1, pred2, t, s, mask)
+        out = {}
+        for name, p in process.fields.items():
+            if self.rule(p) != "own":
+                out[name] = x_euler[name]
+                continue
+            out[name] = self.correct(p, x[name], x_euler[name], pred1[name], pred2[name], process.field_time(name, t),
+                                     process.field_time(name, s), field_mask(mask, name))
+        return State(out)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from gensci.core.process import Process, broadcast_time
-from samplers.base import Denoiser, Sampler
+from samplers.base import Sampler
 
 __all__ = ["EulerMaruyamaSampler"]
 
@@ -26,23 +26,16 @@ __all__ = ["EulerMaruyamaSampler"]
 class EulerMaruyamaSampler(Sampler):
     """Euler–Maruyama on :meth:`Process.sde` (drift ``f``, diffusion ``g``)."""
 
-    name = "euler_maruyama"
+    name = "sde"
     default_steps = 100
+    requires = "sde"
 
     def __init__(self, steps: int | None = None, progress: bool = True, final_noise: bool = False):
         super().__init__(steps=steps, progress=progress)
         self.final_noise = final_noise
 
-    def check(self, process: Process) -> None:
-        if type(process).sde is Process.sde:
-            raise TypeError(f"{self.name} needs a process with a sampling SDE; {type(process).__name__} has none")
-        if not process.space.continuous:
-            raise TypeError(f"{self.name} integrates continuous states; {process.space!r} is discrete")
-
-    def step(
-        self, denoise: Denoiser, process: Process, x: Tensor, t: Tensor, s: Tensor, *, cond, mask, generator
-    ) -> Tensor:
-        f, g = process.sde(denoise(x, t, cond=cond, mask=mask), x, t)
+    def move(self, process: Process, x: Tensor, prediction: Tensor, t: Tensor, s: Tensor, *, mask, generator) -> Tensor:
+        f, g = process.sde(prediction, x, t)
         h = broadcast_time((s - t).to(x.dtype), x)
         delta = h * f
         if self.final_noise or not bool((s >= 1.0).all()):

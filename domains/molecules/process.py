@@ -132,6 +132,8 @@ class GraphDiffusion(Process):
         bond_weight: weight of the bond cross-entropy against the atoms'.
     """
 
+    capabilities = frozenset({"categorical_posterior"})
+
     guidance_space = "probability"
 
     def __init__(

@@ -87,6 +87,8 @@ class SchrodingerBridge(Process):
             unpaired data; default the space's noise.
     """
 
+    capabilities = frozenset({"velocity", "sde"})
+
     heads = 2
 
     def __init__(

@@ -174,6 +174,8 @@ class CategoricalDiffusion(Process):
         class_weights: optional per-class cross-entropy weights.
     """
 
+    capabilities = frozenset({"categorical_posterior"})
+
     guidance_space = "probability"
 
     def __init__(

@@ -89,6 +89,8 @@ class FlowMatching(Process):
         source: optional sampler of the t = 0 distribution; default the space's noise.
     """
 
+    capabilities = frozenset({"velocity"})
+
     def __init__(
         self,
         space: Space | None = None,

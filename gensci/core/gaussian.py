@@ -74,6 +74,8 @@ class GaussianDiffusion(Process):
             ``d_sigma`` is infinite where ``sigma = 0`` (``t = 1``).
     """
 
+    capabilities = frozenset({"velocity", "sde", "gaussian_posterior"})
+
     def __init__(
         self,
         space: Space,

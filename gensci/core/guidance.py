@@ -19,13 +19,16 @@ Scale ``s``: ``s = 0`` is the unconditional model, ``s = 1`` the conditional mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from gensci.core import state
 from gensci.core.process import Condition
+from gensci.core.state import State
 
 __all__ = ["Guidance", "GuidedModel", "cfg_linear", "cfg_probability", "tcfg", "drop_all"]
 
@@ -79,18 +82,34 @@ class GuidedModel:
     Without a guidance spec or conditions it is the model itself. With ``s = 0`` and no prior
     swap it returns the unconditional prediction exactly; with ``s = 1`` the conditional one.
     Otherwise the two branches run as one batch of size 2B.
+
+    ``space`` is ``"linear"`` or ``"probability"`` for a one-field model, or a dict field ->
+    space for a model of :class:`~gensci.core.state.State` records: each field is then mixed
+    in its own space (positions linearly, atom types as probabilities) from the one batched
+    call.
     """
 
-    def __init__(self, model: Model, guidance: Guidance | None = None, space: str = "linear"):
-        if space not in ("linear", "probability"):
-            raise ValueError(f"guidance space must be 'linear' or 'probability', got {space!r}")
-        if space == "probability" and guidance is not None and guidance.method == "tcfg":
+    def __init__(self, model: Model, guidance: Guidance | None = None, space: str | Mapping[str, str] = "linear"):
+        spaces = dict(space) if isinstance(space, Mapping) else {None: space}
+        for name, kind in spaces.items():
+            if kind not in ("linear", "probability"):
+                where = "" if name is None else f" of field {name!r}"
+                raise ValueError(f"guidance space{where} must be 'linear' or 'probability', got {kind!r}")
+        if guidance is not None and guidance.method == "tcfg" and "probability" in spaces.values():
             raise ValueError("TCFG is defined for continuous predictions, not categorical ones")
         self.model = model
         self.guidance = guidance
         self.space = space
 
-    def __call__(self, x: Tensor, t: Tensor, cond: Condition | None = None, mask: Tensor | None = None) -> Tensor:
+    def _mix(self, c: Tensor, u: Tensor, kind: str) -> Tensor:
+        g = self.guidance
+        if kind == "probability":
+            return cfg_probability(c, u, g.scale)
+        if g.method == "tcfg":
+            return tcfg(c, u, g.scale)
+        return cfg_linear(c, u, g.scale)
+
+    def __call__(self, x: Any, t: Tensor, cond: Condition | None = None, mask: Any = None) -> Any:
         g = self.guidance
         if g is None or not cond:
             return self.model(x, t, cond=cond, mask=mask)
@@ -104,14 +123,14 @@ class GuidedModel:
             u = g.unconditional_model(x, t, cond=None, mask=mask)
         else:
             both = self.model(
-                torch.cat([x, x]),
+                state.cat([x, x]),
                 torch.cat([t, t]),
-                cond={k: torch.cat([v.float(), torch.full_like(v, float("nan"), dtype=torch.float32)]) for k, v in cond.items()},
-                mask=None if mask is None else torch.cat([mask, mask]),
+                cond=state.cat([{k: v.float() for k, v in cond.items()}, drop_all(cond)]),
+                mask=None if mask is None else state.cat([mask, mask]),
             )
-            c, u = both.chunk(2, dim=0)
-        if self.space == "probability":
-            return cfg_probability(c, u, g.scale)
-        if g.method == "tcfg":
-            return tcfg(c, u, g.scale)
-        return cfg_linear(c, u, g.scale)
+            n = t.shape[0]
+            c, u = state.take(both, slice(0, n)), state.take(both, slice(n, 2 * n))
+        if isinstance(c, State):
+            kinds = self.space if isinstance(self.space, Mapping) else {}
+            return State({k: self._mix(c[k], u[k], kinds.get(k, "linear")) for k in c.keys()})
+        return self._mix(c, u, self.space if isinstance(self.space, str) else "linear")

@@ -10,22 +10,33 @@ Training::
     pred = model(c.x_t, c.t, cond=c.cond, mask=c.mask)
     loss, logs = process.loss(pred, c)
 
-Sampling asks the process for what a step needs: :meth:`Process.velocity` (ODE samplers),
-:meth:`Process.sde` (Euler–Maruyama), and process-specific verbs (the Gaussian posterior
-for DDPM/DDIM, the categorical posterior for the categorical step).
+Sampling asks the process for what a step needs, and a process declares what it offers in
+:attr:`Process.capabilities` (samplers check it; nothing is duck-typed):
+
+* ``"velocity"`` — :meth:`Process.velocity`, the ODE drift (Euler, Heun);
+* ``"sde"`` — :meth:`Process.sde`, drift and diffusion (Euler–Maruyama);
+* ``"gaussian_posterior"`` — ``to_x0``, ``posterior``, ``coefficients``, ``noise`` (DDPM, DDIM);
+* ``"categorical_posterior"`` — ``posterior_probs(x_t, p1_hat, t, s)`` (categorical jumps).
+
+States are tensors, or :class:`~gensci.core.state.State` records of named fields for a
+:class:`~gensci.core.product.ProductProcess`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from gensci.core.spaces import Space
 
-__all__ = ["Corruption", "Process", "Condition", "masked_mean", "broadcast_time"]
+__all__ = ["Corruption", "Process", "Condition", "masked_mean", "broadcast_time", "CAPABILITIES"]
+
+#: every capability a process may declare (see the module docstring)
+CAPABILITIES = ("velocity", "sde", "gaussian_posterior", "categorical_posterior")
 
 #: Conditions travel as named float tensors of shape ``(B,)``; NaN marks a missing or
 #: dropped value. Categorical conditions hold class indices as floats.
@@ -37,15 +48,16 @@ class Corruption:
     """One corrupted training batch: what the network sees and what it must predict."""
 
     t: Tensor = field(metadata={"help": "times, shape (B,)"})
-    x_t: Tensor = field(metadata={"help": "noisy state at time t (indices for categorical)"})
-    target: Tensor = field(metadata={"help": "regression / classification target"})
+    x_t: Any = field(metadata={"help": "noisy state at time t (indices for categorical; a State for products)"})
+    target: Any = field(metadata={"help": "regression / classification target (a State for products)"})
     weight: Tensor | None = field(default=None, metadata={"help": "per-sample loss weights (B,)"})
-    x0: Tensor | None = field(default=None, metadata={"help": "source sample at t = 0"})
-    x1: Tensor | None = field(default=None, metadata={"help": "data sample at t = 1"})
+    x0: Any = field(default=None, metadata={"help": "source sample at t = 0"})
+    x1: Any = field(default=None, metadata={"help": "data sample at t = 1"})
     cond: Condition | None = field(default=None, metadata={"help": "conditions aligned with x1"})
-    mask: Tensor | None = field(default=None, metadata={"help": "token mask (B, N)"})
+    mask: Any = field(default=None, metadata={"help": "mask (B, N) / (B, N, N) / state-shaped; a dict per field"})
     extras: dict[str, Tensor] = field(default_factory=dict, metadata={"help": "extra targets"})
     logs: dict[str, Tensor] = field(default_factory=dict, metadata={"help": "diagnostics to log"})
+    parts: dict[str, Corruption] = field(default_factory=dict, metadata={"help": "per-field corruptions (products)"})
 
 
 def broadcast_time(t: Tensor, x: Tensor) -> Tensor:
@@ -85,6 +97,8 @@ class Process(ABC):
     guidance_space: str = "linear"
     #: how many state-sized outputs the network must produce (e.g. 2 for flow + score)
     heads: int = 1
+    #: what samplers may ask of this process (names from :data:`CAPABILITIES`)
+    capabilities: frozenset[str] = frozenset()
 
     def sample_time(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
         """Training times: uniform over the T-step grid ``{0, 1/T, ..., (T-1)/T}`` when the
@@ -141,10 +155,10 @@ class Process(ABC):
         """Scalar training loss and a dict of detached diagnostics."""
 
     def velocity(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
-        """``dx/dt`` of the deterministic sampling ODE at ``(x_t, t)``."""
-        raise TypeError(f"{type(self).__name__} has no ODE velocity")
+        """``dx/dt`` of the deterministic sampling ODE at ``(x_t, t)`` (capability ``"velocity"``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no ODE velocity")
 
     def sde(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Drift and diffusion coefficient ``(f, g)`` of the sampling SDE
-        ``dx = f dt + g dW`` run forward in ``t`` from 0 to 1."""
-        raise TypeError(f"{type(self).__name__} has no sampling SDE")
+        ``dx = f dt + g dW`` run forward in ``t`` from 0 to 1 (capability ``"sde"``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no sampling SDE")

@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from gensci.core.spaces import Space
+from gensci.core.state import State
 
 __all__ = [
     "pairwise_sq_dist",
@@ -47,7 +48,23 @@ def pairwise_sq_dist(a: Tensor, b: Tensor, space: Space | None = None) -> Tensor
     Float64. The difference is ``space.difference`` when the space overrides it (the torus
     wraps each coordinate); otherwise the plain difference via
     ``||a||^2 + ||b||^2 - 2 a·b`` (clamped at 0).
+
+    For :class:`~gensci.core.state.State` records the cost is the sum over the continuous
+    fields, each with its own space (``space.spaces`` of a product space):
+    ``C_ij = sum_f ||a^f_i ⊖ b^f_j||^2``; categorical fields add nothing.
     """
+    if isinstance(a, State):
+        spaces = getattr(space, "spaces", {})
+        total: Tensor | None = None
+        for name in a.keys():
+            field_space = spaces.get(name)
+            if field_space is not None and not field_space.continuous:
+                continue
+            d = pairwise_sq_dist(a[name], b[name], field_space)
+            total = d if total is None else total + d
+        if total is None:
+            raise ValueError("a transport cost between records needs at least one continuous field")
+        return total
     fa, fb = _flat(a), _flat(b)
     if space is not None and type(space).difference is not Space.difference:
         rows = []

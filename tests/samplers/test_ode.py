@@ -87,7 +87,7 @@ def test_same_seed_same_samples_and_check():
         def loss(self, prediction, c):
             raise AssertionError("a sampler never trains")
 
-    with pytest.raises(TypeError, match="ODE velocity"):
+    with pytest.raises(TypeError, match="'heun' needs a process with 'velocity' and NoVelocity offers none; samplers that can drive it: none"):
         HeunSampler(progress=False).check(NoVelocity())
     assert EulerSampler.name == "euler" and HeunSampler.name == "heun"
     assert EulerSampler(progress=False).steps == EulerSampler.default_steps

@@ -12,6 +12,8 @@ from samplers.sde import EulerMaruyamaSampler
 class BrownianBridgeTo0(Process):
     """``dx = -x / (1 - t) dt + sigma dW`` from x0 = 0: pinned at 0 at t = 1, Var_t = sigma^2 t(1-t)."""
 
+    capabilities = frozenset({"sde"})
+
     def __init__(self, sigma: float):
         self.space = Euclidean()
         self.sigma = sigma
@@ -59,6 +61,6 @@ def test_final_noise_option_and_seeding():
 
 
 def test_check_needs_an_sde():
-    with pytest.raises(TypeError, match="sampling SDE"):
+    with pytest.raises(TypeError, match="'sde' needs a process with 'sde'.*offers velocity; samplers that can drive it: euler, heun"):
         EulerMaruyamaSampler(progress=False).check(FlowMatching())
-    assert EulerMaruyamaSampler.name == "euler_maruyama"
+    assert EulerMaruyamaSampler.name == "sde"
