@@ -8,6 +8,27 @@ config (``domain._target_``). ``domains/points`` is the smallest complete exampl
 
 Data travel as :class:`Batch` records: ``x`` the clean state (``t = 1``), ``cond`` the
 named conditions (float tensors ``(B,)``, NaN = missing), ``mask`` for variable-size states.
+
+Masks. A mask marks the real entries of a padded state (True / 1 = real); padded entries
+take no noise, no loss and no update. A domain may use one of three shapes:
+
+* a token mask ``(B, N)`` for per-node states ``(B, N, ...)`` (points of a cloud, residues);
+* a pair mask ``(B, N, N)`` for per-pair states ``(B, N, N, ...)`` (bonds, distances);
+* an element mask of the state's own shape ``(B, ...)`` when entries of one node differ
+  (undefined torsion angles, the bond row of a padded atom).
+
+A space broadcasts a mask against a state by covering its leading axes:
+:func:`gensci.core.spaces.expand_mask` appends trailing unit axes until the ranks match,
+so ``mask`` applies to ``x.shape[:mask.ndim]`` and is shared by the remaining axes
+(``mask.shape`` must equal ``x.shape[:mask.ndim]``). A state of several named fields
+(:class:`gensci.core.state.State`) has one mask per field: a dict field name -> mask (any
+of the shapes above, for that field) or None (every entry of that field is real).
+
+Samples travel one way: :meth:`Domain.decode` returns objects that carry what
+:meth:`Domain.write` and :meth:`Domain.evaluate` need (the requested conditions, per-sample
+sizes, writing options), and :meth:`Domain.read` recovers them from a written file, so a
+file evaluated with ``gensci evaluate --samples FILE`` gets the same condition metrics as
+fresh samples.
 """
 
 from __future__ import annotations
@@ -24,24 +45,31 @@ from torch.utils.data import Dataset
 
 from gensci.core.process import Condition
 from gensci.core.spaces import Euclidean, Space
+from gensci.core.state import Mask, Tensors, batch_map
 from gensci.errors import GensciError
 
 __all__ = ["Batch", "Domain", "SamplePlan", "ConditionRequest", "parse_condition_values", "check_conditions",
-           "describe_condition"]
+           "describe_condition", "parse_count_range"]
 
 
 @dataclass
 class Batch:
-    """A collated minibatch of clean data."""
+    """A collated minibatch of clean data.
 
-    x: Tensor
+    ``x`` is the clean state ``(B, ...)``; ``cond`` maps condition names to float tensors
+    ``(B,)`` (NaN = missing); ``mask`` is None (every entry real), a token mask ``(B, N)``, a
+    pair mask ``(B, N, N)`` or an element mask of ``x``'s shape, covering the leading axes
+    ``x.shape[:mask.ndim]`` (module docstring); for a multi-field state, a dict field name ->
+    mask or None.
+    """
+
+    x: Tensors
     cond: Condition | None = None
-    mask: Tensor | None = None
+    mask: Mask = None
 
     def to(self, device: torch.device | str) -> Batch:
-        cond = None if self.cond is None else {k: v.to(device) for k, v in self.cond.items()}
-        mask = None if self.mask is None else self.mask.to(device)
-        return Batch(self.x.to(device), cond, mask)
+        move = lambda v: v.to(device)  # noqa: E731
+        return Batch(batch_map(move, self.x), batch_map(move, self.cond), batch_map(move, self.mask))
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -60,6 +88,30 @@ def parse_condition_values(pairs: Sequence[str]) -> ConditionRequest:
             raise GensciError(f"condition {pair!r} must look like name=value")
         out[name.strip()] = value.strip()
     return out
+
+
+def parse_count_range(value: Any, low: int, high: int, what: str = "--atoms", unit: str = "heavy atoms") -> tuple[int, int] | None:
+    """A sampling option ``N`` or ``LO..HI`` (a size, or a range of sizes drawn from) as
+    ``(lo, hi)``: ``None`` -> None (the caller's default); ``9`` or ``"9"`` -> (9, 9);
+    ``"5..9"`` -> (5, 9).
+
+    Raises :class:`GensciError` naming the option ``what`` and the ``unit`` unless the text is
+    a whole number or two joined by ``..`` with ``low <= lo <= hi <= high``.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    lo_text, sep, hi_text = text.partition("..")
+    try:
+        lo = int(lo_text)
+        hi = int(hi_text) if sep else lo
+    except ValueError:
+        raise GensciError(f"{what} must be a number of {unit} (N) or a range (LO..HI), got {text!r}") from None
+    if lo > hi:
+        raise GensciError(f"{what} {text!r}: the range is empty (its low end exceeds its high end)")
+    if lo < low or hi > high:
+        raise GensciError(f"{what} {text!r}: the model makes {low} to {high} {unit}")
+    return lo, hi
 
 
 def describe_condition(spec: dict[str, Any]) -> str:
@@ -102,7 +154,17 @@ def check_conditions(specs: Sequence[dict[str, Any]], conditions: ConditionReque
 
 @dataclass
 class SamplePlan:
-    """What the engine needs to draw ``n`` samples: state shape, mask, encoded conditions."""
+    """What the engine needs to draw ``n`` samples: state shape, mask, encoded conditions.
+
+    ``shape`` is the state shape ``(n, ...)`` (for a multi-field state, a dict field name ->
+    shape); ``mask`` is None, a token mask ``(n, N)``, a pair mask ``(n, N, N)`` or an
+    element mask of ``shape`` (covering the leading axes of the state, as in :class:`Batch`;
+    for a multi-field state, a dict field name -> mask or None); ``cond`` the encoded
+    conditions ``{name: (n,)}``. ``info`` is the domain's own record for :meth:`Domain.decode`
+    (per-sample sizes, requested values, sampling options); the engine never reads it, and
+    whatever :meth:`Domain.write` or :meth:`Domain.evaluate` needs of it must travel on the
+    decoded samples.
+    """
 
     shape: tuple[int, ...]
     mask: Tensor | None = None
@@ -111,7 +173,19 @@ class SamplePlan:
 
 
 class Domain(ABC):
-    """Base class of domain adapters. Subclasses fill in data, decoding, metrics and files."""
+    """Base class of domain adapters. Subclasses fill in data, decoding, metrics and files.
+
+    Statistics: :meth:`prepare` computes them from the train split and stores the dict in
+    ``self._stats``; :meth:`stats`, :meth:`load_stats`, :attr:`conditions` and
+    :meth:`_require_stats` (which calls :meth:`prepare` on first use) are defaults over it,
+    so a domain overrides them only to keep its statistics elsewhere.
+
+    Masks (module docstring): a domain's :meth:`collate` and :meth:`plan` give None, a token
+    mask ``(B, N)`` for per-node states, a pair mask ``(B, N, N)`` for per-pair states or an
+    element mask of the state's own shape ``(B, ...)``; the space broadcasts it over
+    ``x.shape[:mask.ndim]`` (:func:`gensci.core.spaces.expand_mask`). A multi-field state has
+    one mask per field (a dict field name -> mask or None).
+    """
 
     #: short name, e.g. "points"
     name: str = "domain"
@@ -152,19 +226,68 @@ class Domain(ABC):
     def network_kwargs(self) -> dict[str, Any]:
         """Keyword arguments the network factory needs (sizes, condition specs)."""
 
+    # -------------------------------------------------------------- stages
+    #: names of the stages trained before the generative one, in order (e.g.
+    #: ``("autoencoder",)``); each is trained from ``config.stages.<name>`` (a module and an
+    #: objective) and handed to :meth:`attach`, frozen, before the next stage
+    stages: tuple[str, ...] = ()
+
+    def stage_kwargs(self, stage: str) -> dict[str, Any]:
+        """Keyword arguments the module of ``stage`` needs besides its config (sizes)."""
+        return {}
+
+    def stage_dataset(self, stage: str, split: str) -> Dataset:
+        """The data ``stage`` trains on (default: :meth:`dataset`)."""
+        return self.dataset(split)
+
+    def attach(self, stage: str, module: torch.nn.Module) -> None:
+        """Receive the trained, frozen module of ``stage`` (after its training, and when a
+        checkpoint is loaded); later stages' data and :meth:`decode` use it through
+        :meth:`module`. A domain that derives statistics from it (e.g. latent scales)
+        extends this and records them in :meth:`stats`."""
+        self.__dict__.setdefault("_stage_modules", {})[stage] = module
+
+    def module(self, stage: str) -> torch.nn.Module:
+        """The attached module of ``stage``."""
+        modules = self.__dict__.get("_stage_modules", {})
+        if stage not in modules:
+            raise GensciError(f"the {self.name} domain needs its {stage!r} stage first: train it "
+                              f"(gensci train ... stage={stage}) or load a checkpoint that holds it")
+        return modules[stage]
+
+    def attached(self) -> dict[str, torch.nn.Module]:
+        """Every attached stage module by name."""
+        return dict(self.__dict__.get("_stage_modules", {}))
+
     @property
     def conditions(self) -> list[dict[str, Any]]:
-        """Condition specs as plain dicts (see :class:`gensci.nn.conditions.ConditionSpec`)."""
-        return []
+        """Condition specs as plain dicts: ``stats()["conditions"]``, or none when the
+        statistics hold no such entry. Each has ``name``, ``kind`` and ``low`` / ``high`` or
+        ``classes``; networks take them as they are (see
+        :class:`gensci.nn.conditions.ConditionSpec`, which ignores the descriptive keys)."""
+        return [dict(spec) for spec in self.stats().get("conditions") or []]
 
     # ---------------------------------------------------------- statistics
-    @abstractmethod
-    def stats(self) -> dict[str, Any]:
-        """Everything decoding needs after training (plain types / tensors): saved in checkpoints."""
+    #: the statistics :meth:`prepare` computed (or :meth:`load_stats` restored); None before
+    _stats: dict[str, Any] | None = None
 
-    @abstractmethod
+    def _require_stats(self) -> dict[str, Any]:
+        """The statistics, computed by :meth:`prepare` on first use."""
+        if self._stats is None:
+            self.prepare()
+        if self._stats is None:
+            raise GensciError(f"{type(self).__name__}.prepare() computed no statistics (it must set self._stats)")
+        return self._stats
+
+    def stats(self) -> dict[str, Any]:
+        """Everything decoding needs after training (plain types / tensors): saved in
+        checkpoints. Default: a shallow copy of ``self._stats`` (computed lazily)."""
+        return dict(self._require_stats())
+
     def load_stats(self, stats: dict[str, Any]) -> None:
-        """Restore :meth:`stats` from a checkpoint, without reading any data."""
+        """Restore :meth:`stats` from a checkpoint, without reading any data. Default: store
+        a shallow copy as ``self._stats``."""
+        self._stats = dict(stats)
 
     # ------------------------------------------------------------ sampling
     @abstractmethod
@@ -177,11 +300,14 @@ class Domain(ABC):
 
     @abstractmethod
     def decode(self, x: Tensor, plan: SamplePlan) -> Any:
-        """Turn sampled states into domain objects."""
+        """Turn sampled states into domain objects that carry everything :meth:`write` and
+        :meth:`evaluate` need: the requested conditions, per-sample sizes and the writing
+        options :meth:`plan` was given."""
 
     @abstractmethod
-    def write(self, samples: Any, path: str | Path, plan: SamplePlan | None = None) -> Path:
-        """Write samples to ``path`` atomically; return the path written."""
+    def write(self, samples: Any, path: str | Path) -> Path:
+        """Write samples to ``path`` atomically, with their requested conditions (so that
+        :meth:`read` recovers them); return the path written."""
 
     def wrap_network(self, network: torch.nn.Module, plan: SamplePlan, process: Any) -> torch.nn.Module:
         """The network the sampler calls for ``plan`` under ``process``: ``network`` itself
@@ -189,20 +315,22 @@ class Domain(ABC):
         potential that a sampling option of :meth:`plan` switched on."""
         return network
 
-    def write_trajectory(self, trajectory: Sequence[Any], path: str | Path, plan: SamplePlan | None = None) -> list[Path]:
+    def write_trajectory(self, trajectory: Sequence[Any], path: str | Path) -> list[Path]:
         """Write a decoded denoising path (one entry per kept time, each holding every
         sample, as :meth:`gensci.model.GenerativeModel.sample` returns it) atomically;
         return the files written."""
         raise GensciError(f"the {self.name} domain cannot write trajectories")
 
     def read(self, path: str | Path) -> Any:
-        """Read samples back from a file :meth:`write` produced (for ``gensci evaluate``)."""
+        """Read samples back from a file :meth:`write` produced (for ``gensci evaluate``),
+        with the requested conditions it records."""
         raise GensciError(f"the {self.name} domain cannot read sample files")
 
     # -------------------------------------------------------------- metrics
     @abstractmethod
-    def evaluate(self, samples: Any, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
-        """Metrics of ``samples`` against the held-out ``split``."""
+    def evaluate(self, samples: Any, split: str = "test") -> dict[str, float]:
+        """Metrics of ``samples`` against the held-out ``split``, with the condition errors of
+        the conditions the samples carry."""
 
     def figures(self, samples: Any, stem: Path, split: str = "test") -> list[Path]:
         """Optional plots of ``samples`` against ``split``, written as ``<stem>_<what>.png``;

@@ -166,6 +166,7 @@ class CategoricalDiffusion(Process):
 
     Args:
         num_classes: K, or a :class:`Categorical` space.
+        space: the :class:`Categorical` space (as a domain gives it); an alternative to ``num_classes``.
         transition: ``"uniform"``, ``"marginal"`` (needs ``marginal``) or a
             :class:`MixingTransition`.
         marginal: class frequencies (or counts) for the marginal transition.
@@ -180,13 +181,22 @@ class CategoricalDiffusion(Process):
 
     def __init__(
         self,
-        num_classes: int | Categorical,
+        num_classes: int | Categorical | None = None,
         transition: str | MixingTransition = "uniform",
         marginal: Tensor | None = None,
         schedule: Schedule | str = "cosine",
         timesteps: int | None = 500,
         class_weights: Tensor | None = None,
+        space: Categorical | None = None,
     ):
+        if space is not None:
+            if not isinstance(space, Categorical):
+                raise TypeError(f"CategoricalDiffusion needs a Categorical space, got {space!r}")
+            if num_classes is not None and int(getattr(num_classes, "num_classes", num_classes)) != space.num_classes:
+                raise ValueError(f"num_classes={num_classes} disagrees with the space's {space.num_classes} classes")
+            num_classes = space
+        if num_classes is None:
+            raise ValueError("CategoricalDiffusion needs num_classes or a Categorical space")
         self.space = num_classes if isinstance(num_classes, Categorical) else Categorical(num_classes)
         k = self.space.num_classes
         if isinstance(transition, MixingTransition):
