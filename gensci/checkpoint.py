@@ -3,11 +3,15 @@ statistics, loadable with ``torch.load(weights_only=True)`` (no code is ever unp
 
 Layout::
 
-    {"format": "gensci-checkpoint", "version": 1, "gensci_version": str,
+    {"format": "gensci-checkpoint", "version": 2, "gensci_version": str,
      "config": dict,            # the resolved Hydra config (plain types)
-     "state_dict": dict,        # network weights (the EMA average)
+     "state_dict": dict,        # generative network weights (the EMA average); {} until trained
      "stats": dict,             # the domain's statistics (plain types / tensors)
-     "metrics": dict}           # what the model reached, when recorded
+     "metrics": dict,           # what the model reached, when recorded
+     "stages": {name: {"state_dict": dict, "config": dict, "metrics": dict}},  # earlier stages
+     "trained": [str]}          # the stages the file holds, in order ("generative" last)
+
+Version 1 files (one network, no stages) load as version 2 files with no stages.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ import torch
 from gensci.errors import GensciError
 from gensci.io import atomic_path
 
-__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "FORMAT", "VERSION", "GENERATIVE"]
 
 FORMAT = "gensci-checkpoint"
-VERSION = 1
+VERSION = 2
+
+#: the name of the last stage of every model: the process and its network
+GENERATIVE = "generative"
 
 
 def save_checkpoint(
@@ -33,23 +40,35 @@ def save_checkpoint(
     state_dict: dict[str, torch.Tensor],
     stats: dict[str, Any],
     metrics: dict[str, Any] | None = None,
+    stages: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically and return its path."""
+    """Write a checkpoint atomically and return its path.
+
+    ``stages`` maps each earlier stage to ``{"state_dict", "config", "metrics"}``; an empty
+    ``state_dict`` means the generative stage is not trained yet."""
     from gensci import __version__
 
+    stages = {name: {"state_dict": _cpu(entry["state_dict"]), "config": dict(entry.get("config") or {}),
+                     "metrics": dict(entry.get("metrics") or {})} for name, entry in (stages or {}).items()}
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "gensci_version": __version__,
         "config": config,
-        "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
+        "state_dict": _cpu(state_dict),
         "stats": stats,
         "metrics": dict(metrics or {}),
+        "stages": stages,
+        "trained": list(stages) + ([GENERATIVE] if state_dict else []),
     }
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
+
+
+def _cpu(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in state_dict.items()}
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -71,4 +90,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     for key in ("config", "state_dict", "stats"):
         if key not in payload:
             raise GensciError(f"{path} lacks its {key!r} entry; the file is incomplete")
+    payload.setdefault("stages", {})
+    payload.setdefault("trained", list(payload["stages"]) + ([GENERATIVE] if payload["state_dict"] else []))
     return payload

@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from gensci.checkpoint import load_checkpoint
+from gensci.checkpoint import GENERATIVE, load_checkpoint
 from gensci.config import config_dir, instantiate, list_group
 from gensci.core import state
 from gensci.core.guidance import Guidance
@@ -26,7 +26,7 @@ from gensci.domain import ConditionRequest, Domain
 from gensci.errors import GensciError
 from gensci.nn.precision import PRECISIONS, with_precision
 
-__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "bundled_models", "resolve_model", "load", "make_sampler"]
+__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "bundled_models", "resolve_model", "load", "make_sampler"]
 
 
 def bundled_dir() -> Path:
@@ -70,6 +70,28 @@ def build_process(node: dict[str, Any], domain: Domain) -> Process:
                           f"have {have}")
     fields = {name: instantiate(sub, space=spaces[name], **kwargs.get(name, {})) for name, sub in node["fields"].items()}
     return instantiate({k: v for k, v in node.items() if k != "fields"}, fields=fields)
+
+
+def build_stage(node: dict[str, Any] | None, domain: Domain, stage: str) -> nn.Module:
+    """The untrained module of an earlier ``stage`` from its config node (``stages.<stage>``)."""
+    if not node or "model" not in node:
+        raise GensciError(f"the {domain.name} domain trains a {stage!r} stage first; the config needs "
+                          f"stages.{stage}.model and stages.{stage}.objective")
+    return instantiate(node["model"], **domain.stage_kwargs(stage))
+
+
+def attach_stages(domain: Domain, stages: dict[str, dict[str, Any]], where: str) -> None:
+    """Build each earlier stage ``stages`` holds from its own config, load its weights and
+    attach it to the domain, frozen and in eval mode, in the domain's order."""
+    for stage in domain.stages:
+        if stage not in stages:
+            continue
+        module = build_stage(stages[stage]["config"], domain, stage)
+        try:
+            module.load_state_dict(stages[stage]["state_dict"])
+        except RuntimeError as err:
+            raise GensciError(f"{where}: the {stage!r} weights do not fit its config ({str(err).splitlines()[0]})") from None
+        domain.attach(stage, module.eval().requires_grad_(False))
 
 
 def build(config: dict[str, Any], domain: Domain) -> tuple[Process, nn.Module]:
@@ -123,12 +145,29 @@ class GenerativeModel:
         config = payload["config"]
         domain = instantiate(config["domain"])
         domain.load_stats(payload["stats"])
+        attach_stages(domain, payload["stages"], where=str(path))
+        if GENERATIVE not in payload["trained"]:
+            held = ", ".join(payload["trained"]) or "nothing"
+            raise GensciError(f"{path} holds only the stage(s) {held}; train the generative stage with "
+                              f"`gensci train ... stage={GENERATIVE} stages_from={path}`")
         process, network = build(config, domain)
         try:
             network.load_state_dict(payload["state_dict"])
         except RuntimeError as err:
             raise GensciError(f"{path}: the weights do not fit the network its config describes ({str(err).splitlines()[0]})") from None
         return cls(domain, process, network, config, payload.get("metrics"), name=str(name_or_path))
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network (and every stage module) runs."""
+        return next(self.network.parameters()).device
+
+    def to(self, device: torch.device | str) -> GenerativeModel:
+        """Move the network and the domain's stage modules (e.g. a learned decoder) to ``device``."""
+        self.network.to(device)
+        for module in self.domain.attached().values():
+            module.to(device)
+        return self
 
     @property
     def conditions(self) -> list[dict[str, Any]]:
@@ -180,20 +219,22 @@ class GenerativeModel:
         network = self.domain.wrap_network(with_precision(self.network, precision), plan, self.process)
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
-        generator = torch.Generator().manual_seed(int(seed))
+        device = self.device
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+        to_device = lambda v: v.to(device)  # noqa: E731
         xs, paths = [], []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             rows = slice(start, start + m)
-            x_init = self.domain.source(m, generator=generator)
-            result = smp.sample(network, self.process, state.with_batch(plan.shape, m), cond=state.take(plan.cond, rows),
-                                mask=state.take(plan.mask, rows), guidance=guidance, generator=generator,
-                                return_trajectory=return_trajectory, x_init=x_init)
+            x_init = state.batch_map(to_device, self.domain.source(m, generator=generator))
+            result = smp.sample(network, self.process, state.with_batch(plan.shape, m),
+                                cond=state.batch_map(to_device, state.take(plan.cond, rows)),
+                                mask=state.batch_map(to_device, state.take(plan.mask, rows)), guidance=guidance,
+                                generator=generator, return_trajectory=return_trajectory, x_init=x_init, device=device)
             xs.append(result.x)
             if return_trajectory:
                 paths.append(state.stack(result.trajectory))
         samples = self.domain.decode(state.cat(xs), plan)
-        self.last_plan = plan
         if return_trajectory:
             traj = state.cat(paths, dim=1)
             if trajectory_frames is not None:
@@ -202,12 +243,14 @@ class GenerativeModel:
         return samples
 
     def write(self, samples: Any, path: str | os.PathLike) -> Path:
-        """Write samples with the domain's writer (atomically)."""
-        return self.domain.write(samples, path, getattr(self, "last_plan", None))
+        """Write samples with the domain's writer (atomically); the samples carry their
+        requested conditions and writing options."""
+        return self.domain.write(samples, path)
 
     def evaluate(self, samples: Any, split: str = "test") -> dict[str, float]:
-        """The domain's metrics of ``samples`` against its held-out ``split``."""
-        return self.domain.evaluate(samples, getattr(self, "last_plan", None), split=split)
+        """The domain's metrics of ``samples`` (drawn by :meth:`sample` or read back by
+        ``domain.read``) against its held-out ``split``, condition errors included."""
+        return self.domain.evaluate(samples, split=split)
 
 
 def load(name_or_path: str | os.PathLike) -> GenerativeModel:

@@ -25,12 +25,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from gensci.checkpoint import load_checkpoint, save_checkpoint
+from gensci.checkpoint import GENERATIVE, load_checkpoint, save_checkpoint
 from gensci.config import instantiate, to_plain
 from gensci.errors import GensciError
-from gensci.model import build
+from gensci.model import attach_stages, build, build_stage
 from gensci.training.data import DomainDataModule
 from gensci.training.module import GenerativeModule
+from gensci.training.stages import StageData, StageModule, build_objective, frozen, stage_settings
 
 __all__ = ["train", "run_dir_for", "load_initial_weights"]
 
@@ -63,52 +64,124 @@ def load_initial_weights(network: torch.nn.Module, path: str | Path) -> None:
                           "fine-tuning needs the same model settings as the run that wrote it") from None
 
 
-def train(cfg: DictConfig, metrics: dict[str, Any] | None = None) -> Path:
-    """Train the model ``cfg`` describes; return the path of the exported ``model.pt``."""
+def _fit(module: GenerativeModule, data: DomainDataModule, trainer_kwargs: dict[str, Any], run_dir: Path,
+         checkpoint_every: int, resume: str | None, callbacks: list | None) -> L.Trainer:
+    """Fit ``module`` with Lightning; resumable checkpoints go to ``run_dir/checkpoints``."""
+    checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
+                                  every_n_train_steps=int(checkpoint_every))
+    try:
+        trainer = L.Trainer(default_root_dir=str(run_dir), callbacks=[checkpoints, *(callbacks or [])],
+                            logger=CSVLogger(str(run_dir), name="", version=""), **trainer_kwargs)
+    except (TypeError, ValueError) as err:
+        raise GensciError(f"bad trainer setting: {err}") from None
+    previous = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # read by DDP workers only, restored after fitting
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume)
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = previous
+    return trainer
+
+
+def _record(trainer: L.Trainer) -> dict[str, Any]:
+    record: dict[str, Any] = {"steps": int(trainer.global_step)}
+    if "val/loss" in trainer.callback_metrics:
+        record["val_loss"] = float(trainer.callback_metrics["val/loss"])
+    return record
+
+
+def _resume_for(resume: str | None, stage_dir: Path, only: bool) -> str | None:
+    """``resume`` if it is a checkpoint of the stage trained in ``stage_dir`` (or the only
+    stage this command trains), else None."""
+    if not resume:
+        return None
+    if only or Path(resume).resolve().parent == (stage_dir / "checkpoints").resolve():
+        return resume
+    return None
+
+
+def train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: list | None = None) -> Path:
+    """Train the model ``cfg`` describes; return the path of the exported ``model.pt``.
+
+    A domain with earlier stages (``Domain.stages``) trains each in order, from
+    ``cfg.stages.<name>``, under ``run_dir/<name>/`` (each exported to
+    ``run_dir/stages/<name>.pt``), then the generative stage under ``run_dir`` itself.
+    ``stage=NAME`` trains that stage alone, reading the earlier ones from
+    ``stages_from=model.pt``; with ``resume=`` a stage already exported in ``run_dir/stages``
+    is reused, and the checkpoint resumes the stage it belongs to. ``callbacks`` are extra
+    Lightning callbacks (for the stage being fitted).
+    """
     # Lightning's notices that say nothing about the user's run
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    torch.manual_seed(int(cfg.seed))  # network initialisation
+    torch.manual_seed(int(cfg.seed))  # initialisation of every module, in stage order
     run_dir = run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     plain = to_plain(cfg)
     domain = instantiate(cfg.domain)
     domain.prepare()
+    order = [*domain.stages, GENERATIVE]
+    wanted = cfg.get("stage") or None
+    if wanted is not None and wanted not in order:
+        raise GensciError(f"unknown stage {wanted!r}; the {domain.name} domain trains {', '.join(order)} (in that order)")
+    resume = str(cfg.resume) if cfg.get("resume") else None
+    if resume and not Path(resume).is_file():
+        raise GensciError(f"cannot resume: {resume!r} does not exist")
+    stages: dict[str, dict[str, Any]] = {}
+    if cfg.get("stages_from"):
+        held = load_checkpoint(str(cfg.stages_from))["stages"]
+        stages.update({name: held[name] for name in domain.stages if name in held})
+        attach_stages(domain, stages, where=str(cfg.stages_from))
+    is_zero = int(os.environ.get("LOCAL_RANK", "0") or 0) == 0
+    if is_zero:
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    for name in domain.stages:
+        if name in stages or (wanted is not None and wanted != name):
+            continue
+        exported = run_dir / "stages" / f"{name}.pt"
+        if resume and wanted is None and exported.is_file():
+            held = load_checkpoint(exported)["stages"]
+            stages[name] = held[name]
+            attach_stages(domain, {name: held[name]}, where=str(exported))
+            print(f"stage {name}: taken from {exported}")
+            continue
+        node = stage_settings(plain, name)
+        module = build_stage(node, domain, name)
+        lightning = StageModule(module, build_objective(node, name), domain, seed=int(cfg.seed), **node["optim"])
+        data = DomainDataModule(StageData(domain, name), batch_size=int(node["batch_size"]),
+                                num_workers=int(cfg.num_workers), seed=int(cfg.seed))
+        trainer = _fit(lightning, data, node["trainer"], run_dir / name, int(cfg.checkpoint_every),
+                       _resume_for(resume, run_dir / name, wanted == name), callbacks)
+        stages[name] = {"state_dict": lightning.ema.average.state_dict(), "metrics": _record(trainer),
+                        "config": {k: v for k, v in node.items()}}
+        if trainer.is_global_zero:
+            save_checkpoint(exported, plain, {}, domain.stats(), stages={name: stages[name]})
+        domain.attach(name, frozen(lightning.ema.average))
+    out = run_dir / "model.pt"
+    plain["stages"] = {name: entry["config"] for name, entry in stages.items()}
+    if wanted is not None and wanted != GENERATIVE:
+        if is_zero:
+            save_checkpoint(out, plain, {}, domain.stats(), metrics, stages=stages)
+        return out
+    missing = [name for name in domain.stages if name not in stages]
+    if missing:
+        raise GensciError(f"the {domain.name} domain needs its {missing[0]!r} stage first: train every stage "
+                          f"(drop stage=) or pass stages_from=model.pt of a run that trained it")
     process, network = build(plain, domain)
     if cfg.get("init_weights"):
         load_initial_weights(network, str(cfg.init_weights))
     module = GenerativeModule(network, process, domain, seed=int(cfg.seed), **plain["optim"])
     data = DomainDataModule(domain, batch_size=int(cfg.batch_size), num_workers=int(cfg.num_workers), seed=int(cfg.seed))
-    checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
-                                  every_n_train_steps=int(cfg.checkpoint_every))
-    trainer_kwargs = dict(plain["trainer"])
-    try:
-        trainer = L.Trainer(default_root_dir=str(run_dir), callbacks=[checkpoints],
-                            logger=CSVLogger(str(run_dir), name="", version=""), **trainer_kwargs)
-    except (TypeError, ValueError) as err:
-        raise GensciError(f"bad trainer setting: {err}") from None
-    resume = cfg.get("resume")
-    if resume and not Path(str(resume)).is_file():
-        raise GensciError(f"cannot resume: {resume!r} does not exist")
+    trainer = _fit(module, data, dict(plain["trainer"]), run_dir, int(cfg.checkpoint_every),
+                   _resume_for(resume, run_dir, True), callbacks)
     if trainer.is_global_zero:
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    previous = os.environ.get(RUN_DIR_ENV)
-    os.environ[RUN_DIR_ENV] = str(run_dir)  # read by DDP workers only, restored after fitting
-    try:
-        trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
-    finally:
-        if previous is None:
-            os.environ.pop(RUN_DIR_ENV, None)
-        else:
-            os.environ[RUN_DIR_ENV] = previous
-    out = run_dir / "model.pt"
-    if trainer.is_global_zero:
-        record = {"steps": int(trainer.global_step)}
-        if "val/loss" in trainer.callback_metrics:
-            record["val_loss"] = float(trainer.callback_metrics["val/loss"])
+        record = _record(trainer)
         record.update(metrics or {})
-        save_checkpoint(out, plain, module.ema.average.state_dict(), domain.stats(), record)
+        save_checkpoint(out, plain, module.ema.average.state_dict(), domain.stats(), record, stages=stages)
     return out
