@@ -170,7 +170,7 @@ def _cmd_sample(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     path = model.write(samples, args.output)
     print(f"wrote {args.num} samples to {path}")
     if args.trajectory is not None:
-        files = model.domain.write_trajectory(path_frames, _trajectory_path(args), model.last_plan)
+        files = model.domain.write_trajectory(path_frames, _trajectory_path(args))
         where = files[0] if len(files) == 1 else f"{Path(files[0]).parent} ({files[0].name} ...)"
         print(f"wrote {len(files)} trajectories of {len(path_frames)} frames to {where}")
     return 0

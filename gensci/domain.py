@@ -9,8 +9,10 @@ config (``domain._target_``). ``domains/points`` is the smallest complete exampl
 Data travel as :class:`Batch` records: ``x`` the clean state (``t = 1``), ``cond`` the
 named conditions (float tensors ``(B,)``, NaN = missing), ``mask`` for variable-size states.
 
-Masks. A mask marks the real entries of a padded state (True / 1 = real); padded entries
-take no noise, no loss and no update. A domain may use one of three shapes:
+Masks. A mask marks the real entries of a padded state (True / 1 = real); the space's
+``project`` holds padded entries fixed (so they take no noise and no update) and the losses
+leave them out (:func:`gensci.core.process.masked_mean`). A domain may use one of three
+shapes:
 
 * a token mask ``(B, N)`` for per-node states ``(B, N, ...)`` (points of a cloud, residues);
 * a pair mask ``(B, N, N)`` for per-pair states ``(B, N, N, ...)`` (bonds, distances);

@@ -40,28 +40,12 @@ from domains.molecules.samples import GeneratedMolecules
 from domains.molecules.space import GraphSpace, pack_graph, slot_mask, unpack_graph
 from domains.molecules.statistics import dataset_statistics
 from domains.molecules.store import MolecularGraphs, load_graphs
-from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions, parse_count_range
 from gensci.errors import GensciError
 
-__all__ = ["MoleculesDomain", "MoleculeDataset", "parse_atom_counts"]
+__all__ = ["MoleculesDomain", "MoleculeDataset"]
 
 SPLITS = ("train", "val", "test")
-
-
-def parse_atom_counts(value: Any, low: int, high: int) -> tuple[int, int] | None:
-    """``None`` -> None (the data's histogram); ``9`` -> (9, 9); ``"5..9"`` -> (5, 9)."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    lo_text, sep, hi_text = text.partition("..")
-    try:
-        lo = int(lo_text)
-        hi = int(hi_text) if sep else lo
-    except ValueError:
-        raise GensciError(f"--atoms must be a number of heavy atoms (9) or a range (5..9), got {text!r}") from None
-    if not low <= lo <= hi <= high:
-        raise GensciError(f"--atoms {text!r}: the model makes molecules of {low} to {high} heavy atoms")
-    return lo, hi
 
 
 class MoleculeDataset(Dataset):
@@ -209,11 +193,6 @@ class MoleculesDomain(Domain):
         })
         self._stats = stats
 
-    def _require_stats(self) -> dict[str, Any]:
-        if self._stats is None:
-            self.prepare()
-        return self._stats
-
     @property
     def vocabulary(self) -> MolecularVocabulary:
         return MolecularVocabulary.from_dict(self._require_stats()["vocabulary"])
@@ -254,20 +233,8 @@ class MoleculesDomain(Domain):
 
     def network_kwargs(self) -> dict[str, Any]:
         s = self._require_stats()
-        specs = [{k: v for k, v in spec.items() if k not in ("classes", "unit")} for spec in s["conditions"]]
         return {"num_atom_types": len(s["atom_marginal"]), "num_bond_classes": s["num_bond_classes"],
-                "max_atoms": s["max_atoms"], "conditions": specs}
-
-    @property
-    def conditions(self) -> list[dict[str, Any]]:
-        return list(self._require_stats()["conditions"])
-
-    # ---------------------------------------------------------- statistics
-    def stats(self) -> dict[str, Any]:
-        return dict(self._require_stats())
-
-    def load_stats(self, stats: dict[str, Any]) -> None:
-        self._stats = dict(stats)
+                "max_atoms": s["max_atoms"], "conditions": s["conditions"]}
 
     # ------------------------------------------------------------ sampling
     def parse_conditions(self, conditions: ConditionRequest | None) -> dict[str, Any]:
@@ -277,8 +244,10 @@ class MoleculesDomain(Domain):
     def plan(self, n: int, conditions: ConditionRequest | None = None, atoms: Any = None, atoms_seed: Any = 0,
              **options: Any) -> SamplePlan:
         """Node counts (drawn from the training histogram, or ``--atoms 9`` / ``5..9``), the
-        slot mask and the encoded conditions. ``--3d`` asks :meth:`write` for 3D coordinates,
-        ``--oracle yes|no|auto`` for the oracle's predictions as tags (auto: if cached)."""
+        slot mask (an element mask of the state's shape ``(n, N, 1 + N)``) and the encoded
+        conditions. ``--3d`` asks :meth:`write` for 3D coordinates, ``--oracle yes|no|auto``
+        for the oracle's predictions as tags (auto: if cached); both travel on the decoded
+        samples."""
         three_d = bool(options.pop("3d", False) or options.pop("three_d", False))
         oracle = options.pop("oracle", "auto")
         oracle = {True: "yes", False: "no"}.get(oracle, str(oracle).lower())
@@ -291,7 +260,7 @@ class MoleculesDomain(Domain):
         requested = self.parse_conditions(conditions)
         hist = torch.tensor(s["node_count_histogram"], dtype=torch.float64)
         sizes = torch.nonzero(hist > 0).flatten()
-        window = parse_atom_counts(atoms, int(sizes.min()), int(sizes.max()))
+        window = parse_count_range(atoms, int(sizes.min()), int(sizes.max()), what="--atoms", unit="heavy atoms")
         if window is not None:
             keep = torch.zeros_like(hist)
             keep[window[0] : window[1] + 1] = 1.0
@@ -320,25 +289,32 @@ class MoleculesDomain(Domain):
 
     def decode(self, x: Tensor, plan: SamplePlan) -> GeneratedMolecules:
         """Each graph decoded twice: strictly (validity without correction) and with valence
-        correction keeping the largest fragment (the molecules that are written)."""
+        correction keeping the largest fragment (the molecules that are written); the
+        samples carry the requested conditions, the atom counts and the writing options
+        (``--3d``, ``--oracle``)."""
         atoms, bonds = unpack_graph(x.detach().cpu().long())
         nodes = plan.mask[..., 0] if plan.mask is not None else None
         vocab = self.vocabulary
         strict = decode_graphs(vocab, atoms, bonds, nodes, correct=False)
         corrected = decode_graphs(vocab, atoms, bonds, nodes, correct=True)
-        return GeneratedMolecules(strict=strict, corrected=corrected, requested=dict(plan.info.get("requested", {})),
-                                  num_atoms=list(plan.info.get("num_atoms", [])))
+        info = plan.info
+        return GeneratedMolecules(strict=strict, corrected=corrected, requested=dict(info.get("requested", {})),
+                                  num_atoms=list(info.get("num_atoms", [])), three_d=bool(info.get("three_d", False)),
+                                  oracle=str(info.get("oracle", "auto")))
 
-    def write(self, samples: GeneratedMolecules, path: str | Path, plan: SamplePlan | None = None) -> Path:
-        """SDF (2D coordinates; ``--3d`` for ETKDG + MMFF), CSV or SMILES, by suffix. Records
-        carry the requested conditions, RDKit properties and, when the property oracle is
-        at hand (``--oracle yes`` fits it; by default a cached one is used), its predictions."""
-        info = plan.info if plan is not None else {}
-        oracle = self.oracle(fit=info.get("oracle") == "yes") if info.get("oracle") != "no" else None
-        return samples.write(path, three_d=bool(info.get("three_d")), oracle=oracle)
+    def write(self, samples: GeneratedMolecules, path: str | Path) -> Path:
+        """SDF (2D coordinates; samples drawn with ``--3d`` get ETKDG + MMFF), CSV or SMILES,
+        by suffix. Records carry the requested conditions, RDKit properties and, when the
+        property oracle is at hand (samples drawn with ``--oracle yes`` fit it; by default a
+        cached one is used; ``--oracle no`` skips it), its predictions."""
+        oracle = self.oracle(fit=samples.oracle == "yes") if samples.oracle != "no" else None
+        return samples.write(path, three_d=samples.three_d, oracle=oracle)
 
     def read(self, path: str | Path) -> GeneratedMolecules:
-        return GeneratedMolecules.read(path)
+        """Molecules of a file :meth:`write` produced, with the requested conditions its
+        ``requested_*`` tags record (classes kept as strings, numbers as floats)."""
+        categorical = [spec["name"] for spec in self.conditions if spec["kind"] != "numeric"]
+        return GeneratedMolecules.read(path, categorical=categorical)
 
     # -------------------------------------------------------------- metrics
     def oracle(self, fit: bool = True) -> PropertyOracle | None:
@@ -363,7 +339,7 @@ class MoleculesDomain(Domain):
         return fit_oracle(train.smiles, labels(train), held.smiles, labels(held), categorical=self.categorical_conditions,
                           fit=fit, n_estimators=self.oracle_trees, max_features=self.oracle_max_features)
 
-    def evaluate(self, samples: GeneratedMolecules, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
+    def evaluate(self, samples: GeneratedMolecules, split: str = "test") -> dict[str, float]:
         """Validity (with and without correction), uniqueness, novelty (vs train), FCD, internal
         diversity, SNN, fragment / scaffold similarity (vs ``split``), atom-type coverage and
         property control: MAE (or accuracy) between requested and achieved values, achieved

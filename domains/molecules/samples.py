@@ -2,10 +2,13 @@
 
 A :class:`GeneratedMolecules` keeps, per sample, the strict decoding (no repair: validity
 without correction) and the corrected one (valence repair, largest fragment: the molecule
-that is written), with the requested conditions. Files: ``.sdf`` (one record per valid
-molecule, SD tags, :mod:`domains.molecules.sdf`), ``.csv`` (SMILES and properties) or
-``.smi`` (one SMILES per line). Reading a file back gives SMILES only (both decodings are
-the molecules read).
+that is written), with the requested conditions, the sampled atom counts and the writing
+options they were drawn with (``three_d``: ETKDG + MMFF coordinates in SDF files;
+``oracle``: ``"yes"``, ``"no"`` or ``"auto"``, whether the writer adds the property
+oracle's predictions). Files: ``.sdf`` (one record per valid molecule, SD tags,
+:mod:`domains.molecules.output`), ``.csv`` (SMILES and properties) or ``.smi`` (one SMILES
+per line). Reading a file back gives SMILES only (both decodings are the molecules read)
+and the requested conditions their ``requested_*`` tags hold.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 from rdkit import Chem
 
 from domains.molecules.decode import Decoded
-from domains.molecules.output import read_samples, write_csv, write_sdf
+from domains.molecules.output import REQUESTED, read_samples, write_csv, write_sdf
 from gensci.errors import GensciError
 from gensci.io import atomic_write
 
@@ -33,6 +36,8 @@ class GeneratedMolecules:
     corrected: list[Decoded]
     requested: dict[str, Any] = field(default_factory=dict)
     num_atoms: list[int] = field(default_factory=list)
+    three_d: bool = False
+    oracle: str = "auto"
 
     def __len__(self) -> int:
         return len(self.corrected)
@@ -79,15 +84,22 @@ class GeneratedMolecules:
         raise GensciError(f"{path.name}: unknown molecule file type {path.suffix!r}; use .sdf, .csv or .smi")
 
     @classmethod
-    def read(cls, path: str | Path) -> GeneratedMolecules:
+    def read(cls, path: str | Path, categorical: Sequence[str] = ()) -> GeneratedMolecules:
         """Molecules from an ``.sdf``, ``.csv`` or ``.smi`` file (or a folder of them), with the
-        conditions recorded in their ``requested_*`` tags when every record has the same."""
+        conditions recorded in their ``requested_*`` tags when every record has the same:
+        as floats where they parse as numbers, except the ``categorical`` names (class
+        labels such as ``"1"`` stay strings)."""
         samples = read_samples(path)
         requested = {}
         for name, values in samples.conditions().items():
+            if name in categorical:  # the labels as written, not as numbers
+                values = [record.get(REQUESTED + name) or None for record in samples.tags]
             present = {str(v) for v in values if v is not None and not (isinstance(v, float) and v != v)}
             if len(present) == 1 and all(v is not None and not (isinstance(v, float) and v != v) for v in values):
                 value = next(iter(present))
+                if name in categorical:
+                    requested[name] = value
+                    continue
                 try:
                     requested[name] = float(value)
                 except ValueError:

@@ -150,11 +150,6 @@ class PointsDomain(Domain):
     def _toy_labelled(self) -> bool:
         return self.path is None and TOY_DATASETS.get(self.dataset_name, ("", False))[1]
 
-    def _require_stats(self) -> dict[str, Any]:
-        if self._stats is None:
-            self.prepare()
-        return self._stats
-
     def encode_x(self, x: np.ndarray) -> Tensor:
         s = self._require_stats()
         return torch.as_tensor((x - np.asarray(s["mean"])) / np.asarray(s["std"]), dtype=torch.float32)
@@ -192,19 +187,7 @@ class PointsDomain(Domain):
     # ------------------------------------------------------------ network
     def network_kwargs(self) -> dict[str, Any]:
         s = self._require_stats()
-        specs = [{k: v for k, v in spec.items() if k != "classes"} for spec in s["conditions"]]
-        return {"dim": s["dim"], "conditions": specs}
-
-    @property
-    def conditions(self) -> list[dict[str, Any]]:
-        return list(self._require_stats()["conditions"])
-
-    # ---------------------------------------------------------- statistics
-    def stats(self) -> dict[str, Any]:
-        return dict(self._require_stats())
-
-    def load_stats(self, stats: dict[str, Any]) -> None:
-        self._stats = dict(stats)
+        return {"dim": s["dim"], "conditions": s["conditions"]}
 
     # ------------------------------------------------------------ sampling
     def plan(self, n: int, conditions: ConditionRequest | None = None, **options: Any) -> SamplePlan:
@@ -218,22 +201,26 @@ class PointsDomain(Domain):
         return SamplePlan(shape=(n, s["dim"]), cond=cond, info={"requested": requested})
 
     def decode(self, x: Tensor, plan: SamplePlan) -> PointTable:
+        """Vectors ``x * std + mean`` with the requested conditions as per-row columns."""
         s = self._require_stats()
         values = x.detach().double().cpu().numpy() * np.asarray(s["std"]) + np.asarray(s["mean"])
         return PointTable(x=values, columns=list(s["columns"]), conditions=dict(plan.info.get("requested", {})))
 
-    def write(self, samples: PointTable, path: str | Path, plan: SamplePlan | None = None) -> Path:
-        """CSV, or a PNG scatter plot when ``path`` ends in ``.png``."""
+    def write(self, samples: PointTable, path: str | Path) -> Path:
+        """CSV (the feature columns, then the requested conditions), or a PNG scatter plot
+        when ``path`` ends in ``.png``."""
         if str(path).lower().endswith(".png"):
             return plot_points(samples, path)
         return write_points(samples, path)
 
     def read(self, path: str | Path) -> PointTable:
+        """The points of a CSV :meth:`write` produced, with the requested conditions its
+        condition columns hold (numeric ones as floats, classes as strings)."""
         s = self._require_stats()
-        return read_points(path, s["columns"], [spec["name"] for spec in s["conditions"]])
+        return read_points(path, s["columns"], s["conditions"])
 
     # -------------------------------------------------------------- metrics
-    def evaluate(self, samples: PointTable, plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
+    def evaluate(self, samples: PointTable, split: str = "test") -> dict[str, float]:
         tables = self._load_tables()
         return point_metrics(samples, tables["train"], tables[split], self._require_stats()["conditions"])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from domains.points.data import PointTable, read_csv
 from gensci.io import atomic_write
@@ -30,11 +30,13 @@ def write_points(table: PointTable, path: str | Path) -> Path:
     return path
 
 
-def read_points(path: str | Path, columns: list[str], condition_names: list[str]) -> PointTable:
-    """Read a file :func:`write_points` wrote; condition columns are optional and kept as labels."""
+def read_points(path: str | Path, columns: list[str], specs: Sequence[Mapping[str, Any]]) -> PointTable:
+    """Read a file :func:`write_points` wrote. Condition columns (named by the condition
+    ``specs``) are optional; numeric ones are read as floats (empty = NaN), categorical
+    ones as strings (empty = None), as :meth:`PointsDomain.decode` gives them."""
     with open(path, newline="") as handle:
-        header = next(csv.reader(handle), [])
-    present = [c for c in condition_names if c in header]
-    table = read_csv(path, columns=columns, categorical_conditions=present)
-    table.conditions = {k: np.asarray(v, dtype=object) for k, v in table.conditions.items()}
-    return table
+        header = [h.strip() for h in next(csv.reader(handle), [])]
+    present = [spec for spec in specs if spec["name"] in header]
+    return read_csv(path, columns=columns,
+                    numeric_conditions=[s["name"] for s in present if s["kind"] == "numeric"],
+                    categorical_conditions=[s["name"] for s in present if s["kind"] != "numeric"])

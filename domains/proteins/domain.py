@@ -5,7 +5,10 @@ circular means (:mod:`domains.proteins.dataset`), shaped ``(B, L, 6)`` on
 :class:`~gensci.core.spaces.Torus`. Masks are per angle, ``(B, L, 6)``: padded residues and
 undefined angles (first ``phi``, the last residue's inter-residue angles) stay at 0 and do
 not count in the loss. Decoding adds the means back, wraps, rebuilds N, CA, C with NeRF
-and places the carbonyl O; :meth:`ProteinsDomain.write` gives poly-glycine PDB files.
+and places the carbonyl O, giving :class:`~domains.proteins.samples.Backbones` (a list of
+``(L, 4, 3)`` arrays with the requested conditions); :meth:`ProteinsDomain.write` gives
+poly-glycine PDB files that record the conditions, and :meth:`ProteinsDomain.read` reads
+both back.
 
 Wu et al., "Protein structure generation via folding diffusion", Nat. Commun. 15:1059
 (2024), arXiv 2209.15611.
@@ -27,17 +30,18 @@ from domains.proteins.clash_guidance import ClashGuidedNetwork
 from domains.proteins.dataset import AngleDataset, centre, circular_mean, collate_angles, split_counts, uncentre
 from domains.proteins.evaluation import backbone_angles, evaluate_backbones
 from domains.proteins.nerf import angles_to_backbone, place_oxygen
-from domains.proteins.pdb import write_pdb, write_pdb_models
+from domains.proteins.pdb import read_condition_remarks, write_pdb, write_pdb_models
 from domains.proteins.plots import ramachandran_png
 from domains.proteins.secondary import SS_NAMES, dssp_labels, ss_fractions
+from domains.proteins.samples import Backbones
 from domains.proteins.ss_condition import encode_ss_conditions, ss_condition_specs
-from domains.proteins.structures import BackboneChain, read_chains
+from domains.proteins.structures import BackboneChain, read_chains, structure_files
 from gensci.core.flow import FlowMatching
 from gensci.core.spaces import Space, Torus
-from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, parse_count_range
 from gensci.errors import GensciError
 
-__all__ = ["ProteinsDomain", "parse_lengths", "default_data_path", "MIN_LENGTH", "MAX_LENGTH"]
+__all__ = ["ProteinsDomain", "default_data_path", "MIN_LENGTH", "MAX_LENGTH"]
 
 SPLITS = ("train", "val", "test")
 #: shortest and longest chain that can be sampled (3 residues; PDB residue numbers stop at 9999)
@@ -53,22 +57,6 @@ def default_data_path() -> Path:
         if folder.is_dir():
             return folder
     raise GensciError("the proteins domain needs structures: set domain.paths=[FOLDER or FILE, ...] (PDB/mmCIF/BinaryCIF)")
-
-
-def parse_lengths(length: Any, default: tuple[int, int]) -> tuple[int, int]:
-    """``None`` -> ``default``; ``80`` or ``"80"`` -> (80, 80); ``"60..128"`` -> (60, 128)."""
-    if length is None:
-        return default
-    text = str(length).strip()
-    lo_text, sep, hi_text = text.partition("..")
-    try:
-        lo = int(lo_text)
-        hi = int(hi_text) if sep else lo
-    except ValueError:
-        raise GensciError(f"--length must be a number of residues (80) or a range (60..128), got {text!r}") from None
-    if lo < MIN_LENGTH or hi > MAX_LENGTH or lo > hi:
-        raise GensciError(f"--length {text!r}: lengths must satisfy {MIN_LENGTH} <= low <= high <= {MAX_LENGTH}")
-    return lo, hi
 
 
 def clash_strength(value: Any) -> float:
@@ -162,11 +150,6 @@ class ProteinsDomain(Domain):
             "conditions": ss_condition_specs(self._labels["train"], self.crop_length) if self.ss_condition else [],
         }
 
-    def _require_stats(self) -> dict[str, Any]:
-        if self._stats is None:
-            self.prepare()
-        return self._stats
-
     def _mean(self) -> Tensor:
         return torch.tensor(self._require_stats()["mean"], dtype=torch.float64)
 
@@ -187,24 +170,15 @@ class ProteinsDomain(Domain):
         return Torus()
 
     def network_kwargs(self) -> dict[str, Any]:
+        """The angle width and the condition specs (the helix / strand / coil fractions
+        when trained with ``ss_condition``, else none)."""
         return {"dim": 6, "conditions": self.conditions}
-
-    @property
-    def conditions(self) -> list[dict[str, Any]]:
-        """The helix / strand / coil specs when trained with ``ss_condition``, else none."""
-        return [dict(c) for c in self._require_stats().get("conditions", [])]
-
-    # ---------------------------------------------------------- statistics
-    def stats(self) -> dict[str, Any]:
-        return dict(self._require_stats())
-
-    def load_stats(self, stats: dict[str, Any]) -> None:
-        self._stats = dict(stats)
 
     # ------------------------------------------------------------ sampling
     def plan(self, n: int, conditions: ConditionRequest | None = None, length: Any = None,
              length_seed: Any = 0, clash_guidance: Any = None, **options: Any) -> SamplePlan:
-        """Chain lengths and the per-angle mask ``(n, L_max, 6)`` for ``n`` backbones.
+        """Chain lengths and the per-angle mask ``(n, L_max, 6)`` (an element mask of the
+        state's shape) for ``n`` backbones.
 
         ``length`` is ``80`` or ``"60..128"`` (default: the training crop lengths). Lengths
         of a range are drawn uniformly from ``torch.Generator().manual_seed(length_seed)``
@@ -219,7 +193,8 @@ class ProteinsDomain(Domain):
                               "the proteins domain takes --length N or LOW..HIGH, --length-seed and --clash-guidance")
         strength = self.clash_guidance if clash_guidance is None else clash_strength(clash_guidance)
         cond = encode_ss_conditions(conditions, self.conditions, n)
-        lo, hi = parse_lengths(length, tuple(self._require_stats()["length_range"]))
+        lo, hi = (parse_count_range(length, MIN_LENGTH, MAX_LENGTH, what="--length", unit="residues")
+                  or tuple(self._require_stats()["length_range"]))
         try:
             g = torch.Generator().manual_seed(int(length_seed))
         except (TypeError, ValueError):
@@ -227,8 +202,8 @@ class ProteinsDomain(Domain):
         lengths = torch.randint(lo, hi + 1, (n,), generator=g)
         mask = defined_mask(lengths, int(lengths.max()))
         return SamplePlan(shape=tuple(mask.shape), mask=mask, cond=cond,
-                          info={"lengths": lengths.tolist(), "conditions": dict(conditions or {}),
-                                "clash_guidance": strength})
+                          info={"lengths": lengths.tolist(), "clash_guidance": strength,
+                                "conditions": {name: float(value) for name, value in (conditions or {}).items()}})
 
     def wrap_network(self, network: torch.nn.Module, plan: SamplePlan, process: Any) -> torch.nn.Module:
         """With ``--clash-guidance`` > 0, the network under :class:`ClashGuidedNetwork`
@@ -241,32 +216,34 @@ class ProteinsDomain(Domain):
                               f"{type(process).__name__}")
         return ClashGuidedNetwork(network, self._mean(), strength)
 
-    def decode(self, x: Tensor, plan: SamplePlan) -> list[np.ndarray]:
-        """Backbones ``(L_i, 4, 3)`` (N, CA, C, O in Å), one per sample, float64."""
+    def decode(self, x: Tensor, plan: SamplePlan) -> Backbones:
+        """Backbones ``(L_i, 4, 3)`` (N, CA, C, O in Å), one per sample, float64, carrying the
+        requested conditions."""
         lengths = torch.as_tensor(plan.info["lengths"])
         residues = torch.arange(x.shape[1])[None] < lengths[:, None]
         angles = uncentre(x.detach().cpu().double(), self._mean())
         coords = angles_to_backbone(angles, residues)
         full = torch.cat([coords, place_oxygen(coords, residues).unsqueeze(2)], dim=2)
-        return [full[i, : int(n)].numpy() for i, n in enumerate(lengths)]
+        return Backbones((full[i, : int(n)].numpy() for i, n in enumerate(lengths)), plan.info.get("conditions"))
 
-    def write(self, samples: list[np.ndarray], path: str | Path, plan: SamplePlan | None = None) -> Path:
+    def write(self, samples: list[np.ndarray], path: str | Path) -> Path:
         """One PDB per structure in the folder ``path`` (``sample_000.pdb`` ...), or a single
-        ``.pdb`` file when there is one structure. Each file is written atomically."""
+        ``.pdb`` file when there is one structure. Each file is written atomically and
+        records the samples' requested conditions as ``REMARK 250`` lines."""
         path = Path(path)
+        conditions = _conditions_of(samples)
         if path.suffix.lower() == ".pdb":
             if len(samples) != 1:
                 raise GensciError(f"{path.name} holds one structure but there are {len(samples)}; give a folder instead")
-            return write_pdb(samples[0], path)
+            return write_pdb(samples[0], path, conditions=conditions)
         if path.exists() and not path.is_dir():
             raise GensciError(f"{path} is a file; give a folder (or a .pdb path for one structure)")
         width = max(3, len(str(len(samples) - 1)))
         for i, bb in enumerate(samples):
-            write_pdb(bb, path / f"sample_{i:0{width}d}.pdb")
+            write_pdb(bb, path / f"sample_{i:0{width}d}.pdb", conditions=conditions)
         return path
 
-    def write_trajectory(self, trajectory: list[list[np.ndarray]], path: str | Path,
-                         plan: SamplePlan | None = None) -> list[Path]:
+    def write_trajectory(self, trajectory: list[list[np.ndarray]], path: str | Path) -> list[Path]:
         """One multi-model PDB per structure: its denoising path, source first, sample last.
 
         ``trajectory[k][i]`` is structure ``i`` at kept time ``k`` (as
@@ -277,34 +254,44 @@ class ProteinsDomain(Domain):
         if not trajectory:
             raise GensciError("the trajectory is empty; nothing written")
         n = len(trajectory[0])
+        conditions = _conditions_of(trajectory[-1])
         if path.suffix.lower() == ".pdb":
             if n != 1:
                 raise GensciError(f"{path.name} holds one trajectory but there are {n} structures; give a folder instead")
-            return [write_pdb_models([frame[0] for frame in trajectory], path)]
+            return [write_pdb_models([frame[0] for frame in trajectory], path, conditions=conditions)]
         if path.exists() and not path.is_dir():
             raise GensciError(f"{path} is a file; give a folder (or a .pdb path for one structure)")
         width = max(3, len(str(n - 1)))
-        return [write_pdb_models([frame[i] for frame in trajectory], path / f"sample_{i:0{width}d}_trajectory.pdb")
+        return [write_pdb_models([frame[i] for frame in trajectory], path / f"sample_{i:0{width}d}_trajectory.pdb",
+                                 conditions=conditions)
                 for i in range(n)]
 
-    def read(self, path: str | Path) -> list[np.ndarray]:
-        """Backbones ``(L, 4, 3)`` from a PDB file or a folder of them (sorted by name)."""
+    def read(self, path: str | Path) -> Backbones:
+        """Backbones ``(L, 4, 3)`` from a PDB file or a folder of them (sorted by name), with
+        the requested conditions their ``REMARK 250`` lines record: those every file
+        records with the same value (a folder of differently conditioned files keeps none)."""
         chains, _ = read_chains(path, min_length=1)
-        return [_with_oxygen(chain) for chain in chains]
+        recorded = [read_condition_remarks(f) for f in structure_files(path)]
+        common = dict(recorded[0]) if recorded else {}
+        for other in recorded[1:]:
+            common = {k: v for k, v in common.items() if other.get(k) == v}
+        return Backbones((_with_oxygen(chain) for chain in chains), common)
 
     # -------------------------------------------------------------- metrics
-    def evaluate(self, samples: list[np.ndarray], plan: SamplePlan | None = None, split: str = "test") -> dict[str, float]:
+    def evaluate(self, samples: list[np.ndarray], split: str = "test") -> dict[str, float]:
         """Geometry, secondary structure, angle KLs (and the independent-marginal baseline's)
         against the chains of ``split``, novelty against the train split, diversity, and scTM
         when folding models are available (:mod:`domains.proteins.evaluation`). Samples drawn
         with ``--condition helix=...`` also get ``condition_<name>_target`` and
-        ``condition_<name>_mae``, the mean absolute error of each sample's DSSP fraction."""
+        ``condition_<name>_mae``, the mean absolute error of each sample's DSSP fraction
+        (the conditions travel on :class:`~domains.proteins.samples.Backbones`, decoded or
+        read back from PDB files; a plain list has none)."""
         if split not in SPLITS:
             raise GensciError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         angles = self._load()
         out = evaluate_backbones(samples, self._backbones[split], self._backbones["train"],
                                  angles[split], angles["train"], seed=self.seed)
-        requested = (plan.info.get("conditions") if plan is not None else None) or {}
+        requested = _conditions_of(samples)
         if requested and samples:
             fractions = dict(zip(SS_NAMES, np.array([ss_fractions(dssp_labels(s)) for s in samples]).T))
             for name, target in requested.items():
@@ -319,6 +306,11 @@ class ProteinsDomain(Domain):
         panels = {f"samples ({len(samples)})": backbone_angles(samples),
                   f"{split} split ({len(self._load()[split])})": self._load()[split]}
         return [ramachandran_png(panels, Path(f"{stem}_ramachandran.png"))]
+
+
+def _conditions_of(samples: Any) -> dict[str, float]:
+    """The requested conditions ``samples`` carry (none for a plain list of arrays)."""
+    return dict(getattr(samples, "conditions", None) or {})
 
 
 def _with_oxygen(chain: BackboneChain) -> np.ndarray:

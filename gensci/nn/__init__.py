@@ -10,7 +10,6 @@ from gensci.nn.conditions import (
     ConditionSpec,
     SoftClusterEmbedding,
     as_spec,
-    out_of_range_messages,
     specs_from_dicts,
     specs_to_dicts,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "as_spec",
     "specs_to_dicts",
     "specs_from_dicts",
-    "out_of_range_messages",
     "SoftClusterEmbedding",
     "CategoricalEmbedding",
     "ConditionEncoder",

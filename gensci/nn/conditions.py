@@ -41,7 +41,7 @@ __all__ = [
     "as_spec",
     "specs_to_dicts",
     "specs_from_dicts",
-    "out_of_range_messages",
+    "DESCRIPTIVE_KEYS",
     "SoftClusterEmbedding",
     "CategoricalEmbedding",
     "ConditionEncoder",
@@ -56,7 +56,8 @@ class ConditionSpec:
         name: key in the condition dict.
         kind: ``"numeric"`` or ``"categorical"``.
         num_classes: number of classes (categorical only).
-        low, high: training range of a numeric property (for warnings when asked outside it).
+        low, high: training range of a numeric property (domains refuse requests outside it,
+            :func:`gensci.domain.check_conditions`).
         mean, std: normaliser of a numeric property, ``(y - mean) / std``.
     """
 
@@ -90,10 +91,24 @@ class ConditionSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ConditionSpec:
+        """A spec from a domain's condition dict as it is: the :data:`DESCRIPTIVE_KEYS`
+        (``classes``, ``unit``, ``description``) are ignored, except that ``classes`` gives
+        ``num_classes = len(classes)`` when that is absent (and must agree with it when
+        present); any other unknown key is an error."""
         d = dict(d)
+        classes = d.pop("classes", None)
+        for key in DESCRIPTIVE_KEYS:
+            d.pop(key, None)
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"condition spec {d.get('name')!r}: unknown field(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}")
+            known = sorted(set(cls.__dataclass_fields__) | set(DESCRIPTIVE_KEYS))
+            raise ValueError(f"condition spec {d.get('name')!r}: unknown field(s) {unknown}; known: {known}")
+        if classes is not None and d.get("kind") == "categorical":
+            if d.get("num_classes") is None:
+                d["num_classes"] = len(classes)
+            elif int(d["num_classes"]) != len(classes):
+                raise ValueError(f"condition spec {d.get('name')!r}: num_classes={d['num_classes']} but "
+                                 f"{len(classes)} classes are named")
         return cls(**d)
 
     @classmethod
@@ -110,6 +125,12 @@ class ConditionSpec:
         return cls(name, kind, low=float(v.min()), high=float(v.max()), mean=float(v.mean()), std=std if std > 0 else 1.0)
 
 
+#: keys of a domain's condition dicts that describe a property for people (class names, the
+#: unit, a description) and that the network does not need; :meth:`ConditionSpec.from_dict`
+#: ignores them
+DESCRIPTIVE_KEYS = ("classes", "unit", "description")
+
+
 def as_spec(spec: ConditionSpec | Mapping[str, Any]) -> ConditionSpec:
     """Accept a spec or its dict form."""
     return spec if isinstance(spec, ConditionSpec) else ConditionSpec.from_dict(spec)
@@ -121,22 +142,6 @@ def specs_to_dicts(specs: Iterable[ConditionSpec | Mapping[str, Any]]) -> list[d
 
 def specs_from_dicts(dicts: Iterable[ConditionSpec | Mapping[str, Any]]) -> list[ConditionSpec]:
     return [as_spec(d) for d in dicts]
-
-
-def out_of_range_messages(specs: Sequence[ConditionSpec | Mapping[str, Any]], cond: Mapping[str, Tensor] | None) -> list[str]:
-    """Human-readable notes for requested numeric values outside their training range."""
-    out: list[str] = []
-    for s in specs_from_dicts(specs):
-        v = torch.as_tensor(cond[s.name], dtype=torch.float64).flatten() if cond and s.name in cond else None
-        v = None if v is None or s.kind != "numeric" else v[~torch.isnan(v)]
-        if v is None or v.numel() == 0:
-            continue
-        lo, hi = float(v.min()), float(v.max())
-        low, high = -math.inf if s.low is None else s.low, math.inf if s.high is None else s.high
-        if lo < low or hi > high:
-            out.append(f"condition {s.name!r}: requested values in [{lo:g}, {hi:g}] leave the training range "
-                       f"[{low:g}, {high:g}]; expect weaker control")
-    return out
 
 
 class SoftClusterEmbedding(nn.Module):

@@ -11,7 +11,6 @@ from gensci.nn.conditions import (
     ConditionEncoder,
     ConditionSpec,
     SoftClusterEmbedding,
-    out_of_range_messages,
     specs_from_dicts,
     specs_to_dicts,
 )
@@ -57,6 +56,24 @@ def test_spec_validation() -> None:
         ConditionSpec.from_dict({"name": "x", "kind": "numeric", "colour": 1})
     with pytest.raises(ValueError, match="duplicate"):
         ConditionEncoder([ConditionSpec("x"), ConditionSpec("x")], 8)
+
+
+def test_domain_spec_dicts_pass_as_they_are() -> None:
+    """A domain's condition dicts (class names, units) build the same encoder as the bare specs."""
+    full = [{"name": "gap", "kind": "numeric", "low": 0.1, "high": 0.6, "mean": 0.25, "std": 0.05, "unit": "Ha"},
+            {"name": "aromatic", "kind": "categorical", "num_classes": 2, "classes": ["no", "yes"]},
+            {"name": "label", "kind": "categorical", "classes": ["0", "1", "2"], "description": "a toy label"}]
+    bare = [{k: v for k, v in d.items() if k not in ("classes", "unit", "description")} for d in full]
+    bare[2]["num_classes"] = 3
+    assert specs_from_dicts(full) == specs_from_dicts(bare)
+    torch.manual_seed(0)
+    a = ConditionEncoder(full, 16)
+    torch.manual_seed(0)
+    b = ConditionEncoder(bare, 16)
+    assert list(a.state_dict()) == list(b.state_dict())
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    with pytest.raises(ValueError, match="num_classes=3 but 2 classes"):
+        ConditionSpec.from_dict({"name": "x", "kind": "categorical", "num_classes": 3, "classes": ["a", "b"]})
 
 
 def test_spec_from_values_ignores_nan() -> None:
@@ -165,12 +182,6 @@ def test_gradients_reach_null_and_values() -> None:
     enc(_cond(), B, generator=torch.Generator().manual_seed(0)).square().sum().backward()
     assert enc.embedders[0].null.grad.abs().sum() > 0
     assert enc.embedders[0].centers.weight.grad.abs().sum() > 0
-
-
-def test_out_of_range_messages() -> None:
-    msgs = out_of_range_messages(SPECS, {"logp": torch.tensor([0.0, 7.0]), "active": torch.tensor([1.0])})
-    assert len(msgs) == 1 and "logp" in msgs[0] and "[-2, 5]" in msgs[0]
-    assert out_of_range_messages(SPECS, {"logp": torch.tensor([0.0, float("nan")])}) == []
 
 
 def _pattern_embeddings(enc: ConditionEncoder, cond: dict[str, torch.Tensor], b: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ from rdkit import Chem
 
 import gensci
 from domains.molecules import MoleculesDomain
+from domains.molecules.samples import GeneratedMolecules
 from domains.molecules.space import unpack_graph
 from gensci.config import compose
 from gensci.errors import GensciError
@@ -99,6 +100,15 @@ def test_tiny_training_end_to_end_writes_an_sdf_rdkit_reads(tmp_path):
     valid = [m for m in records if m is not None and m.GetNumAtoms() > 0]
     assert valid and all(m.GetProp("requested_gap") == "0.3" for m in valid)
     assert all(Chem.MolToSmiles(m) == m.GetProp("SMILES") for m in valid)
+    # the file is evaluated with the condition it records, as the samples are
+    back = model.domain.read(out)
+    assert back.requested == {"gap": 0.3} and back.smiles == samples.smiles
+    assert {"mae_gap", "oracle_mae_gap"} <= set(model.evaluate(back))
+    # writing options travel on the samples
+    three = model.sample(4, seed=0, progress=False, oracle="no", **{"3d": True})
+    assert three.three_d and three.oracle == "no" and len(three.num_atoms) == 4
+    mols = [m for m in Chem.SDMolSupplier(str(model.write(three, tmp_path / "three.sdf"))) if m is not None and m.GetNumAtoms()]
+    assert mols and all(m.GetProp("coordinates") != "2D" for m in mols) and not any(m.HasProp("predicted_gap") for m in mols)
     # guidance scale 0 is the unconditional model, bit for bit
     a = model.sample(8, conditions={"gap": 0.3}, guidance=0.0, seed=3, progress=False)
     b = model.sample(8, seed=3, progress=False)
@@ -111,3 +121,14 @@ def test_network_and_process_are_built_from_the_domain(domain):
     assert network.num_atom_types == process.space.num_atom_types == len(domain.stats()["atom_marginal"])
     assert process.transition == "joint"
     assert sorted(network.cond.names) == ["aromatic", "gap", "mu"]
+
+
+def test_a_written_file_is_evaluated_with_its_requested_conditions(domain, tmp_path):
+    samples = GeneratedMolecules.from_smiles(["c1ccccc1", "CCO", "c1ccncc1", "CC(=O)O"], requested={"aromatic": "yes"})
+    samples.oracle = "no"
+    fresh = domain.evaluate(samples)
+    assert fresh["accuracy_aromatic"] == 0.5
+    for suffix in (".sdf", ".csv"):
+        back = domain.read(domain.write(samples, tmp_path / f"m{suffix}"))
+        assert back.requested == {"aromatic": "yes"}
+        assert domain.evaluate(back)["accuracy_aromatic"] == 0.5

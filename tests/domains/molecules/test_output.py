@@ -131,3 +131,11 @@ def test_user_mistakes_raise_clear_errors(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(GensciError, match="no sample files"):
         read_samples(tmp_path / "empty")
+
+
+def test_requested_classes_that_look_like_numbers_stay_classes(tmp_path: Path):
+    from domains.molecules.samples import GeneratedMolecules
+
+    path = write_sdf(["CCO", "c1ccccc1"], tmp_path / "s.sdf", conditions={"gap": [0.3, 0.3], "hiv": ["1", "1"]}).path
+    assert GeneratedMolecules.read(path).requested == {"gap": 0.3, "hiv": 1.0}
+    assert GeneratedMolecules.read(path, categorical=["hiv"]).requested == {"gap": 0.3, "hiv": "1"}

@@ -55,6 +55,16 @@ def test_decode_write_read_round_trip(csv_domain: PointsDomain, tmp_path: Path):
     assert list(back.conditions["kind"]) == ["a"] * 5
 
 
+def test_a_written_file_is_evaluated_with_its_requested_conditions(csv_domain: PointsDomain, tmp_path: Path):
+    plan = csv_domain.plan(40, {"kind": "b", "size": "2"})
+    table = csv_domain.decode(torch.randn(40, 2, generator=torch.Generator().manual_seed(0)), plan)
+    back = csv_domain.read(csv_domain.write(table, tmp_path / "s.csv"))
+    assert list(back.conditions["kind"]) == ["b"] * 40 and back.conditions["size"].tolist() == [2.0] * 40
+    fresh, read = csv_domain.evaluate(table), csv_domain.evaluate(back)
+    assert {"kind_accuracy", "size_mae"} <= set(read)
+    assert read == pytest.approx(fresh)
+
+
 def test_stats_restore_without_data(csv_domain: PointsDomain):
     fresh = PointsDomain(dataset=None, path="/nonexistent.csv")
     fresh.load_stats(csv_domain.stats())

@@ -47,6 +47,17 @@ def test_a_few_chains_are_backbones(tmp_path):
     assert pdb.PDBFile.read(str(out / "sample_001_trajectory.pdb")).get_structure().stack_depth() == 3
 
 
+@pytest.mark.filterwarnings("ignore:scTM skipped")
+def test_a_conditioned_sample_folder_is_evaluated_with_its_condition(tmp_path):
+    out, metrics_path = tmp_path / "s", tmp_path / "m.json"
+    assert main(["sample", NAME, "-n", "2", "--length", "40", "--steps", "10", "--condition", "helix=0.5",
+                 "-o", str(out), "-q"]) == 0
+    assert main(["evaluate", NAME, "--samples", str(out), "-o", str(metrics_path)]) == 0
+    metrics = json.loads(metrics_path.read_text())["metrics"]
+    assert metrics["condition_helix_target"] == 0.5 and 0.0 <= metrics["condition_helix_mae"] <= 0.5
+    assert "condition_strand_mae" not in metrics
+
+
 @pytest.mark.slow
 def test_quality_holds_on_a_fresh_draw():
     model = gensci.load(NAME)

@@ -8,9 +8,9 @@ import torch
 
 from domains.proteins.angles import backbone_to_angles, defined_mask
 from domains.proteins.dataset import centre
-from domains.proteins.domain import ProteinsDomain, parse_lengths
+from domains.proteins.domain import MAX_LENGTH, MIN_LENGTH, ProteinsDomain
 from gensci.core.spaces import Torus
-from gensci.domain import SamplePlan
+from gensci.domain import SamplePlan, parse_count_range
 from gensci.errors import GensciError
 
 torch.set_num_threads(1)
@@ -58,7 +58,9 @@ def test_plan_lengths(domain):
     assert plan.mask.any(-1).sum(1).tolist() == lengths
     assert domain.plan(50, length="60..128").info["lengths"] == lengths  # seeded
     assert domain.plan(50, length="60..128", length_seed=1).info["lengths"] != lengths
-    assert parse_lengths(None, (40, 64)) == (40, 64)
+    assert parse_count_range(None, MIN_LENGTH, MAX_LENGTH, what="--length", unit="residues") is None
+    low, high = domain.stats()["length_range"]  # the default: the training crop lengths
+    assert all(low <= n <= high for n in domain.plan(20).info["lengths"])
     for bad in ("abc", "0", "5..3", "2", "10..x"):
         with pytest.raises(GensciError):
             domain.plan(2, length=bad)
@@ -97,3 +99,40 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(GensciError, match="domain.paths"):
         ProteinsDomain().prepare()
+
+
+@pytest.mark.filterwarnings("ignore:scTM skipped")
+def test_requested_conditions_travel_through_pdb_files(data_dir, tmp_path):
+    """sample with a condition -> write PDB -> read -> evaluate reports the condition error."""
+    from biotite.structure.io import pdb
+
+    from domains.proteins.secondary import dssp_labels, ss_fractions
+
+    d = ProteinsDomain(paths=[str(data_dir)], crop_length=64, ss_condition=True)
+    helix = d.conditions[0]
+    value = round((helix["low"] + helix["high"]) / 2, 3)
+    plan = d.plan(3, {"helix": str(value)}, length="20..30")
+    samples = d.decode(Torus().noise(plan.shape, generator=torch.Generator().manual_seed(1), mask=plan.mask), plan)
+    assert samples.conditions == {"helix": value} and samples.lengths == plan.info["lengths"]
+    assert samples[1:].conditions == {"helix": value} and len(samples[1:]) == 2 and isinstance(samples[0], np.ndarray)
+    out = d.write(samples, tmp_path / "out")
+    text = (out / "sample_000.pdb").read_text()
+    assert f"REMARK 250 REQUESTED CONDITION: helix = {value!r}" in text
+    assert text.index("REMARK 250") < text.index("CRYST1")
+    assert len(pdb.PDBFile.read(str(out / "sample_000.pdb")).get_structure(model=1)) == 4 * plan.info["lengths"][0]
+    back = d.read(out)
+    assert back.conditions == {"helix": value} and back.lengths == plan.info["lengths"]
+    fresh, read = d.evaluate(samples), d.evaluate(back)
+    achieved = np.array([ss_fractions(dssp_labels(bb))[0] for bb in back])
+    assert read["condition_helix_target"] == fresh["condition_helix_target"] == value
+    assert read["condition_helix_mae"] == pytest.approx(np.abs(achieved - value).mean())
+    assert read["condition_helix_mae"] == pytest.approx(fresh["condition_helix_mae"], abs=0.05)
+    paths = d.write_trajectory([samples, samples], tmp_path / "trajectory")
+    assert len(paths) == 3 and "REMARK 250 REQUESTED CONDITION: helix" in paths[0].read_text()
+    # one structure in one file; a folder of differently conditioned files keeps none
+    assert d.read(d.write(samples[:1], tmp_path / "one.pdb")).conditions == {"helix": value}
+    other = d.decode(Torus().noise(plan.shape, generator=torch.Generator().manual_seed(2), mask=plan.mask),
+                     d.plan(3, {"helix": str(helix["low"])}, length="20..30"))
+    d.write(other[:1], out / "sample_003.pdb")
+    assert d.read(out).conditions == {}
+    assert "condition_helix_mae" not in d.evaluate(list(samples))  # a plain list carries none
