@@ -27,3 +27,12 @@ def test_trajectory_needs_a_domain_that_writes_them(tmp_path, capsys):
     assert main(["sample", "points/moons", "-n", "5", "-o", str(tmp_path / "m.csv"), "--trajectory"]) == 2
     assert "cannot write trajectories" in capsys.readouterr().err
     assert not (tmp_path / "m.csv").exists()  # refused before sampling
+
+
+def test_a_sampler_that_cannot_drive_the_model_is_refused_in_one_line(tmp_path, capsys):
+    assert main(["sample", "points/moons", "-n", "5", "-o", str(tmp_path / "x.csv"), "--sampler", "ddpm", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err == ("error: sampler 'ddpm' needs a process with 'gaussian_posterior' and FlowMatching offers velocity; "
+                   "samplers that can drive it: euler, heun")
+    assert not (tmp_path / "x.csv").exists()
