@@ -47,10 +47,10 @@ from torch.utils.data import Dataset
 
 from gensci.core.process import Condition
 from gensci.core.spaces import Euclidean, Space
-from gensci.core.state import Mask, Tensors, batch_map
+from gensci.core.state import Mask, Tensors, batch_map, take
 from gensci.errors import GensciError
 
-__all__ = ["Batch", "Domain", "SamplePlan", "ConditionRequest", "parse_condition_values", "check_conditions",
+__all__ = ["Batch", "BatchDataset", "Domain", "SamplePlan", "ConditionRequest", "parse_condition_values", "check_conditions",
            "describe_condition", "parse_count_range"]
 
 
@@ -75,6 +75,26 @@ class Batch:
 
     def __len__(self) -> int:
         return self.x.shape[0]
+
+
+class BatchDataset(Dataset):
+    """Rows of clean states (a tensor or a :class:`~gensci.core.state.State`) with their
+    conditions and masks, served a whole batch at a time: a DataLoader with a batch size
+    calls :meth:`__getitems__` with the batch's indices and :meth:`Domain.collate` passes
+    the :class:`Batch` through."""
+
+    def __init__(self, x: Tensors, cond: Condition | None = None, mask: Mask = None):
+        self.x, self.cond, self.mask = x, (cond or None), mask
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        rows = torch.as_tensor(indices, dtype=torch.long)
+        return Batch(x=take(self.x, rows), cond=take(self.cond, rows), mask=take(self.mask, rows))
+
+    def __getitem__(self, i: int) -> Batch:
+        return self.__getitems__([i])
 
 
 #: conditions requested by a user at sampling time: name -> number or class name
@@ -203,8 +223,11 @@ class Domain(ABC):
     def dataset(self, split: str) -> Dataset:
         """The ``"train"``, ``"val"`` or ``"test"`` split as a torch Dataset of items."""
 
-    def collate(self, items: list[Any]) -> Batch:
-        """Collate dataset items into a :class:`Batch` (default: dicts of fixed-size tensors)."""
+    def collate(self, items: list[Any] | Batch) -> Batch:
+        """Collate dataset items into a :class:`Batch` (default: a :class:`BatchDataset`'s
+        batch as it is, or dicts of fixed-size tensors stacked)."""
+        if isinstance(items, Batch):
+            return items
         x = torch.stack([it["x"] for it in items])
         cond = None
         if items and items[0].get("cond"):

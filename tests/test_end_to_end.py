@@ -87,7 +87,7 @@ def test_user_mistakes_give_one_clear_line(trained: Path, tmp_path: Path, capsys
     _one_line_error(capsys, ["sample", model, "-n", "5", "-o", out, "--condition", "gap"], "must look like name=value")
     _one_line_error(capsys, ["sample", model, "-n", "5", "-o", out, "--guidance", "2"], "guidance needs")
     _one_line_error(capsys, ["sample", model, "-n", "5", "-o", out, "--sampler", "rk45"], "unknown sampler 'rk45'")
-    _one_line_error(capsys, ["sample", model, "-n", "5", "-o", out, "--sampler", "ddpm"], "cannot drive this model")
+    _one_line_error(capsys, ["sample", model, "-n", "5", "-o", out, "--sampler", "ddpm"], "samplers that can drive it: euler, heun")
     _one_line_error(capsys, ["sample", model, "-n", "5", "-o", out, "--steps", "0"], "steps")
     _one_line_error(capsys, ["sample", model, "-n", "0", "-o", out], "must be positive")
     _one_line_error(capsys, ["sample", str(tmp_path / "missing.pt"), "-n", "5", "-o", out], "no such file")

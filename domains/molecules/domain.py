@@ -215,9 +215,6 @@ class MoleculesDomain(Domain):
         graphs = self._load()[split]
         return MoleculeDataset(graphs, self.encode_conditions(graphs), self._require_stats()["num_bond_classes"])
 
-    def collate(self, items: Any) -> Batch:
-        return items if isinstance(items, Batch) else super().collate(items)
-
     def smiles(self, split: str) -> list[str]:
         """Canonical SMILES of a split (for novelty, FCD and similarity references)."""
         return [canonical_smiles(s) or s for s in self._load()[split].smiles]

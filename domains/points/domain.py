@@ -21,31 +21,12 @@ from domains.points.data import TOY_DATASETS, PointTable, make_toy, read_csv, sp
 from domains.points.io import read_points, write_points
 from domains.points.metrics import point_metrics
 from domains.points.plot import plot_points
-from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions
+from gensci.domain import BatchDataset, ConditionRequest, Domain, SamplePlan, check_conditions
 from gensci.errors import GensciError
 
-__all__ = ["PointsDomain", "PointsDataset"]
+__all__ = ["PointsDomain"]
 
 SPLITS = ("train", "val", "test")
-
-
-class PointsDataset(Dataset):
-    """Rows of a standardised tensor with encoded conditions; fetches whole batches at once."""
-
-    def __init__(self, x: Tensor, cond: dict[str, Tensor]):
-        self.x = x
-        self.cond = cond
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"x": self.x[i], "cond": {k: v[i] for k, v in self.cond.items()}}
-
-    def __getitems__(self, indices: list[int]) -> Batch:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        cond = {k: v[idx] for k, v in self.cond.items()} or None
-        return Batch(x=self.x[idx], cond=cond)
 
 
 class PointsDomain(Domain):
@@ -172,10 +153,7 @@ class PointsDomain(Domain):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         table = self._load_tables()[split]
-        return PointsDataset(self.encode_x(table.x), self.encode_conditions(table.conditions, len(table)))
-
-    def collate(self, items: Any) -> Batch:
-        return items if isinstance(items, Batch) else super().collate(items)
+        return BatchDataset(self.encode_x(table.x), self.encode_conditions(table.conditions, len(table)))
 
     def source(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
         name = self._require_stats()["source"]

@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 from gensci.core.product import ProductSpace
 from gensci.core.spaces import Categorical, ZeroCoM
 from gensci.core.state import State
-from gensci.domain import Batch, Domain, SamplePlan
+from gensci.domain import BatchDataset, Domain, SamplePlan
 from gensci.errors import GensciError
 from gensci.io import atomic_write
 
@@ -54,17 +54,6 @@ def make_squares(n: int, generator: torch.Generator) -> State:
     return State(pos=pos, types=(pos[..., 1] > 0).long())
 
 
-class RecordDataset(Dataset):
-    def __init__(self, x: State):
-        self.x = x
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitems__(self, indices: list[int]) -> Batch:
-        return Batch(x=self.x[torch.as_tensor(indices)])
-
-
 class TwoFieldDomain(Domain):
     name = "squares"
     suffix = ".csv"
@@ -81,10 +70,7 @@ class TwoFieldDomain(Domain):
 
     def dataset(self, split: str) -> Dataset:
         self.prepare()
-        return RecordDataset(self._data[split])
-
-    def collate(self, items: Any) -> Batch:
-        return items
+        return BatchDataset(self._data[split])
 
     def space(self) -> ProductSpace:
         return ProductSpace({"pos": ZeroCoM(), "types": Categorical(2)})
@@ -106,7 +92,7 @@ class TwoFieldDomain(Domain):
     def decode(self, x: State, plan: SamplePlan) -> Squares:
         return Squares(pos=x["pos"].detach().cpu().numpy(), types=x["types"].detach().cpu().numpy())
 
-    def write(self, samples: Squares, path, plan=None) -> Path:
+    def write(self, samples: Squares, path) -> Path:
         with atomic_write(path) as handle:
             out = csv.writer(handle)
             out.writerow(["sample", "corner", "x", "y", "type"])
@@ -122,7 +108,7 @@ class TwoFieldDomain(Domain):
         pos = np.array([[float(r["x"]), float(r["y"])] for r in rows]).reshape(n, POINTS, 2)
         return Squares(pos=pos, types=np.array([int(r["type"]) for r in rows]).reshape(n, POINTS))
 
-    def evaluate(self, samples: Squares, plan=None, split: str = "test") -> dict[str, float]:
+    def evaluate(self, samples: Squares, split: str = "test") -> dict[str, float]:
         """``type_agreement``: corners whose class is their side of the centre; ``edge_error``:
         mean |edge length - 2| over the sorted-by-angle square (0 for perfect squares)."""
         pos = samples.pos - samples.pos.mean(axis=1, keepdims=True)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from gensci.core.spaces import Euclidean
-from gensci.domain import Batch, Domain, SamplePlan
+from gensci.domain import BatchDataset, Domain, SamplePlan
 from gensci.errors import GensciError
 from gensci.io import atomic_write
 
@@ -62,17 +62,6 @@ class Autoencoder(nn.Module):
         return self.decode(self.encode(x))
 
 
-class VectorDataset(Dataset):
-    def __init__(self, x: Tensor):
-        self.x = x
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitems__(self, indices: list[int]) -> Batch:
-        return Batch(x=self.x[torch.as_tensor(indices)])
-
-
 class TwoStageDomain(Domain):
     name = "annulus"
     suffix = ".csv"
@@ -95,7 +84,7 @@ class TwoStageDomain(Domain):
 
     def stage_dataset(self, stage: str, split: str) -> Dataset:
         self.prepare()
-        return VectorDataset(self._data[split])
+        return BatchDataset(self._data[split])
 
     def attach(self, stage: str, module: nn.Module) -> None:
         """The trained autoencoder: the latent statistics come from the train split once."""
@@ -114,10 +103,7 @@ class TwoStageDomain(Domain):
 
     def dataset(self, split: str) -> Dataset:
         self.prepare()
-        return VectorDataset(self._latents(self._data[split]))
-
-    def collate(self, items: Any) -> Batch:
-        return items
+        return BatchDataset(self._latents(self._data[split]))
 
     # ------------------------------------------------------------ generative stage
     def space(self) -> Euclidean:
@@ -145,14 +131,14 @@ class TwoStageDomain(Domain):
         with torch.no_grad():
             return ae.decode(z * std + mean).cpu().numpy()
 
-    def write(self, samples: np.ndarray, path, plan=None) -> Path:
+    def write(self, samples: np.ndarray, path) -> Path:
         with atomic_write(path) as handle:
             out = csv.writer(handle)
             out.writerow([f"x{i}" for i in range(DIM)])
             out.writerows([[f"{v:.6f}" for v in row] for row in samples])
         return Path(path)
 
-    def evaluate(self, samples: np.ndarray, plan=None, split: str = "test") -> dict[str, float]:
+    def evaluate(self, samples: np.ndarray, split: str = "test") -> dict[str, float]:
         a = embedding().numpy().astype(np.float64)
         x = np.asarray(samples, dtype=np.float64)
         plane = x @ a
