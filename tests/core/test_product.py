@@ -171,3 +171,23 @@ def test_bad_products_are_refused():
     with pytest.raises(ValueError, match="needs a State with fields"):
         molecule_like().corrupt(torch.zeros(3, 2))
     assert math.isclose(float(PowerTime(0.5)(torch.tensor(0.25))), 0.5)
+
+
+def test_gaussian_fields_take_ddpm_ddim_and_sde_steps_beside_categorical_jumps():
+    from gensci.core.gaussian import GaussianDiffusion
+    from samplers.ddim import DDIMSampler
+    from samplers.sde import EulerMaruyamaSampler
+
+    proc = ProductProcess({"pos": GaussianDiffusion(ZeroCoM()), "types": CategoricalDiffusion(K, timesteps=None)})
+    model = FieldModel()
+    x_init = proc.prior({"pos": (5, N, 3), "types": (5, N)}, generator=torch.Generator().manual_seed(0))
+    for make in (DDPMSampler, DDIMSampler, EulerMaruyamaSampler):
+        out = make(6, progress=False).sample(model, proc, None, x_init=x_init, generator=torch.Generator().manual_seed(2)).x
+        pos_alone = make(6, progress=False).sample(
+            lambda x, t, cond=None, mask=None: model.pos(x, t, cond), proc.fields["pos"], None, x_init=x_init["pos"],
+            generator=torch.Generator().manual_seed(2)).x
+        scale = out["pos"].abs().max()  # the toy model is no denoiser: states grow large
+        assert out["pos"].mean(dim=1).abs().max() < 1e-6 * scale, make.name
+        assert out["types"].dtype == torch.long and int(out["types"].max()) < K
+        if make is DDIMSampler:  # deterministic: the field moves exactly as it does alone
+            assert torch.allclose(out["pos"], pos_alone, atol=1e-6)
