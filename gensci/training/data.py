@@ -1,20 +1,63 @@
-"""A LightningDataModule fed by a domain's splits."""
+"""A LightningDataModule fed by a domain's splits, with a shuffle that resumes exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from gensci.domain import Domain
 
-__all__ = ["DomainDataModule"]
+__all__ = ["DomainDataModule", "EpochSampler"]
+
+
+class EpochSampler(Sampler[int]):
+    """The indices ``0..n-1`` in the order ``randperm(n)`` drawn from a generator seeded with
+    ``seed * 1_000_003 + epoch``: each epoch's order is a function of ``(seed, epoch)`` alone,
+    whatever ran before (Lightning calls :meth:`set_epoch`).
+
+    ``resume_at(epoch, start)`` makes the next pass over ``epoch`` begin at position
+    ``start`` of its order (a run resumed mid-epoch sees exactly the rest of that epoch); later
+    passes are whole.
+    """
+
+    def __init__(self, n: int, seed: int = 0):
+        self.n, self.seed, self.epoch = int(n), int(seed), 0
+        self._resume: tuple[int, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def resume_at(self, epoch: int, start: int) -> None:
+        self._resume = (int(epoch), int(start)) if start > 0 else None
+
+    def order(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(epoch))
+        return torch.randperm(self.n, generator=g)
+
+    def __iter__(self) -> Iterator[int]:
+        order = self.order(self.epoch)
+        if self._resume is not None and self._resume[0] == self.epoch:
+            order = order[self._resume[1]:]
+            self._resume = None
+        return iter(order.tolist())
+
+    def __len__(self) -> int:
+        return self.n
 
 
 class DomainDataModule(L.LightningDataModule):
-    """Shuffled train batches (seeded, last partial batch dropped) and ordered val batches."""
+    """Shuffled train batches (seeded per epoch, last partial batch dropped) and ordered val batches.
 
-    def __init__(self, domain: Domain, batch_size: int = 256, num_workers: int = 0, seed: int = 0):
+    ``domain`` is anything with ``prepare()``, ``dataset(split)`` and ``collate(items)`` (a
+    :class:`~gensci.domain.Domain`, or the data of one training stage). The loaders carry
+    their own generators, so creating their iterators draws nothing from torch's global RNG.
+    """
+
+    def __init__(self, domain: Domain | Any, batch_size: int = 256, num_workers: int = 0, seed: int = 0):
         super().__init__()
         self.domain = domain
         self.batch_size = int(batch_size)
@@ -26,14 +69,24 @@ class DomainDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.domain.dataset(split)
+        batch = min(self.batch_size, len(data))
+        sampler = None
+        if shuffle:
+            sampler = EpochSampler(len(data), self.seed)
+            trainer = getattr(self, "trainer", None)
+            if trainer is not None and trainer.global_step > 0 and trainer.world_size == 1:
+                per_epoch = len(data) // batch  # drop_last
+                done = trainer.global_step - trainer.current_epoch * per_epoch
+                if 0 < done < per_epoch:
+                    sampler.resume_at(trainer.current_epoch, done * batch)
         return DataLoader(
             data,
-            batch_size=min(self.batch_size, len(data)),
-            shuffle=shuffle,
+            batch_size=batch,
+            sampler=sampler,
             drop_last=shuffle,
             collate_fn=self.domain.collate,
             num_workers=self.num_workers,
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+            generator=torch.Generator().manual_seed(self.seed),
             persistent_workers=self.num_workers > 0,
         )
 

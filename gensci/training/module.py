@@ -1,9 +1,19 @@
-"""One LightningModule for every domain: a network trained by a process's loss.
+"""One LightningModule for every domain and every stage: a network trained by an objective.
 
-Each step: ``c = process.corrupt(x1, cond, x0=domain source)``, ``pred = network(c.x_t, c.t,
-cond=c.cond, mask=c.mask)``, ``loss = process.loss(pred, c)``; AdamW with linear warm-up and
-an optional linear anneal to zero over the last steps (:func:`lr_factor`), gradient clipping
-from the Trainer, and an EMA of the weights that validation and the exported checkpoint use.
+Each step minimises ``objective.loss(network, batch, g)`` — for the generative stage the
+process's loss (``c = process.corrupt(x1, cond, x0=domain source)``, ``pred = network(c.x_t,
+c.t, cond=c.cond, mask=c.mask)``, ``loss = process.loss(pred, c)``; see
+:mod:`gensci.training.objective`); AdamW with linear warm-up and an optional linear anneal to
+zero over the last steps (:func:`lr_factor`), gradient clipping from the Trainer, and an EMA
+of the weights that validation and the exported checkpoint use.
+
+Exact resume: a run stopped after any optimiser step and resumed from its last checkpoint
+ends with the same weights, bit for bit on CPU, as the run that was never stopped. To that
+end the EMA is updated inside the optimiser step (before the checkpoint callback saves);
+the training generator and torch's global RNG are saved and restored, never re-seeded
+after a restore; validation draws from its own generator, re-seeded at every validation,
+so it neither perturbs training nor depends on when it ran; and the data module's sampler
+resumes mid-epoch (:class:`gensci.training.data.EpochSampler`).
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from torch import nn
 from gensci.core.process import Process
 from gensci.domain import Batch, Domain
 from gensci.training.ema import EMA
+from gensci.training.objective import Objective, ProcessObjective
 
 __all__ = ["GenerativeModule", "lr_factor"]
 
@@ -42,7 +53,7 @@ class GenerativeModule(L.LightningModule):
     def __init__(
         self,
         network: nn.Module,
-        process: Process,
+        process: Process | None,
         domain: Domain,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -50,8 +61,12 @@ class GenerativeModule(L.LightningModule):
         anneal_steps: int = 0,
         ema_decay: float = 0.999,
         seed: int = 0,
+        objective: Objective | None = None,
     ):
         super().__init__()
+        if objective is None and process is None:
+            raise ValueError("a training module needs a process or an objective")
+        self.objective = objective if objective is not None else ProcessObjective(process, domain)
         self.network = network
         self.ema = EMA(network, ema_decay)
         self.process = process
@@ -62,26 +77,25 @@ class GenerativeModule(L.LightningModule):
         self.anneal_steps = int(anneal_steps)
         self.seed = int(seed)
         self.generator: torch.Generator | None = None
+        self.val_generator: torch.Generator | None = None
+        self._restored = False
 
     # the process and the domain are plain objects: keep them out of state_dict and hparams
+    def _seed(self, offset: int = 0) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(self.seed * 7919 + self.global_rank + offset)
+
     def on_fit_start(self) -> None:
-        self.generator = torch.Generator(device=self.device).manual_seed(self.seed * 7919 + self.global_rank)
+        if not self._restored:  # a resumed run keeps the generator state it saved
+            self.generator = self._seed()
 
     def _generator(self) -> torch.Generator:
         if self.generator is None:
             self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         return self.generator
 
-    def _loss(self, batch: Batch, network: nn.Module) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        g = self._generator()
-        x0 = self.domain.source(len(batch), generator=g)
-        if x0 is not None:
-            x0 = x0.to(batch.x.device)
-        c = self.process.corrupt(batch.x, generator=g, cond=batch.cond, mask=batch.mask, x0=x0)
-        pred = network(c.x_t, c.t, cond=c.cond, mask=c.mask)
-        loss, logs = self.process.loss(pred, c)
-        logs = {k: v for k, v in {**c.logs, **logs}.items() if k != "loss"}
-        return loss, logs
+    def _loss(self, batch: Batch, network: nn.Module, generator: torch.Generator | None = None):
+        loss, logs = self.objective.loss(network, batch, generator if generator is not None else self._generator())
+        return loss, {k: v for k, v in logs.items() if k != "loss"}
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss, logs = self._loss(batch, self.network)
@@ -90,12 +104,19 @@ class GenerativeModule(L.LightningModule):
             self.log(f"train/{k}", v, batch_size=len(batch))
         return loss
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """The optimiser's step, then the EMA's: both are done when the checkpoint callback saves."""
+        super().optimizer_step(*args, **kwargs)
         self.ema.update(self.network)
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_generator = self._seed(offset=104729)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         self.ema.average.eval()
-        loss, _ = self._loss(batch, self.ema.average)
+        if getattr(self, "val_generator", None) is None:
+            self.on_validation_epoch_start()
+        loss, _ = self._loss(batch, self.ema.average, self.val_generator)
         self.log("val/loss", loss, prog_bar=True, batch_size=len(batch), sync_dist=True)
         return loss
 
@@ -113,9 +134,13 @@ class GenerativeModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.generator is not None:
             checkpoint["gensci_generator"] = self.generator.get_state()
+        checkpoint["gensci_torch_rng"] = torch.get_rng_state()  # dropout and other global draws
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("gensci_generator")
         if state is not None:
             self.generator = torch.Generator(device="cpu")
             self.generator.set_state(state)
+        if "gensci_torch_rng" in checkpoint:
+            torch.set_rng_state(checkpoint["gensci_torch_rng"])
+        self._restored = True

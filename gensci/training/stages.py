@@ -11,8 +11,9 @@ config gives each one under ``stages.<name>``::
         optim: {lr: 1.0e-3}                # optional, over the top-level optim
         batch_size: 512                    # optional
 
-Each stage trains with the same Lightning module as the generative stage (EMA weights, the
-same learning-rate schedule, exact resume), on ``Domain.stage_dataset(name, split)``; its
+Each stage trains with the same Lightning module as the generative stage
+(:class:`~gensci.training.module.GenerativeModule` with the stage's objective: EMA weights,
+the same learning-rate schedule, exact resume), on ``Domain.stage_dataset(name, split)``; its
 EMA module is then frozen and attached to the domain, and its weights, resolved config
 and metrics travel in the model's one checkpoint file.
 """
@@ -26,21 +27,9 @@ from torch.utils.data import Dataset
 
 from gensci.config import instantiate
 from gensci.domain import Batch, Domain
-from gensci.training.module import GenerativeModule
 from gensci.training.objective import Objective
 
-__all__ = ["StageModule", "StageData", "stage_settings", "build_objective", "frozen"]
-
-
-class StageModule(GenerativeModule):
-    """The Lightning module of an earlier stage: ``objective.loss(module, batch, g)``."""
-
-    def __init__(self, module: nn.Module, objective: Objective, domain: Domain, **optim: Any):
-        super().__init__(module, None, domain, **optim)
-        self.objective = objective
-
-    def _loss(self, batch: Batch, network: nn.Module):  # the one hook that differs
-        return self.objective.loss(network, batch, self._generator())
+__all__ = ["StageData", "stage_settings", "build_objective", "frozen"]
 
 
 class StageData:

@@ -31,7 +31,7 @@ from gensci.errors import GensciError
 from gensci.model import attach_stages, build, build_stage
 from gensci.training.data import DomainDataModule
 from gensci.training.module import GenerativeModule
-from gensci.training.stages import StageData, StageModule, build_objective, frozen, stage_settings
+from gensci.training.stages import StageData, build_objective, frozen, stage_settings
 
 __all__ = ["train", "run_dir_for", "load_initial_weights"]
 
@@ -118,6 +118,8 @@ def train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: lis
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+    # the train sampler resumes mid-epoch itself (gensci.training.data.EpochSampler)
+    warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(int(cfg.seed))  # initialisation of every module, in stage order
@@ -153,7 +155,8 @@ def train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: lis
             continue
         node = stage_settings(plain, name)
         module = build_stage(node, domain, name)
-        lightning = StageModule(module, build_objective(node, name), domain, seed=int(cfg.seed), **node["optim"])
+        lightning = GenerativeModule(module, None, domain, seed=int(cfg.seed), objective=build_objective(node, name),
+                                     **node["optim"])
         data = DomainDataModule(StageData(domain, name), batch_size=int(node["batch_size"]),
                                 num_workers=int(cfg.num_workers), seed=int(cfg.seed))
         trainer = _fit(lightning, data, node["trainer"], run_dir / name, int(cfg.checkpoint_every),

@@ -1,0 +1,88 @@
+"""A run killed at any step and resumed ends with the same weights, bit for bit, as one never killed."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from gensci.checkpoint import load_checkpoint
+from gensci.config import compose
+from gensci.training.data import EpochSampler
+from gensci.training.train import train
+
+# 300 training points in batches of 64: 4 batches an epoch, so 30 steps cross 7 epoch ends
+STEPS = 30
+
+
+class Killed(RuntimeError):
+    pass
+
+
+class KillAt(L.Callback):
+    """Stop the run as step ``step`` ends, before that step's checkpoint is written."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            raise Killed(f"killed at step {self.step}")
+
+
+def config(run_dir: Path, *extra: str):
+    return compose("points/labelled_moons", [
+        f"trainer.max_steps={STEPS}", "trainer.enable_progress_bar=false", "trainer.val_check_interval=7",
+        "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1", "batch_size=64", "checkpoint_every=1",
+        "domain.n_train=300", "domain.n_val=100", "domain.n_test=100", "optim.warmup_steps=5",
+        "optim.anneal_steps=10", "model.hidden=32", "model.depth=2", "threads=1", f"run_dir={run_dir}", *extra])
+
+
+def weights(run_dir: Path) -> tuple[dict, dict]:
+    ema = load_checkpoint(run_dir / "model.pt")["state_dict"]
+    raw = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    return ema, {k: v for k, v in raw.items() if k.startswith("network.")}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[dict, dict]:
+    run = tmp_path_factory.mktemp("whole") / "run"
+    train(config(run))
+    return weights(run)
+
+
+# checkpoints at step 5 (mid-epoch), 7 (just before the validation after step 7), 8 (an
+# epoch's end, after that validation) and 15 (mid-epoch, after the validation at step 14)
+@pytest.mark.parametrize("kill_at", [6, 8, 9, 16], ids=["mid-epoch", "before-validation", "epoch-end", "after-validation"])
+def test_a_killed_and_resumed_run_ends_with_the_same_weights(uninterrupted, tmp_path: Path, kill_at: int):
+    run = tmp_path / "run"
+    with pytest.raises(Killed):
+        train(config(run), callbacks=[KillAt(kill_at)])
+    assert not (run / "model.pt").exists()
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert saved["global_step"] == kill_at - 1
+    train(config(run, f"resume={run / 'checkpoints' / 'last.ckpt'}"))
+    ema, raw = weights(run)
+    want_ema, want_raw = uninterrupted
+    assert ema.keys() == want_ema.keys() and raw.keys() == want_raw.keys()
+    for name in want_raw:
+        assert torch.equal(raw[name], want_raw[name]), f"raw weight {name} differs after resuming at step {kill_at}"
+    for name in want_ema:
+        assert torch.equal(ema[name], want_ema[name]), f"EMA weight {name} differs after resuming at step {kill_at}"
+
+
+def test_the_epoch_order_depends_on_seed_and_epoch_alone_and_resumes_mid_epoch():
+    a, b = EpochSampler(10, seed=3), EpochSampler(10, seed=3)
+    a.set_epoch(2)
+    first = list(a)
+    for epoch in (0, 1, 2):  # b passes through earlier epochs first
+        b.set_epoch(epoch)
+        seen = list(b)
+    assert seen == first and sorted(first) == list(range(10))
+    b.set_epoch(4)
+    whole = list(b)
+    b.resume_at(4, 6)
+    assert list(b) == whole[6:] and list(b) == whole  # the skip applies to one pass only
+    c = EpochSampler(10, seed=4)
+    c.set_epoch(2)
+    assert list(c) != first
