@@ -182,7 +182,7 @@ def train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: lis
     module = GenerativeModule(network, process, domain, seed=int(cfg.seed), **plain["optim"])
     data = DomainDataModule(domain, batch_size=int(cfg.batch_size), num_workers=int(cfg.num_workers), seed=int(cfg.seed))
     trainer = _fit(module, data, dict(plain["trainer"]), run_dir, int(cfg.checkpoint_every),
-                   _resume_for(resume, run_dir, True), callbacks)
+                   _resume_for(resume, run_dir, wanted == GENERATIVE or not domain.stages), callbacks)
     if trainer.is_global_zero:
         record = _record(trainer)
         record.update(metrics or {})

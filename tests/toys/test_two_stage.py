@@ -88,3 +88,21 @@ def test_each_stage_trains_with_one_command_and_a_later_stage_reads_the_earlier_
     assert all(torch.equal(v, given[k]) for k, v in both["stages"]["autoencoder"]["state_dict"].items())
     with pytest.raises(GensciError, match="needs its 'autoencoder' stage"):
         train(two_stage_config(tmp_path / "nothing", "stage=generative", "trainer.max_steps=5"))
+
+
+
+def test_a_staged_run_killed_in_its_second_stage_resumes_exactly(tmp_path: Path):
+    from tests.training.test_resume import Killed, KillAt
+
+    # the autoencoder takes 100 steps and the prior 150: only the prior reaches step 120
+    small = ("stages.autoencoder.trainer.max_steps=100", "trainer.max_steps=150", "checkpoint_every=1",
+             "trainer.val_check_interval=50")
+    whole = load_checkpoint(train(two_stage_config(tmp_path / "whole", *small)))
+    run = tmp_path / "legs"
+    with pytest.raises(Killed):
+        train(two_stage_config(run, *small), callbacks=[KillAt(120)])
+    assert (run / "stages" / "autoencoder.pt").is_file() and not (run / "model.pt").exists()
+    resumed = load_checkpoint(train(two_stage_config(run, *small, f"resume={run / 'checkpoints' / 'last.ckpt'}")))
+    for part in (lambda p: p["state_dict"], lambda p: p["stages"]["autoencoder"]["state_dict"]):
+        a, b = part(whole), part(resumed)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
