@@ -57,3 +57,18 @@ def test_foreign_file_is_refused(tmp_path: Path):
     text.write_bytes(pickle.dumps("hello"))
     with pytest.raises(GensciError):
         load_checkpoint(text)
+
+
+def test_stages_travel_weights_only_and_version_1_files_still_load(tmp_path: Path):
+    stages = {"autoencoder": {"state_dict": {"enc": torch.ones(2)}, "config": {"model": {"_target_": "x.Y"}},
+                              "metrics": {"steps": 3}}}
+    path = save_checkpoint(tmp_path / "s.pt", {"name": "x"}, {}, {}, stages=stages)
+    raw = torch.load(path, weights_only=True)
+    assert raw["version"] == 2 and raw["trained"] == ["autoencoder"]
+    assert torch.equal(raw["stages"]["autoencoder"]["state_dict"]["enc"], torch.ones(2))
+    full = save_checkpoint(tmp_path / "f.pt", {"name": "x"}, {"w": torch.zeros(1)}, {}, stages=stages)
+    assert load_checkpoint(full)["trained"] == ["autoencoder", "generative"]
+    old = {"format": "gensci-checkpoint", "version": 1, "config": {}, "state_dict": {"w": torch.zeros(1)}, "stats": {}}
+    torch.save(old, tmp_path / "v1.pt")
+    payload = load_checkpoint(tmp_path / "v1.pt")
+    assert payload["stages"] == {} and payload["trained"] == ["generative"]
