@@ -49,6 +49,27 @@ class EpochSampler(Sampler[int]):
         return self.n
 
 
+def _batches_done(trainer: Any, per_epoch: int) -> int:
+    """The batches of the current epoch that a resumed fit has already trained on, when it
+    stopped inside an epoch; 0 otherwise (a fresh fit, a stop at an epoch's end, or more
+    than one process, where Lightning's distributed sampler shards the order).
+
+    The count is Lightning's own, restored from the checkpoint
+    (``fit_loop.epoch_loop.batch_progress.current.ready``): Lightning adds it to its fetch
+    count, so an epoch resumed with only its remaining batches ends where it should. Being
+    counted in batches, it holds with ``accumulate_grad_batches`` and ``limit_train_batches``.
+    """
+    if trainer is None or trainer.world_size != 1 or not trainer.fit_loop.epoch_loop.restarting:
+        return 0
+    done = int(trainer.fit_loop.epoch_loop.batch_progress.current.ready)
+    limit = trainer.limit_train_batches  # as Lightning applies it to the epoch's length
+    if isinstance(limit, int):
+        per_epoch = min(per_epoch, limit)
+    elif isinstance(limit, float):
+        per_epoch = int(per_epoch * limit)
+    return done if 0 < done < per_epoch else 0
+
+
 class DomainDataModule(L.LightningDataModule):
     """Shuffled train batches (seeded per epoch, last partial batch dropped) and ordered val batches.
 
@@ -74,11 +95,9 @@ class DomainDataModule(L.LightningDataModule):
         if shuffle:
             sampler = EpochSampler(len(data), self.seed)
             trainer = getattr(self, "trainer", None)
-            if trainer is not None and trainer.global_step > 0 and trainer.world_size == 1:
-                per_epoch = len(data) // batch  # drop_last
-                done = trainer.global_step - trainer.current_epoch * per_epoch
-                if 0 < done < per_epoch:
-                    sampler.resume_at(trainer.current_epoch, done * batch)
+            done = _batches_done(trainer, len(data) // batch)  # drop_last
+            if done:
+                sampler.resume_at(trainer.current_epoch, done * batch)
         return DataLoader(
             data,
             batch_size=batch,

@@ -11,9 +11,12 @@ Exact resume: a run stopped after any optimiser step and resumed from its last c
 ends with the same weights, bit for bit on CPU, as the run that was never stopped. To that
 end the EMA is updated inside the optimiser step (before the checkpoint callback saves);
 the training generator and torch's global RNG are saved and restored, never re-seeded
-after a restore; validation draws from its own generator, re-seeded at every validation,
-so it neither perturbs training nor depends on when it ran; and the data module's sampler
-resumes mid-epoch (:class:`gensci.training.data.EpochSampler`).
+after a restore (the generator is rebuilt on the device training runs on); validation draws
+from its own generator, re-seeded at every validation, so it neither perturbs training nor
+depends on when it ran; and the data module's sampler resumes mid-epoch
+(:class:`gensci.training.data.EpochSampler`). Under DDP only rank 0's generator travels in
+the checkpoint: a resumed rank 0 continues its stream, the other ranks start fresh streams
+of their own (seeded from the seed, the rank and the step), so no two ranks share a stream.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 
 from gensci.core.process import Process
@@ -78,15 +82,45 @@ class GenerativeModule(L.LightningModule):
         self.seed = int(seed)
         self.generator: torch.Generator | None = None
         self.val_generator: torch.Generator | None = None
-        self._restored = False
+        self._restored_generator: torch.Tensor | None = None
 
     # the process and the domain are plain objects: keep them out of state_dict and hparams
     def _seed(self, offset: int = 0) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(self.seed * 7919 + self.global_rank + offset)
 
     def on_fit_start(self) -> None:
-        if not self._restored:  # a resumed run keeps the generator state it saved
+        """The training generator: the restored one when resuming (on this module's device,
+        which is only final now), else seeded with ``seed * 7919 + global_rank``."""
+        state, self._restored_generator = self._restored_generator, None
+        if state is None:
             self.generator = self._seed()
+            return
+        if self.global_rank == 0:
+            generator = torch.Generator(device=self.device)
+            try:
+                generator.set_state(state)
+                self.generator = generator
+                return
+            except RuntimeError:  # saved on another kind of device: its state does not fit here
+                rank_zero_warn("the checkpoint's training generator was saved on another kind of device; "
+                               "resuming with a fresh one (the run goes on, but not as the stopped one would have)")
+        # a stream no rank has drawn from: rank r at step s seeds seed * 7919 + r + 1_000_003 * s
+        self.generator = self._seed(offset=1_000_003 * int(self.trainer.global_step))
+
+    def on_train_start(self) -> None:
+        """Count the epoch a resumed fit starts in, when Lightning does not.
+
+        Resumed from a checkpoint written after an epoch's last batch, Lightning (2.x) closes
+        that epoch but, taking the restart for a mid-epoch one, never counts the next epoch as
+        started; a checkpoint written during that epoch then resumes into a replay of it. The
+        epoch is counted here, so every checkpoint records the epoch it was written in.
+        (Lightning still skips ``on_train_epoch_start`` for that epoch; nothing here uses it.)
+        """
+        loop = self.trainer.fit_loop
+        progress = loop.epoch_progress.total
+        if getattr(loop, "restarted_mid_epoch", False) and progress.ready == progress.processed:
+            loop.epoch_progress.increment_ready()
+            loop.epoch_progress.increment_started()
 
     def _generator(self) -> torch.Generator:
         if self.generator is None:
@@ -137,10 +171,7 @@ class GenerativeModule(L.LightningModule):
         checkpoint["gensci_torch_rng"] = torch.get_rng_state()  # dropout and other global draws
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("gensci_generator")
-        if state is not None:
-            self.generator = torch.Generator(device="cpu")
-            self.generator.set_state(state)
+        # the generator is rebuilt in on_fit_start, once the module sits on its device
+        self._restored_generator = checkpoint.get("gensci_generator")
         if "gensci_torch_rng" in checkpoint:
             torch.set_rng_state(checkpoint["gensci_torch_rng"])
-        self._restored = True

@@ -2,13 +2,18 @@
 
 from pathlib import Path
 
+from types import SimpleNamespace
+
 import lightning as L
 import pytest
 import torch
+from torch import nn
 
 from gensci.checkpoint import load_checkpoint
 from gensci.config import compose
 from gensci.training.data import EpochSampler
+from gensci.training.module import GenerativeModule
+from gensci.training.objective import Reconstruction
 from gensci.training.train import train
 
 # 300 training points in batches of 64: 4 batches an epoch, so 30 steps cross 7 epoch ends
@@ -30,9 +35,9 @@ class KillAt(L.Callback):
             raise Killed(f"killed at step {self.step}")
 
 
-def config(run_dir: Path, *extra: str):
+def config(run_dir: Path, *extra: str, steps: int = STEPS):
     return compose("points/labelled_moons", [
-        f"trainer.max_steps={STEPS}", "trainer.enable_progress_bar=false", "trainer.val_check_interval=7",
+        f"trainer.max_steps={steps}", "trainer.enable_progress_bar=false", "trainer.val_check_interval=7",
         "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1", "batch_size=64", "checkpoint_every=1",
         "domain.n_train=300", "domain.n_val=100", "domain.n_test=100", "optim.warmup_steps=5",
         "optim.anneal_steps=10", "model.hidden=32", "model.depth=2", "threads=1", f"run_dir={run_dir}", *extra])
@@ -69,6 +74,77 @@ def test_a_killed_and_resumed_run_ends_with_the_same_weights(uninterrupted, tmp_
         assert torch.equal(raw[name], want_raw[name]), f"raw weight {name} differs after resuming at step {kill_at}"
     for name in want_ema:
         assert torch.equal(ema[name], want_ema[name]), f"EMA weight {name} differs after resuming at step {kill_at}"
+
+
+def resume_until_done(run: Path, kills: list[int], *extra: str, steps: int = STEPS) -> tuple[dict, dict]:
+    """Kill the run at each of ``kills`` in turn (each leg resumed from the last), then finish it."""
+    last = run / "checkpoints" / "last.ckpt"
+    for leg, kill_at in enumerate(kills):
+        with pytest.raises(Killed):
+            train(config(run, *extra, *([f"resume={last}"] if leg else []), steps=steps), callbacks=[KillAt(kill_at)])
+    train(config(run, *extra, f"resume={last}", steps=steps))
+    return weights(run)
+
+
+def assert_same(got: tuple[dict, dict], want: tuple[dict, dict]) -> None:
+    for have, expected, kind in ((got[1], want[1], "raw"), (got[0], want[0], "EMA")):
+        assert have.keys() == expected.keys()
+        for name in expected:
+            assert torch.equal(have[name], expected[name]), f"{kind} weight {name} differs"
+
+
+# resumed from the end of epoch 1 (step 8), killed again at the end of epoch 2 (step 12): the
+# second checkpoint must record that epoch 2 was under way, or the last leg replays it
+def test_a_run_resumed_twice_around_epoch_ends_ends_with_the_same_weights(uninterrupted, tmp_path: Path):
+    assert_same(resume_until_done(tmp_path / "run", [9, 13]), uninterrupted)
+
+
+# with gradient accumulation and a shortened epoch a step is not a batch: 3 batches an
+# epoch, a step after the 2nd and the 3rd; killed after step 5 (2 batches into epoch 2)
+# and after step 8 (an epoch's end)
+ACCUMULATE = ("+trainer.accumulate_grad_batches=2", "+trainer.limit_train_batches=3")
+
+
+def test_resume_with_gradient_accumulation_and_limited_epochs_ends_with_the_same_weights(tmp_path: Path):
+    train(config(tmp_path / "whole", *ACCUMULATE, steps=16))
+    want = weights(tmp_path / "whole")
+    assert_same(resume_until_done(tmp_path / "run", [6, 9], *ACCUMULATE, steps=16), want)
+
+
+def _module(seed: int = 3) -> GenerativeModule:
+    return GenerativeModule(nn.Linear(2, 2), None, None, seed=seed, objective=Reconstruction())
+
+
+def test_a_restored_generator_continues_on_rank_zero_and_other_ranks_draw_their_own():
+    fitted = _module()
+    fitted.trainer = SimpleNamespace(global_rank=0, global_step=0)
+    fitted.on_fit_start()
+    torch.rand(5, generator=fitted.generator)
+    saved: dict = {}
+    fitted.on_save_checkpoint(saved)
+    expected = torch.rand(5, generator=fitted.generator)
+    draws = {}
+    for rank in (0, 1):
+        resumed = _module()
+        resumed.on_load_checkpoint(saved)
+        resumed.trainer = SimpleNamespace(global_rank=rank, global_step=7)
+        resumed.on_fit_start()
+        draws[rank] = torch.rand(5, generator=resumed.generator)
+    assert torch.equal(draws[0], expected), "rank 0 continues the saved stream"
+    fresh = _module()
+    fresh.trainer = SimpleNamespace(global_rank=1, global_step=0)
+    fresh.on_fit_start()
+    first = torch.rand(5, generator=fresh.generator)
+    assert not torch.equal(draws[1], draws[0]) and not torch.equal(draws[1], first), "rank 1 neither copies rank 0 nor replays its start"
+
+
+def test_a_generator_saved_on_another_kind_of_device_gives_a_warning_not_a_crash():
+    resumed = _module()
+    resumed.on_load_checkpoint({"gensci_generator": torch.zeros(16, dtype=torch.uint8)})  # a CUDA generator's state
+    resumed.trainer = SimpleNamespace(global_rank=0, global_step=7)
+    with pytest.warns(UserWarning, match="another kind of device"):
+        resumed.on_fit_start()
+    assert resumed.generator.device.type == "cpu"
 
 
 def test_the_epoch_order_depends_on_seed_and_epoch_alone_and_resumes_mid_epoch():
