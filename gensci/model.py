@@ -26,7 +26,7 @@ from gensci.domain import ConditionRequest, Domain
 from gensci.errors import GensciError
 from gensci.nn.precision import PRECISIONS, with_precision
 
-__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "bundled_models", "resolve_model", "load", "make_sampler"]
+__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "frozen", "bundled_models", "resolve_model", "load", "make_sampler"]
 
 
 def bundled_dir() -> Path:
@@ -80,6 +80,11 @@ def build_stage(node: dict[str, Any] | None, domain: Domain, stage: str) -> nn.M
     return instantiate(node["model"], **domain.stage_kwargs(stage))
 
 
+def frozen(module: nn.Module) -> nn.Module:
+    """``module`` in eval mode with no gradients (a trained stage read by later ones)."""
+    return module.eval().requires_grad_(False)
+
+
 def attach_stages(domain: Domain, stages: dict[str, dict[str, Any]], where: str) -> None:
     """Build each earlier stage ``stages`` holds from its own config, load its weights and
     attach it to the domain, frozen and in eval mode, in the domain's order."""
@@ -91,7 +96,7 @@ def attach_stages(domain: Domain, stages: dict[str, dict[str, Any]], where: str)
             module.load_state_dict(stages[stage]["state_dict"])
         except RuntimeError as err:
             raise GensciError(f"{where}: the {stage!r} weights do not fit its config ({str(err).splitlines()[0]})") from None
-        domain.attach(stage, module.eval().requires_grad_(False))
+        domain.attach(stage, frozen(module))
 
 
 def build(config: dict[str, Any], domain: Domain) -> tuple[Process, nn.Module]:

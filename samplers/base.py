@@ -99,9 +99,10 @@ class Sampler(ABC):
         self.progress = progress
 
     # ------------------------------------------------------------ capability
-    def drives(self, process: Process) -> bool:
+    @classmethod
+    def drives(cls, process: Process) -> bool:
         """Whether this sampler's own rule can move states of the (single-field) ``process``."""
-        return self.requires in process.capabilities and (process.space.continuous or self.requires == "categorical_posterior")
+        return cls.requires in process.capabilities and (process.space.continuous or cls.requires == "categorical_posterior")
 
     def rule(self, process: Process) -> str:
         """``"own"`` if :meth:`move` drives ``process``, ``"jump"`` for a categorical field
@@ -119,8 +120,7 @@ class Sampler(ABC):
         for name, p in fields.items():
             if self.rule(p) == "own" or (self.rule(p) == "jump" and len(fields) > 1):
                 continue
-            able = sorted(n for n, cls in Sampler.registry.items()
-                          if cls.requires in p.capabilities and (p.space.continuous or cls.requires == "categorical_posterior"))
+            able = sorted(n for n, cls in Sampler.registry.items() if cls.drives(p))
             what = type(p).__name__ if name is None else f"field {name!r} ({type(p).__name__})"
             raise IncompatibleSampler(
                 f"sampler {self.name!r} needs a process with {self.requires!r} and {what} offers "

@@ -38,7 +38,7 @@ class EulerSampler(Sampler):
         return process.space.add(x, h * v, mask)
 
 
-class HeunSampler(Sampler):
+class HeunSampler(EulerSampler):
     """Heun's second-order method on the process's velocity (Euler predictor, trapezoid corrector).
 
     In a record of several fields, categorical fields jump once per step from the first
@@ -48,16 +48,10 @@ class HeunSampler(Sampler):
 
     name = "heun"
     default_steps = 50
-    requires = "velocity"
 
     def __init__(self, steps: int | None = None, progress: bool = True, final_euler: bool = False):
         super().__init__(steps=steps, progress=progress)
         self.final_euler = final_euler
-
-    def move(self, process: Process, x: Tensor, prediction: Tensor, t: Tensor, s: Tensor, *, mask, generator) -> Tensor:
-        """The Euler predictor (the first half of a Heun step)."""
-        v = process.velocity(prediction, x, t)
-        return process.space.add(x, broadcast_time((s - t).to(x.dtype), x) * v, mask)
 
     def correct(self, process: Process, x: Tensor, x_euler: Tensor, pred1: Tensor, pred2: Tensor, t: Tensor, s: Tensor,
                 mask) -> Tensor:

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
 from torch.utils.data import Dataset
 
 from gensci.config import instantiate
 from gensci.domain import Batch, Domain
 from gensci.training.objective import Objective
 
-__all__ = ["StageData", "stage_settings", "build_objective", "frozen"]
+__all__ = ["StageData", "stage_settings", "build_objective"]
 
 
 class StageData:
@@ -69,11 +68,3 @@ def build_objective(node: dict[str, Any], stage: str) -> Objective:
     if not isinstance(objective, Objective):
         raise GensciError(f"stages.{stage}.objective builds a {type(objective).__name__}, not an Objective")
     return objective
-
-
-def frozen(module: nn.Module) -> nn.Module:
-    """``module`` in eval mode with no gradients (a trained stage read by later ones)."""
-    module.eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return module

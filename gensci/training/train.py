@@ -28,10 +28,10 @@ from omegaconf import DictConfig, OmegaConf
 from gensci.checkpoint import GENERATIVE, load_checkpoint, save_checkpoint
 from gensci.config import instantiate, to_plain
 from gensci.errors import GensciError
-from gensci.model import attach_stages, build, build_stage
+from gensci.model import attach_stages, build, build_stage, frozen
 from gensci.training.data import DomainDataModule
 from gensci.training.module import GenerativeModule
-from gensci.training.stages import StageData, build_objective, frozen, stage_settings
+from gensci.training.stages import StageData, build_objective, stage_settings
 
 __all__ = ["train", "run_dir_for", "load_initial_weights"]
 
