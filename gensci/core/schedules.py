@@ -11,7 +11,9 @@ Every schedule gives ``alpha``, ``sigma`` and their time derivatives ``d_alpha``
 
   - :class:`CosineSchedule` (Nichol & Dhariwal 2021, arXiv 2102.09672),
   - :class:`LinearSchedule` (the continuous VP SDE of Song et al. 2021, arXiv 2011.13456),
-  - :class:`PolynomialSchedule` (EDM's noise levels, Karras et al. 2022, arXiv 2206.00364).
+  - :class:`PolynomialSchedule` (EDM's noise levels, Karras et al. 2022, arXiv 2206.00364),
+  - :class:`MoleculePolynomialSchedule` (the "polynomial_2" schedule of E(3) equivariant
+    diffusion for molecules, Hoogeboom et al. 2022, arXiv 2203.17003).
 
 :func:`make_schedule` builds one by name.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "CosineSchedule",
     "LinearSchedule",
     "PolynomialSchedule",
+    "MoleculePolynomialSchedule",
     "make_schedule",
     "SCHEDULES",
 ]
@@ -268,11 +271,48 @@ class PolynomialSchedule(VPSchedule):
         return f"PolynomialSchedule(sigma_min={self.sigma_min}, sigma_max={self.sigma_max}, rho={self.rho})"
 
 
+class MoleculePolynomialSchedule(VPSchedule):
+    """Hoogeboom et al.'s polynomial schedule for 3D molecules (arXiv 2203.17003, App. B):
+
+    ``alpha_bar(tau) = (1 - 2 s) (1 - tau^p)^2 + s`` in DDPM time ``tau = 1 - t``, with
+    ``p = 2`` and the precision floor ``s = 1e-5`` (so ``alpha_bar(1) = 1 - s`` at the data and
+    ``s`` at the noise end). ``d alpha_bar / dt = (1 - 2 s) 2 (1 - tau^p) p tau^(p - 1)``.
+    (Their discrete version also clips per-step ratios at 0.001, which only matters on
+    their T-grid's last steps.)
+    """
+
+    def __init__(self, power: float = 2.0, precision: float = 1e-5):
+        if power <= 0:
+            raise ValueError(f"power must be positive, got {power}")
+        if not 0.0 < precision < 0.5:
+            raise ValueError(f"precision must lie in (0, 0.5), got {precision}")
+        self.power, self.precision = float(power), float(precision)
+
+    def _base(self, t: Tensor) -> Tensor:
+        return 1.0 - (1.0 - t.clamp(0.0, 1.0)) ** self.power
+
+    def alpha_bar(self, t: Tensor) -> Tensor:
+        return (1.0 - 2.0 * self.precision) * self._base(t) ** 2 + self.precision
+
+    def one_minus_alpha_bar(self, t: Tensor) -> Tensor:
+        # 1 - base^2 = tau^p (2 - tau^p), free of cancellation near the data
+        tau_p = (1.0 - t.clamp(0.0, 1.0)) ** self.power
+        return (1.0 - 2.0 * self.precision) * tau_p * (2.0 - tau_p) + self.precision
+
+    def d_alpha_bar(self, t: Tensor) -> Tensor:
+        tau = 1.0 - t.clamp(0.0, 1.0)
+        return (1.0 - 2.0 * self.precision) * 2.0 * self._base(t) * self.power * tau ** (self.power - 1.0)
+
+    def __repr__(self) -> str:
+        return f"MoleculePolynomialSchedule(power={self.power:g}, precision={self.precision:g})"
+
+
 #: schedule names accepted by :func:`make_schedule`
 SCHEDULES: dict[str, type[Schedule]] = {
     "cosine": CosineSchedule,
     "linear": LinearSchedule,
     "polynomial": PolynomialSchedule,
+    "molecule_polynomial": MoleculePolynomialSchedule,
     "condot": CondOTSchedule,
 }
 

@@ -10,12 +10,13 @@ from gensci.core.schedules import (
     CosineSchedule,
     LinearSchedule,
     PolynomialSchedule,
+    MoleculePolynomialSchedule,
     VPSchedule,
     make_schedule,
 )
 
-SCHEDULES = [CosineSchedule(), LinearSchedule(), PolynomialSchedule(), CondOTSchedule()]
-IDS = ["cosine", "linear", "polynomial", "condot"]
+SCHEDULES = [CosineSchedule(), LinearSchedule(), PolynomialSchedule(), MoleculePolynomialSchedule(), CondOTSchedule()]
+IDS = ["cosine", "linear", "polynomial", "molecule_polynomial", "condot"]
 
 
 @pytest.mark.parametrize("sched", SCHEDULES, ids=IDS)
@@ -86,3 +87,13 @@ def test_make_schedule():
     assert make_schedule(inst) is inst
     with pytest.raises(ValueError, match="cosine.*linear|condot"):
         make_schedule("sigmoid")
+
+
+def test_molecule_polynomial_matches_hoogeboom_closed_form():
+    """alpha_bar(tau) = (1 - 2s)(1 - tau^2)^2 + s; at tau = 0.5: (1 - 2e-5) 0.5625 + 1e-5."""
+    sched = MoleculePolynomialSchedule()
+    t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    expect = torch.tensor([1e-5, (1 - 2e-5) * 0.5625 + 1e-5, 1 - 1e-5], dtype=torch.float64)
+    assert torch.allclose(sched.alpha_bar(t), expect, atol=1e-12)
+    assert torch.allclose(sched.alpha_bar(t) + sched.one_minus_alpha_bar(t), torch.ones(3, dtype=torch.float64))
+    assert isinstance(make_schedule("molecule_polynomial"), MoleculePolynomialSchedule)
