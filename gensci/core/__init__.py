@@ -24,5 +24,6 @@ from gensci.core.couplings import (  # noqa: F401
     Pairing,
     SinkhornCoupling,
 )
+from gensci.core.alignment import AlignedCoupling  # noqa: F401
 from gensci.core.flow import FlowMatching  # noqa: F401
 from gensci.core.bridge import SchrodingerBridge, gaussian_sb_coupling, gaussian_sb_marginal_cov  # noqa: F401
