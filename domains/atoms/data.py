@@ -48,7 +48,7 @@ from rdkit.rdBase import BlockLogs
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from domains.atoms.molecule import ATOMIC_NUMBERS, CHARGES, Molecule3D, from_rdkit
+from domains.atoms.molecule import CHARGES, Molecule3D, from_rdkit
 from gensci.errors import GensciError
 from gensci.io import atomic_path, cache_root
 
@@ -240,8 +240,9 @@ def split_indices(n: int, sizes: tuple[int, int, int] = EDM_SPLIT, seed: int = 0
     return split.tolist()
 
 
-def _check_elements(mol, where: str) -> bool:
-    return all(a.GetAtomicNum() in ATOMIC_NUMBERS and a.GetFormalCharge() in CHARGES for a in mol.GetAtoms())
+def _check_charges(mol) -> bool:
+    """Formal charges within :data:`CHARGES` (the domain filters elements by its own vocabulary)."""
+    return all(a.GetFormalCharge() in CHARGES for a in mol.GetAtoms())
 
 
 def _read_qm9(limit: int | None, seed: int, kekulize: bool, progress: bool) -> Molecules3D:
@@ -253,7 +254,7 @@ def _read_qm9(limit: int | None, seed: int, kekulize: bool, progress: bool) -> M
     for r, (smiles, symbols, pos, values) in enumerate(tqdm(rows, total=n_rows, desc="QM9: perceiving bonds",
                                                               disable=not progress, leave=False)):
         mol = perceive(symbols, pos, smiles, kekulize=kekulize)
-        if mol is None or not _check_elements(mol, "QM9"):
+        if mol is None or not _check_charges(mol):
             dropped += 1
             continue
         molecules.append(from_rdkit(mol))
@@ -288,7 +289,7 @@ def _read_files(path: Path, kekulize: bool, seed: int) -> tuple[list[Molecule3D]
             else:
                 raise GensciError(f"{f}: unknown suffix {f.suffix!r}; use .sdf, .xyz, .smi or .txt")
         for mol in mols:
-            if mol is None or mol.GetNumConformers() == 0 or not _check_elements(mol, str(f)):
+            if mol is None or mol.GetNumConformers() == 0 or not _check_charges(mol):
                 dropped += 1
                 continue
             if kekulize:
@@ -296,8 +297,8 @@ def _read_files(path: Path, kekulize: bool, seed: int) -> tuple[list[Molecule3D]
             molecules.append(from_rdkit(mol))
             smiles.append(Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False), isomericSmiles=False))
     if not molecules:
-        raise GensciError(f"{path}: no molecule could be read (elements must be among H, C, N, O, F with charges "
-                          f"-1, 0 or +1, with 3D coordinates)")
+        raise GensciError(f"{path}: no molecule could be read (3D coordinates and formal charges of -1, 0 or +1 "
+                          "are needed)")
     return molecules, smiles, dropped
 
 
@@ -373,7 +374,7 @@ def load_molecules(source: str = "qm9", limit: int | None = None, seed: int = 0,
                                           dropped=dropped)
     if data.dropped:
         warnings.warn(f"atoms data {source!r}: dropped {data.dropped} molecules whose bonds could not be perceived "
-                      "or whose elements / charges are outside H, C, N, O, F and -1..+1", stacklevel=2)
+                      "or whose formal charges are outside -1..+1", stacklevel=2)
     with atomic_path(cache) as tmp:
         torch.save(data.to_dict(), tmp)
     return data

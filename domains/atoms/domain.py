@@ -21,6 +21,7 @@ The atom count of each sample is drawn from the training histogram or given
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from domains.atoms.data import QM9_PROPERTIES, Molecules3D, load_molecules
-from domains.atoms.molecule import ATOMIC_NUMBERS, BOND_CLASSES, CHARGES, ELEMENTS, Molecule3D
+from domains.atoms.molecule import BOND_CLASSES, CHARGES, ELEMENTS, Molecule3D
 from domains.atoms.space import BondSpace, pair_mask
 from gensci.core.product import ProductSpace
 from gensci.core.spaces import Categorical, Euclidean, ZeroCoM
@@ -44,7 +45,6 @@ from gensci.nn.conditions import ConditionSpec
 __all__ = ["AtomsDomain", "AtomSamples", "AtomsDataset", "FAMILIES"]
 
 FAMILIES = ("flow", "edm")
-_Z_TO_TYPE = {z: i for i, z in enumerate(ATOMIC_NUMBERS)}
 
 
 @dataclass
@@ -85,6 +85,8 @@ class AtomsDomain(Domain):
         source: ``"qm9"`` or a path to SDF / XYZ / SMILES files (:func:`load_molecules`).
         family: ``"flow"`` (bond-explicit) or ``"edm"`` (bonds inferred).
         conditions: QM9 properties to condition on (``alpha``, ``gap``, ``mu``, ``cv``, ...).
+        elements: the atom-type vocabulary (default QM9's H C N O F); molecules with other
+            elements are left out of the splits, with a warning that counts them.
         limit: read only the first molecules (tests, tiny configs).
         position_scale: Å per unit of the ``pos`` field.
         onehot_scale: factor of the one-hot vectors of the EDM family.
@@ -96,6 +98,7 @@ class AtomsDomain(Domain):
     suffix = ".sdf"
 
     def __init__(self, source: str = "qm9", family: str = "flow", conditions: Sequence[str] = (),
+                 elements: Sequence[str] = ELEMENTS,
                  limit: int | None = None, position_scale: float = 1.0, onehot_scale: float = 0.25,
                  kekulize: bool = True, seed: int = 0, cache_dir: str | None = None, progress: bool = True):
         if family not in FAMILIES:
@@ -108,17 +111,46 @@ class AtomsDomain(Domain):
         self.data_source, self.family, self.condition_names = source, family, list(conditions)
         self.limit, self.position_scale, self.onehot_scale = limit, float(position_scale), float(onehot_scale)
         self.kekulize, self.seed, self.cache_dir, self.progress = kekulize, seed, cache_dir, progress
+        self.elements = list(elements)
         self._data: Molecules3D | None = None
         self._rows: dict[str, list[int]] | None = None
 
     # ----------------------------------------------------------------- data
+    @property
+    def atomic_numbers(self) -> list[int]:
+        from rdkit import Chem
+
+        table = Chem.GetPeriodicTable()
+        try:
+            return [table.GetAtomicNumber(e) for e in self.elements]
+        except RuntimeError:
+            raise GensciError(f"unknown element in the atoms vocabulary {self.elements}") from None
+
+    def type_index(self, numbers: Tensor) -> Tensor:
+        """Atom-type class of each atomic number (all must be in the vocabulary)."""
+        lookup = torch.full((119,), -1, dtype=torch.long)
+        lookup[torch.tensor(self.atomic_numbers)] = torch.arange(len(self.elements))
+        out = lookup[numbers.long()]
+        if (out < 0).any():
+            raise GensciError(f"atomic numbers {sorted(set(numbers[out < 0].tolist()))} are outside the vocabulary "
+                              f"{', '.join(self.elements)}")
+        return out
+
     @property
     def data(self) -> Molecules3D:
         if self._data is None:
             self._data = load_molecules(self.data_source, limit=self.limit, seed=self.seed, kekulize=self.kekulize,
                                         cache_dir=self.cache_dir, progress=self.progress)
             split = self._data.split or ["train"] * len(self._data)
-            self._rows = {s: [i for i, v in enumerate(split) if v == s] for s in ("train", "val", "test")}
+            known = torch.tensor(self.atomic_numbers)
+            inside = torch.isin(self._data.numbers.long(), known).long()
+            counts = torch.zeros(len(self._data), dtype=torch.long).index_add_(
+                0, torch.repeat_interleave(torch.arange(len(self._data)), self._data.num_atoms), 1 - inside)
+            outside = int((counts > 0).sum())
+            if outside:
+                warnings.warn(f"atoms data {self.data_source!r}: left out {outside} molecules with elements outside "
+                              f"{', '.join(self.elements)}", stacklevel=2)
+            self._rows = {s: [i for i, v in enumerate(split) if v == s and counts[i] == 0] for s in ("train", "val", "test")}
             missing = [c for c in self.condition_names if c not in self._data.properties]
             if missing:
                 raise GensciError(f"the atoms source {self.data_source!r} has no properties {missing} to condition on")
@@ -140,7 +172,7 @@ class AtomsDomain(Domain):
         sub = data.subset(train)
         counts = sub.num_atoms
         hist = torch.bincount(counts, minlength=int(counts.max()) + 1).tolist()
-        types = torch.tensor([_Z_TO_TYPE[int(z)] for z in sub.numbers.tolist()])
+        types = self.type_index(sub.numbers)
         charges = sub.charges.long() + 1
         n_pairs = float((counts * (counts - 1)).sum())
         bond_counts = torch.bincount(sub.bonds[:, 2].long(), minlength=len(BOND_CLASSES)).double() * 2
@@ -152,9 +184,9 @@ class AtomsDomain(Domain):
             spec["unit"] = data.units.get(name, "")
             specs.append(spec)
         self._stats = {
-            "family": self.family, "elements": list(ELEMENTS), "charges": list(CHARGES), "bond_classes": list(BOND_CLASSES),
+            "family": self.family, "elements": list(self.elements), "charges": list(CHARGES), "bond_classes": list(BOND_CLASSES),
             "atom_count_histogram": hist, "position_scale": self.position_scale, "onehot_scale": self.onehot_scale,
-            "type_marginal": (torch.bincount(types, minlength=len(ELEMENTS)).double() / len(types)).tolist(),
+            "type_marginal": (torch.bincount(types, minlength=len(self.elements)).double() / len(types)).tolist(),
             "charge_marginal": (torch.bincount(charges, minlength=len(CHARGES)).double() / len(charges)).tolist(),
             "bond_marginal": (bond_counts / bond_counts.sum()).tolist(),
             "conditions": specs, "source": self.data_source, "train_size": len(train),
@@ -162,7 +194,7 @@ class AtomsDomain(Domain):
 
     def load_stats(self, stats: dict[str, Any]) -> None:
         super().load_stats(stats)
-        self.family = stats["family"]
+        self.family, self.elements = stats["family"], list(stats["elements"])
         self.position_scale, self.onehot_scale = float(stats["position_scale"]), float(stats["onehot_scale"])
         self.condition_names = [c["name"] for c in stats.get("conditions") or []]
 
@@ -184,7 +216,7 @@ class AtomsDomain(Domain):
             a0, a1 = int(data.atom_ptr[r]), int(data.atom_ptr[r + 1])
             p = data.positions[a0:a1]
             pos[k, : a1 - a0] = (p - p.mean(0)) / self.position_scale
-            types[k, : a1 - a0] = torch.tensor([_Z_TO_TYPE[int(z)] for z in data.numbers[a0:a1].tolist()])
+            types[k, : a1 - a0] = self.type_index(data.numbers[a0:a1])
             charges[k, : a1 - a0] = data.charges[a0:a1].long() + 1
             e = data.bonds[int(data.bond_ptr[r]):int(data.bond_ptr[r + 1])].long()
             if len(e):
@@ -199,7 +231,7 @@ class AtomsDomain(Domain):
         if self.family == "flow":
             return State(pos=pos, types=types, charges=charges, bonds=bonds)
         am = atoms[..., None].float()
-        return State(pos=pos, types=torch.nn.functional.one_hot(types, len(ELEMENTS)).float() * self.onehot_scale * am,
+        return State(pos=pos, types=torch.nn.functional.one_hot(types, len(self.elements)).float() * self.onehot_scale * am,
                      charges=torch.nn.functional.one_hot(charges, len(CHARGES)).float() * self.onehot_scale * am)
 
     def _masks(self, atoms: Tensor) -> dict[str, Tensor]:
@@ -211,7 +243,7 @@ class AtomsDomain(Domain):
     # ------------------------------------------------------------ network
     def space(self) -> ProductSpace:
         if self.family == "flow":
-            return ProductSpace({"pos": ZeroCoM(), "types": Categorical(len(ELEMENTS)), "charges": Categorical(len(CHARGES)),
+            return ProductSpace({"pos": ZeroCoM(), "types": Categorical(len(self.elements)), "charges": Categorical(len(CHARGES)),
                                  "bonds": BondSpace(len(BOND_CLASSES))})
         return ProductSpace({"pos": ZeroCoM(), "types": Euclidean(), "charges": Euclidean()})
 
@@ -225,7 +257,7 @@ class AtomsDomain(Domain):
 
     def network_kwargs(self) -> dict[str, Any]:
         kind = "categorical" if self.family == "flow" else "continuous"
-        fields: dict[str, Any] = {"pos": {"kind": "positions"}, "types": {"kind": kind, "classes": len(ELEMENTS)},
+        fields: dict[str, Any] = {"pos": {"kind": "positions"}, "types": {"kind": kind, "classes": len(self.elements)},
                                   "charges": {"kind": kind, "classes": len(CHARGES)}}
         if self.family == "flow":
             fields["bonds"] = {"kind": "categorical", "classes": len(BOND_CLASSES)}
@@ -259,7 +291,7 @@ class AtomsDomain(Domain):
         if requested:
             cond = {spec["name"]: torch.full((n,), float(requested.get(spec["name"], math.nan)))
                     for spec in s["conditions"]}
-        k = len(ELEMENTS)
+        k = len(self.elements)
         if self.family == "flow":
             shape = {"pos": (n, n_max, 3), "types": (n, n_max), "charges": (n, n_max), "bonds": (n, n_max, n_max)}
         else:
@@ -276,7 +308,7 @@ class AtomsDomain(Domain):
         else:
             types, charges = x["types"].cpu().argmax(-1).numpy(), x["charges"].cpu().argmax(-1).numpy()
             bonds = None
-        z = np.array(ATOMIC_NUMBERS)
+        z = np.array(self.atomic_numbers)
         q = np.array(CHARGES)
         requested = dict(plan.info.get("requested", {}))
         molecules = []
