@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +34,22 @@ def qm9pack_dir() -> Path | None:
 def qm9pack_molecules(n: int, seed: int = 0) -> list[Molecule3D]:
     """``n`` molecules drawn without replacement (seeded) from all of qm9pack, in file order;
     each has ``properties["smiles"]`` (GDB SMILES) and ``properties["index"]``. Skips the
-    calling test when qm9pack is not installed."""
+    calling test when qm9pack is not installed. Cached: callers must not modify them."""
     root = qm9pack_dir()
     if root is None:
         pytest.skip("qm9pack (QM9 DFT geometries) is not installed")
+    return list(_read(root, n, seed))
+
+
+def _literal(text: str):
+    try:
+        return json.loads(text.replace("'", '"'))  # fast path
+    except ValueError:  # a few rows write numbers as "1." (not JSON)
+        return ast.literal_eval(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _read(root: Path, n: int, seed: int) -> tuple[Molecule3D, ...]:
     lines: list[bytes] = []
     for part in (1, 2, 3):
         with open(root / f"qm9_part{part}.csv", "rb") as handle:
@@ -46,10 +60,10 @@ def qm9pack_molecules(n: int, seed: int = 0) -> list[Molecule3D]:
     col = {name: i for i, name in enumerate(header)}
     out = []
     for row in csv.reader(lines[i].decode() for i in rows):
-        symbols = ast.literal_eval(row[col["Elements"]])
+        symbols = _literal(row[col["Elements"]])
         out.append(Molecule3D(
             numbers=np.array([_Z[s] for s in symbols]),
-            positions=np.array(ast.literal_eval(row[col["XYZ_Ang"]]), dtype=float),
+            positions=np.array(_literal(row[col["XYZ_Ang"]]), dtype=float),
             properties={"smiles": row[col["SMILES"]], "index": int(row[col["Index"]])},
         ))
-    return out
+    return tuple(out)
