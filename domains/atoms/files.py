@@ -21,7 +21,7 @@ asked, or when a molecule has more than 999 atoms or bonds or coordinates that V
 fixed columns cannot hold (non-finite, or \\|x\\| ≥ 10⁴ Å).
 
 **Trajectories** (:func:`write_trajectory_sdf`): one multi-conformer SDF per sample,
-``<stem>_traj_<i>.sdf``, one record per kept time in the order given, all titled
+``<stem>_<iii>.sdf`` (the sample index, zero-padded to three digits), one record per kept time in the order given, all titled
 ``sample_<i>`` and tagged ``t`` (the process time, 0 = noise, 1 = data).
 
 **XYZ** (multi-frame): per molecule a count line, a comment line of ``key=value`` pairs
@@ -174,10 +174,10 @@ def write_sdf(
 
 
 def trajectory_paths(path: str | os.PathLike, n: int) -> list[Path]:
-    """``<stem>_traj_<i>.sdf`` for ``i < n``; ``path`` is a stem or a ``.sdf`` name."""
+    """``<stem>_<iii>.sdf`` for ``i < n`` (zero-padded); ``path`` is a stem or a ``.sdf`` name."""
     path = Path(path)
     stem = path.with_suffix("") if path.suffix.lower() == ".sdf" else path
-    return [stem.parent / f"{stem.name}_traj_{i}.sdf" for i in range(n)]
+    return [stem.parent / f"{stem.name}_{i:03d}.sdf" for i in range(n)]
 
 
 def write_trajectory_sdf(

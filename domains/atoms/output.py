@@ -51,7 +51,7 @@ def write_samples(samples: AtomSamples, path: str | Path) -> Path:
 
 
 def write_trajectory(trajectory: Sequence[AtomSamples], path: str | Path) -> list[Path]:
-    """The denoising path: one multi-conformer SDF per sample, ``<stem>_traj_<i>.sdf``."""
+    """The denoising path: one multi-conformer SDF per sample, ``<stem>_000.sdf`` ..."""
     frames = [with_bonds(step.molecules) for step in trajectory]
     times = [k / max(len(frames) - 1, 1) for k in range(len(frames))]
     return write_trajectory_sdf(frames, Path(path).with_suffix(".sdf"), times=times)

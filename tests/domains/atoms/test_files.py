@@ -137,7 +137,7 @@ def test_trajectory_has_one_conformer_per_kept_time(tmp_path, real):
     frames = [[Molecule3D(m.numbers, m.positions * (0.5 + t), m.charges, m.bonds if t == 1.0 else None)
                for m in real[:2]] for t in times]
     paths = write_trajectory_sdf(frames, tmp_path / "samples.sdf", times=times)
-    assert [p.name for p in paths] == ["samples_traj_0.sdf", "samples_traj_1.sdf"]
+    assert [p.name for p in paths] == ["samples_000.sdf", "samples_001.sdf"]
     for i, p in enumerate(paths):
         records = list(Chem.SDMolSupplier(str(p), sanitize=False, removeHs=False))
         assert len(records) == 3 and {r.GetProp("_Name") for r in records} == {f"sample_{i}"}
