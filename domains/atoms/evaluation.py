@@ -27,12 +27,24 @@ from domains.atoms.stability import stability
 if TYPE_CHECKING:
     from domains.atoms.domain import AtomSamples, AtomsDomain
 
-__all__ = ["evaluate_atoms", "reference_molecules"]
+__all__ = ["evaluate_atoms", "reference_molecules", "training_smiles"]
 
 
 def reference_molecules(domain: AtomsDomain, split: str, size: int = 2000) -> list[Any]:
     rows = domain.rows(split)[:size]
     return [domain.data.molecule(r) for r in rows]
+
+
+def training_smiles(domain: AtomsDomain) -> set[str]:
+    """The training split's SMILES in :func:`metrics.canonical_smiles` form (the stored ones are
+    RDKit's canonical SMILES after ``RemoveHs``, which keeps the hydrogen of a few imines as
+    ``[H]``; only those are recomputed)."""
+    cached = domain.__dict__.get("_training_smiles")
+    if cached is None:
+        cached = {metrics.canonical_smiles(s) if "[H]" in s else s for s in (domain.data.smiles[r] for r in domain.rows("train"))}
+        cached.discard(None)
+        domain.__dict__["_training_smiles"] = cached
+    return cached
 
 
 def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test", reference_size: int = 2000,
@@ -52,7 +64,7 @@ def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test
     smiles = [s for s in valid.smiles if s]
     out["uniqueness"] = metrics.uniqueness(valid.smiles)
     out["vu"] = len(set(smiles)) / n if n else float("nan")
-    train_smiles = {domain.data.smiles[r] for r in domain.rows("train")}
+    train_smiles = training_smiles(domain)
     out["novelty"] = metrics.novelty(valid.smiles, train_smiles)
     if posebusters:
         out["posebusters_mol_fast"] = metrics.posebusters_pass_rate(molecules, "mol_fast")["all"]
