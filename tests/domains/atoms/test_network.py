@@ -4,6 +4,8 @@ float64 to 1e-9 and float32 to 1e-4 relative."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -18,7 +20,9 @@ TRUNKS = {"egnn": {"layers": 2}, "e3nn": {"layers": 2, "vectors": 4}}
 TOL = {torch.float64: 1e-9, torch.float32: 1e-4}
 
 
+@functools.lru_cache(maxsize=None)
 def _net(trunk: str, dtype: torch.dtype) -> AtomsNetwork:
+    """One network per trunk and dtype for the whole module (an e3nn trunk takes seconds to build)."""
     torch.manual_seed(0)
     net = AtomsNetwork(FIELDS, trunk=trunk, hidden=16, edge_dim=8, trunk_kwargs=TRUNKS[trunk],
                        conditions=[{"name": "gap", "kind": "numeric", "mean": 0.25, "std": 0.05, "low": 0.1, "high": 0.6}])
