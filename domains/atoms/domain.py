@@ -268,14 +268,23 @@ class AtomsDomain(Domain):
              **options: Any) -> SamplePlan:
         """Atom counts (drawn from the training histogram, or ``--atoms 19`` / ``15..20``, all
         hydrogens included), the masks and the encoded conditions."""
+        fragment_path = options.pop("fragment", None)
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; the atoms domain "
-                              "takes --atoms N or LOW..HIGH and --atoms-seed")
+                              "takes --atoms N or LOW..HIGH, --atoms-seed and --fragment FILE")
         s = self._require_stats()
         requested = check_conditions(s.get("conditions") or [], conditions)
+        fragment = self._read_fragment(fragment_path) if fragment_path else None
         hist = torch.tensor(s["atom_count_histogram"], dtype=torch.float64)
         sizes = torch.nonzero(hist > 0).flatten()
         window = parse_count_range(atoms, 1, int(sizes.max()), what="--atoms", unit="atoms (hydrogens included)")
+        if fragment is not None:
+            low = len(fragment) + 1
+            if window is not None and window[1] < low:
+                raise GensciError(f"--atoms {atoms}: the fragment alone has {len(fragment)} atoms")
+            window = (max(low, window[0]) if window else low, window[1] if window else int(sizes.max()))
+            if window[0] > window[1]:
+                raise GensciError(f"the fragment has {len(fragment)} atoms; this model makes at most {int(sizes.max())}")
         if window is not None:
             keep = torch.zeros_like(hist)
             keep[window[0]: window[1] + 1] = 1.0
@@ -297,7 +306,35 @@ class AtomsDomain(Domain):
         else:
             shape = {"pos": (n, n_max, 3), "types": (n, n_max, k), "charges": (n, n_max, len(CHARGES))}
         return SamplePlan(shape=shape, mask=self._masks(atom_mask), cond=cond,
-                          info={"requested": requested, "num_atoms": counts.tolist()})
+                          info={"requested": requested, "num_atoms": counts.tolist(), "fragment": fragment})
+
+    def _read_fragment(self, path: Any) -> Molecule3D:
+        """The first molecule of an SDF / XYZ file, checked against the model's vocabulary."""
+        from domains.atoms.files import read_molecules
+
+        if self.family != "flow":
+            raise GensciError("--fragment needs a model of the flow family (its velocity is replaced for the fixed atoms)")
+        molecules = read_molecules(path)
+        if not molecules or not len(molecules[0]):
+            raise GensciError(f"--fragment {path}: no atoms found")
+        fragment = molecules[0]
+        self.type_index(torch.as_tensor(fragment.numbers))  # raises for elements outside the vocabulary
+        bad = sorted({int(q) for q in fragment.charges} - set(CHARGES))
+        if bad:
+            raise GensciError(f"--fragment {path}: formal charges {bad} are outside {list(CHARGES)}")
+        return fragment
+
+    def wrap_network(self, network: torch.nn.Module, plan: SamplePlan, process: Any) -> torch.nn.Module:
+        """With ``--fragment``, the network whose prediction holds the fragment's atoms
+        (:class:`~domains.atoms.inpainting.FragmentInpainting`); else ``network``."""
+        fragment = plan.info.get("fragment")
+        if fragment is None:
+            return network
+        from domains.atoms.inpainting import FragmentInpainting, fragment_tensors
+
+        tensors = fragment_tensors(fragment, self.type_index, CHARGES, self.position_scale)
+        classes = {"types": len(self.elements), "charges": len(CHARGES), "bonds": len(BOND_CLASSES)}
+        return FragmentInpainting(network, *tensors, classes=classes)
 
     def decode(self, x: State, plan: SamplePlan) -> AtomSamples:
         counts = plan.info.get("num_atoms") or [x["pos"].shape[1]] * x["pos"].shape[0]
@@ -312,8 +349,11 @@ class AtomsDomain(Domain):
         q = np.array(CHARGES)
         requested = dict(plan.info.get("requested", {}))
         molecules = []
+        fragment = plan.info.get("fragment")
         for i, c in enumerate(counts):
             props = {f"requested_{k}": v for k, v in requested.items()}
+            if fragment is not None:
+                props["fragment_atoms"] = len(fragment)
             molecules.append(Molecule3D(z[types[i, :c]], pos[i, :c], q[charges[i, :c]],
                                         None if bonds is None else bonds[i, :c, :c], props))
         return AtomSamples(molecules, requested, "generated" if self.family == "flow" else "inferred (EDM lookup)")

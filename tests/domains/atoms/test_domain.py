@@ -143,3 +143,31 @@ def test_decoded_data_writes_sdf_that_rdkit_reads_with_hydrogens(domain: AtomsDo
     assert back.requested == {"gap": 0.25} and len(back) == 10
     metrics = domain.evaluate(back, split="val")
     assert metrics["validity"] == 1.0 and metrics["molecule_stability"] > 0.8
+
+
+def test_a_fragment_is_kept_exactly_and_the_rest_generated(domain: AtomsDomain, tmp_path):
+    """--fragment: the first atoms of every sample are the fragment (classes, bonds, internal
+    distances), even with an untrained network; the other atoms are generated around it."""
+    from domains.atoms.files import write_sdf
+
+    fragment = domain.data.molecule(domain.rows("train")[5])
+    path = write_sdf([fragment], tmp_path / "fragment.sdf")
+    process = _process(domain)
+    torch.manual_seed(0)
+    net = AtomsNetwork(**domain.network_kwargs(), hidden=32, edge_dim=8, trunk_kwargs={"layers": 2}).eval()
+    plan = domain.plan(4, fragment=str(path))
+    assert min(plan.info["num_atoms"]) > len(fragment)
+    wrapped = domain.wrap_network(net, plan, process)
+    sampler = make_sampler("euler", steps=12, progress=False)
+    x = sampler.sample(wrapped, process, plan.shape, mask=plan.mask, generator=torch.Generator().manual_seed(0)).x
+    samples = domain.decode(x, plan)
+    f = len(fragment)
+    want = np.linalg.norm(fragment.positions[:, None] - fragment.positions[None], axis=-1)
+    for m in samples.molecules:
+        assert (m.numbers[:f] == fragment.numbers).all() and (m.charges[:f] == fragment.charges).all()
+        assert (m.bonds[:f, :f] == fragment.bonds).all()
+        got = np.linalg.norm(m.positions[:f, None] - m.positions[None, :f], axis=-1)
+        assert np.abs(got - want).max() < 1e-3
+        assert m.properties["fragment_atoms"] == f
+    with pytest.raises(GensciError, match="fragment alone"):
+        domain.plan(2, fragment=str(path), atoms=str(f))
