@@ -226,10 +226,10 @@ def qm9_records(limit: int | None = None) -> Iterator[tuple[str, list[str], np.n
 
 
 def split_indices(n: int, sizes: tuple[int, int, int] = EDM_SPLIT, seed: int = 0) -> list[str]:
-    """``"train"`` / ``"val"`` / ``"test"`` per row from a seeded permutation; sizes are
-    scaled down proportionally when ``n`` is smaller than their sum."""
+    """``"train"`` / ``"val"`` / ``"test"`` per row from a seeded permutation; ``sizes`` are
+    scaled proportionally when ``n`` differs from their sum (so ``(8, 1, 1)`` means 80/10/10 %)."""
     total = sum(sizes)
-    if n < total:
+    if n != total:
         sizes = (n - round(n * sizes[1] / total) - round(n * sizes[2] / total), round(n * sizes[1] / total),
                  round(n * sizes[2] / total))
     perm = np.random.default_rng(seed).permutation(n)
@@ -370,8 +370,10 @@ def load_molecules(source: str = "qm9", limit: int | None = None, seed: int = 0,
         molecules, smiles, dropped = _read_files(Path(source).expanduser(), kekulize, seed)
         if limit is not None:
             molecules, smiles = molecules[:limit], smiles[:limit]
-        data = Molecules3D.from_molecules(molecules, smiles, {}, split_indices(len(molecules), (8, 1, 1), seed),
-                                          dropped=dropped)
+        # conformers of one molecule share a split (by SMILES), so no molecule is in two splits
+        groups = {s: i for i, s in enumerate(dict.fromkeys(smiles))}
+        by_group = split_indices(len(groups), (8, 1, 1), seed)
+        data = Molecules3D.from_molecules(molecules, smiles, {}, [by_group[groups[s]] for s in smiles], dropped=dropped)
     if data.dropped:
         warnings.warn(f"atoms data {source!r}: dropped {data.dropped} molecules whose bonds could not be perceived "
                       "or whose formal charges are outside -1..+1", stacklevel=2)

@@ -69,6 +69,8 @@ class AtomsDataset(Dataset):
 
     def __init__(self, data: Molecules3D, rows: Sequence[int], domain: AtomsDomain):
         self.data, self.rows, self.domain = data, torch.as_tensor(list(rows), dtype=torch.long), domain
+        #: atoms per item: the engine batches molecules of similar size together
+        self.sizes = data.num_atoms[self.rows]
 
     def __len__(self) -> int:
         return len(self.rows)

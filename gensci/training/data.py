@@ -22,11 +22,26 @@ class EpochSampler(Sampler[int]):
     ``resume_at(epoch, start)`` makes the next pass over ``epoch`` begin at position
     ``start`` of its order (a run resumed mid-epoch sees exactly the rest of that epoch); later
     passes are whole.
+
+    Length grouping (``sizes`` and ``batch_size`` given): for items of varying size that are
+    padded to the largest of their batch (molecules, chains), the shuffled order is cut into
+    chunks of ``group`` batches, each chunk is sorted by size and cut into batches, and the
+    full batches of the epoch are shuffled again (a partial one goes last, where ``drop_last``
+    drops it). Batches then hold items of similar size, so less of each is padding, while
+    every item is still seen once per epoch in an order that depends on ``(seed, epoch)``
+    alone (as Hugging Face's length-grouped sampler does for text).
     """
 
-    def __init__(self, n: int, seed: int = 0):
+    def __init__(self, n: int, seed: int = 0, sizes: torch.Tensor | None = None, batch_size: int | None = None,
+                 group: int = 50):
         self.n, self.seed, self.epoch = int(n), int(seed), 0
         self._resume: tuple[int, int] | None = None
+        if sizes is not None and len(sizes) != self.n:
+            raise ValueError(f"{len(sizes)} sizes for {self.n} items")
+        if sizes is not None and not batch_size:
+            raise ValueError("length grouping needs the batch size")
+        self.sizes = None if sizes is None else torch.as_tensor(sizes)
+        self.batch_size, self.group = (int(batch_size) if batch_size else None), int(group)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -36,7 +51,16 @@ class EpochSampler(Sampler[int]):
 
     def order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(epoch))
-        return torch.randperm(self.n, generator=g)
+        order = torch.randperm(self.n, generator=g)
+        if self.sizes is None:
+            return order
+        b = self.batch_size
+        chunk = b * self.group
+        grouped = [part[torch.argsort(self.sizes[part], stable=True)] for part in order.split(chunk)]
+        flat = torch.cat(grouped)
+        full = self.n // b
+        batches = flat[: full * b].reshape(full, b)[torch.randperm(full, generator=g)]
+        return torch.cat([batches.reshape(-1), flat[full * b:]])
 
     def __iter__(self) -> Iterator[int]:
         order = self.order(self.epoch)
@@ -73,6 +97,9 @@ def _batches_done(trainer: Any, per_epoch: int) -> int:
 class DomainDataModule(L.LightningDataModule):
     """Shuffled train batches (seeded per epoch, last partial batch dropped) and ordered val batches.
 
+    A training dataset with a ``sizes`` attribute (one size per item) gets length-grouped
+    batches (:class:`EpochSampler`).
+
     ``domain`` is anything with ``prepare()``, ``dataset(split)`` and ``collate(items)`` (a
     :class:`~gensci.domain.Domain`, or the data of one training stage). The loaders carry
     their own generators, so creating their iterators draws nothing from torch's global RNG.
@@ -93,7 +120,8 @@ class DomainDataModule(L.LightningDataModule):
         batch = min(self.batch_size, len(data))
         sampler = None
         if shuffle:
-            sampler = EpochSampler(len(data), self.seed)
+            sizes = getattr(data, "sizes", None)  # items padded per batch: group them by size
+            sampler = EpochSampler(len(data), self.seed, sizes=sizes, batch_size=batch if sizes is not None else None)
             trainer = getattr(self, "trainer", None)
             done = _batches_done(trainer, len(data) // batch)  # drop_last
             if done:

@@ -171,3 +171,27 @@ def test_a_fragment_is_kept_exactly_and_the_rest_generated(domain: AtomsDomain, 
         assert m.properties["fragment_atoms"] == f
     with pytest.raises(GensciError, match="fragment alone"):
         domain.plan(2, fragment=str(path), atoms=str(f))
+
+
+def test_users_sdf_folders_are_split_by_molecule(tmp_path):
+    """Conformers of one molecule land in one split; the splits are 80 / 10 / 10 % of molecules."""
+    from rdkit.Chem import AllChem
+
+    from domains.atoms.files import write_sdf
+    from domains.atoms.molecule import from_rdkit
+
+    records = []
+    for i, smi in enumerate(["CCO", "CCN", "CCC", "OCCO", "NCCO", "CC(C)O", "CCOC", "C1CC1", "CC=O", "CC#N",
+                             "OC=O", "CNC", "COC", "CCCl"]):
+        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
+        AllChem.EmbedMultipleConfs(mol, 3, randomSeed=i)
+        records += [from_rdkit(mol, conformer=c) for c in range(mol.GetNumConformers())]
+    folder = tmp_path / "mine"
+    write_sdf(records, folder / "part_0.sdf")
+    d = AtomsDomain(source=str(folder), elements=["H", "C", "N", "O", "Cl"], cache_dir=str(tmp_path), progress=False)
+    split_of: dict[str, set[str]] = {}
+    for s, where in zip(d.data.smiles, d.data.split):
+        split_of.setdefault(s, set()).add(where)
+    assert all(len(v) == 1 for v in split_of.values())
+    per = {k: sum(1 for v in split_of.values() if k in v) for k in ("train", "val", "test")}
+    assert per["train"] >= 10 and per["val"] >= 1 and per["test"] >= 1
