@@ -33,7 +33,7 @@ from gensci.training.data import DomainDataModule
 from gensci.training.module import GenerativeModule
 from gensci.training.stages import StageData, build_objective, stage_settings
 
-__all__ = ["train", "run_dir_for", "load_initial_weights"]
+__all__ = ["train", "run_dir_for", "load_initial_weights", "keep_earlier_log"]
 
 RUN_DIR_ENV = "GENSCI_RUN_DIR"
 
@@ -64,11 +64,27 @@ def load_initial_weights(network: torch.nn.Module, path: str | Path) -> None:
                           "fine-tuning needs the same model settings as the run that wrote it") from None
 
 
+def keep_earlier_log(run_dir: Path) -> Path | None:
+    """Move an earlier leg's ``metrics.csv`` aside to ``metrics.<k>.csv`` (the next free
+    ``k``): Lightning's CSV logger starts the file afresh, and a resumed run would otherwise
+    lose the log of the legs before it."""
+    log = Path(run_dir) / "metrics.csv"
+    if not log.is_file():
+        return None
+    k = 1
+    while (log.parent / f"metrics.{k}.csv").exists():
+        k += 1
+    target = log.parent / f"metrics.{k}.csv"
+    os.replace(log, target)
+    return target
+
+
 def _fit(module: GenerativeModule, data: DomainDataModule, trainer_kwargs: dict[str, Any], run_dir: Path,
          checkpoint_every: int, resume: str | None, callbacks: list | None) -> L.Trainer:
     """Fit ``module`` with Lightning; resumable checkpoints go to ``run_dir/checkpoints``."""
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                                   every_n_train_steps=int(checkpoint_every))
+    keep_earlier_log(run_dir)
     try:
         trainer = L.Trainer(default_root_dir=str(run_dir), callbacks=[checkpoints, *(callbacks or [])],
                             logger=CSVLogger(str(run_dir), name="", version=""), **trainer_kwargs)

@@ -178,3 +178,15 @@ def test_length_grouped_epochs_see_every_item_once_in_batches_of_similar_size():
     # padding to each batch's largest item wastes far less than with a plain shuffle
     waste = lambda b: float((b.max(1, keepdim=True).values - b).sum() / b.sum())  # noqa: E731
     assert waste(batches) < 0.25 * waste(plain)
+
+
+def test_a_resumed_leg_keeps_the_earlier_legs_logs(tmp_path: Path):
+    from gensci.training.train import keep_earlier_log
+
+    assert keep_earlier_log(tmp_path) is None  # a fresh run has nothing to keep
+    for leg in (1, 2):
+        (tmp_path / "metrics.csv").write_text(f"step,loss\n{leg},0.{leg}\n")
+        assert keep_earlier_log(tmp_path) == tmp_path / f"metrics.{leg}.csv"
+    assert (tmp_path / "metrics.1.csv").read_text().endswith("1,0.1\n")
+    assert (tmp_path / "metrics.2.csv").read_text().endswith("2,0.2\n")
+    assert not (tmp_path / "metrics.csv").exists()
