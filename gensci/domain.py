@@ -51,7 +51,7 @@ from gensci.core.state import Mask, Tensors, batch_map, take
 from gensci.errors import GensciError
 
 __all__ = ["Batch", "BatchDataset", "Domain", "SamplePlan", "ConditionRequest", "parse_condition_values", "check_conditions",
-           "describe_condition", "parse_count_range"]
+           "describe_condition", "parse_count_range", "draw_counts"]
 
 
 @dataclass
@@ -134,6 +134,26 @@ def parse_count_range(value: Any, low: int, high: int, what: str = "--atoms", un
     if lo < low or hi > high:
         raise GensciError(f"{what} {text!r}: the model makes {low} to {high} {unit}")
     return lo, hi
+
+
+def draw_counts(histogram: Sequence[float] | Tensor, n: int, window: tuple[int, int] | None = None, seed: Any = 0,
+                what: str = "--atoms-seed") -> Tensor:
+    """``n`` sizes (atoms, residues) drawn from a training ``histogram`` (``histogram[k]`` =
+    examples of size ``k``), restricted to the inclusive ``window`` ``(lo, hi)`` when given; a
+    window holding no training size is drawn uniformly. ``seed`` seeds the draw (``what`` names
+    the option in the error for a non-integer seed)."""
+    hist = torch.as_tensor(histogram, dtype=torch.float64)
+    if window is not None:
+        keep = torch.zeros_like(hist)
+        keep[window[0]: window[1] + 1] = 1.0
+        hist = hist * keep
+        if hist.sum() == 0:  # no training example of those sizes: uniform over the window
+            hist = keep
+    try:
+        g = torch.Generator().manual_seed(int(seed))
+    except (TypeError, ValueError):
+        raise GensciError(f"{what} must be an integer, got {seed!r}") from None
+    return torch.multinomial(hist / hist.sum(), n, replacement=True, generator=g)
 
 
 def describe_condition(spec: dict[str, Any]) -> str:

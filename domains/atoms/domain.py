@@ -38,7 +38,7 @@ from domains.atoms.space import BondSpace, pair_mask
 from gensci.core.product import ProductSpace
 from gensci.core.spaces import Categorical, Euclidean, ZeroCoM
 from gensci.core.state import State
-from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions, parse_count_range
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions, draw_counts, parse_count_range
 from gensci.errors import GensciError
 from gensci.nn.conditions import ConditionSpec
 
@@ -287,15 +287,7 @@ class AtomsDomain(Domain):
             window = (max(low, window[0]) if window else low, window[1] if window else int(sizes.max()))
             if window[0] > window[1]:
                 raise GensciError(f"the fragment has {len(fragment)} atoms; this model makes at most {int(sizes.max())}")
-        if window is not None:
-            keep = torch.zeros_like(hist)
-            keep[window[0]: window[1] + 1] = 1.0
-            hist = hist * keep if (hist * keep).sum() > 0 else keep
-        try:
-            g = torch.Generator().manual_seed(int(atoms_seed))
-        except (TypeError, ValueError):
-            raise GensciError(f"--atoms-seed must be an integer, got {atoms_seed!r}") from None
-        counts = torch.multinomial(hist / hist.sum(), n, replacement=True, generator=g)
+        counts = draw_counts(hist, n, window, atoms_seed)
         n_max = int(counts.max())
         atom_mask = torch.arange(n_max)[None] < counts[:, None]
         cond = None

@@ -40,7 +40,7 @@ from domains.molecules.samples import GeneratedMolecules
 from domains.molecules.space import GraphSpace, pack_graph, slot_mask, unpack_graph
 from domains.molecules.statistics import dataset_statistics
 from domains.molecules.store import MolecularGraphs, load_graphs
-from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions, parse_count_range
+from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions, draw_counts, parse_count_range
 from gensci.errors import GensciError
 
 __all__ = ["MoleculesDomain", "MoleculeDataset"]
@@ -258,17 +258,7 @@ class MoleculesDomain(Domain):
         hist = torch.tensor(s["node_count_histogram"], dtype=torch.float64)
         sizes = torch.nonzero(hist > 0).flatten()
         window = parse_count_range(atoms, int(sizes.min()), int(sizes.max()), what="--atoms", unit="heavy atoms")
-        if window is not None:
-            keep = torch.zeros_like(hist)
-            keep[window[0] : window[1] + 1] = 1.0
-            hist = hist * keep
-            if hist.sum() == 0:  # no training molecule of that size: uniform over the window
-                hist = keep
-        try:
-            g = torch.Generator().manual_seed(int(atoms_seed))
-        except (TypeError, ValueError):
-            raise GensciError(f"--atoms-seed must be an integer, got {atoms_seed!r}") from None
-        counts = torch.multinomial(hist / hist.sum(), n, replacement=True, generator=g)
+        counts = draw_counts(hist, n, window, atoms_seed)
         n_max = int(counts.max())
         nodes = torch.arange(n_max)[None] < counts[:, None]
         cond = None
