@@ -12,15 +12,22 @@
   ``strain_fraction`` (where MMFF applies);
 * ``bond_length_w1`` (Å) and ``bond_angle_w1`` (degrees) to the reference split, weighted
   by the reference's counts per bond / angle type;
-* ``fcd`` — the Fréchet ChemNet distance of the SMILES to the reference split's.
+* ``fcd`` — the Fréchet ChemNet distance of the SMILES to the reference split's;
+* for samples drawn under conditions, ``<p>_mae`` — EDM's protocol: a property predictor φ
+  trained on one half of QM9's training split (:mod:`domains.atoms.property_predictor`,
+  bundled as ``gensci/checkpoints/atoms/qm9_properties.pt``) scores each molecule, against
+  the requested value — with ``<p>_mae_floor`` (φ's own error on real test molecules) and
+  ``<p>_mae_ceiling`` (the error with the requests shuffled against the data).
 
 The reference is the first ``reference_size`` molecules of the split (2000 by default).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import gensci
 from domains.atoms import metrics
 from domains.atoms.stability import stability
 
@@ -45,6 +52,10 @@ def training_smiles(domain: AtomsDomain) -> set[str]:
         cached.discard(None)
         domain.__dict__["_training_smiles"] = cached
     return cached
+
+
+#: the bundled property predictor of QM9 (EDM's protocol)
+PREDICTOR = Path(gensci.__file__).resolve().parent / "checkpoints" / "atoms" / "qm9_properties.pt"
 
 
 def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test", reference_size: int = 2000,
@@ -75,4 +86,8 @@ def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test
     out["bond_angle_w1"] = metrics.bond_angle_w1(molecules, reference)["mean"]
     if fcd:
         out["fcd"] = metrics.fcd(smiles, [domain.data.smiles[r] for r in domain.rows(split)[:reference_size]])
+    if samples.requested and PREDICTOR.is_file():
+        from domains.atoms.property_predictor import PropertyPredictor, property_metrics
+
+        out.update(property_metrics(PropertyPredictor.load(PREDICTOR), molecules, samples.requested))
     return {k: float(v) for k, v in out.items()}

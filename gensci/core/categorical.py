@@ -79,11 +79,18 @@ def mixing_posterior(
 ) -> Tensor:
     """``p(x_s | x_t) = Q_{t|s}[:, x_t] ⊙ ((p1 / Qbar_t[:, x_t]) Qbar_s)``, normalised.
 
-    ``onehot_t``, ``p1``: ``(..., K)``; ``kappa_t <= kappa_s`` broadcast against ``(..., 1)``."""
+    ``onehot_t``, ``p1``: ``(..., K)``; ``kappa_t <= kappa_s`` broadcast against ``(..., 1)``.
+
+    Where the prediction gives no weight to any clean class that can lead to ``x_t`` (a row
+    of zeros, e.g. ``x_t`` in a class of zero marginal that ``p1`` no longer predicts), the
+    row falls back to ``q(x_s | x1 ~ p1) = p1 Qbar_s``."""
     like = mix_backward(onehot_t, kappa_t / kappa_s, limit)
     evidence = mix_backward(onehot_t, kappa_t, limit)
     probs = like * mix_forward(p1 / evidence.clamp_min(eps), kappa_s, limit)
-    return probs / probs.sum(dim=-1, keepdim=True).clamp_min(eps)
+    total = probs.sum(dim=-1, keepdim=True)
+    fallback = mix_forward(p1, kappa_s, limit)
+    return torch.where(total > eps, probs / total.clamp_min(eps),
+                       fallback / fallback.sum(dim=-1, keepdim=True).clamp_min(eps))
 
 
 def sample_categorical(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:

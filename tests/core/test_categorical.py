@@ -134,3 +134,23 @@ def test_construction_errors():
         MixingTransition(torch.tensor([[0.5, 0.5], [1.0, 0.0]]), torch.tensor([2 / 3, 1 / 3]))
     with pytest.raises(ValueError, match="classes"):
         CategoricalDiffusion(Categorical(3), transition=UniformTransition(4))
+
+
+def test_a_state_the_prediction_cannot_explain_falls_back_to_the_forward_law():
+    """x_t in a class of zero marginal that p1 gives no weight: the exact posterior row is all
+    zeros; the row falls back to p1 Qbar_s (a distribution), other rows unchanged."""
+    from gensci.core.categorical import MarginalTransition, mixing_posterior
+
+    trans = MarginalTransition(torch.tensor([0.7, 0.3, 0.0]))
+    onehot_t = torch.nn.functional.one_hot(torch.tensor([2, 0]), 3).double()
+    p1 = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.8, 0.0]], dtype=torch.float64)
+    kt, ks = torch.tensor([[0.3], [0.3]], dtype=torch.float64), torch.tensor([[0.6], [0.6]], dtype=torch.float64)
+    limit = trans.limit.double()
+    post = mixing_posterior(onehot_t, p1, kt, ks, limit)
+    assert torch.allclose(post.sum(-1), torch.ones(2, dtype=torch.float64))
+    want = 0.6 * p1[0] + 0.4 * (p1[0] @ limit)
+    assert torch.allclose(post[0], want / want.sum())
+    # the explainable row is the exact posterior, normalised as before
+    like = 0.5 * onehot_t[1] + 0.5 * (onehot_t[1] @ limit.T)
+    exact = like * (0.6 * (p1[1] / (0.3 * onehot_t[1] + 0.7 * (onehot_t[1] @ limit.T))) + 0.4 * ((p1[1] / (0.3 * onehot_t[1] + 0.7 * (onehot_t[1] @ limit.T))) @ limit))
+    assert torch.allclose(post[1], exact / exact.sum())
