@@ -15,7 +15,7 @@
 * ``fcd`` — the Fréchet ChemNet distance of the SMILES to the reference split's;
 * for samples drawn under conditions, ``<p>_mae`` — EDM's protocol: a property predictor φ
   trained on one half of QM9's training split (:mod:`domains.atoms.property_predictor`,
-  bundled as ``gensci/checkpoints/atoms/qm9_properties.pt``) scores each molecule, against
+  shipped as ``domains/atoms/assets/qm9_properties.pt``) scores each molecule, against
   the requested value — with ``<p>_mae_floor`` (φ's own error on real test molecules) and
   ``<p>_mae_ceiling`` (the error with the requests shuffled against the data).
 
@@ -27,8 +27,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import gensci
 from domains.atoms import metrics
+from domains.atoms.property_predictor import PREDICTOR_PATH
 from domains.atoms.stability import stability
 
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ def training_smiles(domain: AtomsDomain) -> set[str]:
     return cached
 
 
-#: the bundled property predictor of QM9 (EDM's protocol)
-PREDICTOR = Path(gensci.__file__).resolve().parent / "checkpoints" / "atoms" / "qm9_properties.pt"
+#: the shipped property predictor of QM9 (EDM's protocol)
+PREDICTOR = PREDICTOR_PATH
 
 
 def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test", reference_size: int = 2000,
