@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from domains.points.toys import eight_gaussians, gaussian_mixture, moons
+from gensci.machine import cpu_name
 from gensci.core.bridge import SchrodingerBridge
 from gensci.core.couplings import ExactOTCoupling, GibbsWeightedCoupling
 from gensci.core.flow import FlowMatching
@@ -555,16 +556,6 @@ def read_wcfm_default() -> dict:
 
     cfg = OmegaConf.load(ROOT / "gensci" / "configs" / "process" / "wcfm.yaml")
     return {"kappa": float(cfg.coupling.kappa), "marginal_correction": int(cfg.coupling.marginal_correction)}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -52,6 +52,7 @@ from domains.molecules.domain import MoleculesDomain  # noqa: E402
 from domains.molecules.network import GraphDiT  # noqa: E402
 from domains.molecules.process import GraphDiffusion  # noqa: E402
 from domains.molecules.space import GraphSpace, slot_mask  # noqa: E402
+from gensci.machine import cpu_name
 from gensci.config import compose, to_plain  # noqa: E402
 from gensci.core.guidance import Guidance, GuidedModel  # noqa: E402
 from gensci.model import GenerativeModel, build, bundled_models, load, make_sampler  # noqa: E402
@@ -79,16 +80,6 @@ COND_DROPOUT = 0.1
 
 
 # --------------------------------------------------------------------------- shared
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 

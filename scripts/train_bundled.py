@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import shutil
 import sys
 import time
@@ -28,22 +27,13 @@ from pathlib import Path
 import torch
 
 import gensci
+from gensci.machine import cpu_name
 from gensci.checkpoint import load_checkpoint, save_checkpoint
 from gensci.config import compose
 from gensci.io import atomic_write
 from gensci.training.train import train
 
 ROOT = Path(gensci.__file__).resolve().parent / "checkpoints"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _timed_evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, split: str, **kwargs) -> dict:

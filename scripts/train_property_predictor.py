@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 
 from domains.atoms import AtomsDomain
 from domains.atoms.property_predictor import PREDICTOR_PATH, PropertyPredictor, halves, train_predictor
+from gensci.machine import cpu_name
 from gensci.io import atomic_write
 
 PROPERTIES = ["alpha", "gap", "mu", "cv"]
@@ -41,16 +41,6 @@ HARTREE_MEV = 27211.386
 EDM = {"floor": {"alpha": 0.10, "gap": 64.0, "mu": 0.043, "cv": 0.040},
        "ceiling": {"alpha": 9.01, "gap": 1470.0, "mu": 1.616, "cv": 6.857},
        "edm": {"alpha": 2.76, "gap": 655.0, "mu": 1.11, "cv": 1.101}}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
