@@ -39,13 +39,13 @@ import torch
 from torch import Tensor, nn
 
 from domains.points.toys import eight_gaussians, gaussian_mixture, moons
-from gensci.machine import cpu_name
 from gensci.core.bridge import SchrodingerBridge
 from gensci.core.couplings import ExactOTCoupling, GibbsWeightedCoupling
 from gensci.core.flow import FlowMatching
 from gensci.core.gaussian import GaussianDiffusion
 from gensci.core.spaces import Euclidean
 from gensci.core.transport import wasserstein2
+from gensci.machine import cpu_name
 from gensci.nn.mlp import VectorFieldMLP
 from samplers.ddim import DDIMSampler
 from samplers.ode import EulerSampler

@@ -52,9 +52,9 @@ from domains.molecules.domain import MoleculesDomain  # noqa: E402
 from domains.molecules.network import GraphDiT  # noqa: E402
 from domains.molecules.process import GraphDiffusion  # noqa: E402
 from domains.molecules.space import GraphSpace, slot_mask  # noqa: E402
-from gensci.machine import cpu_name
 from gensci.config import compose, to_plain  # noqa: E402
 from gensci.core.guidance import Guidance, GuidedModel  # noqa: E402
+from gensci.machine import cpu_name
 from gensci.model import GenerativeModel, build, bundled_models, load, make_sampler  # noqa: E402
 from gensci.nn.precision import with_precision  # noqa: E402
 from gensci.training.module import GenerativeModule  # noqa: E402

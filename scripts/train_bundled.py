@@ -27,10 +27,10 @@ from pathlib import Path
 import torch
 
 import gensci
-from gensci.machine import cpu_name
 from gensci.checkpoint import load_checkpoint, save_checkpoint
 from gensci.config import compose
 from gensci.io import atomic_write
+from gensci.machine import cpu_name
 from gensci.training.train import train
 
 ROOT = Path(gensci.__file__).resolve().parent / "checkpoints"

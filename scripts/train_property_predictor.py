@@ -32,8 +32,8 @@ import torch
 
 from domains.atoms import AtomsDomain
 from domains.atoms.property_predictor import PREDICTOR_PATH, PropertyPredictor, halves, train_predictor
-from gensci.machine import cpu_name
 from gensci.io import atomic_write
+from gensci.machine import cpu_name
 
 PROPERTIES = ["alpha", "gap", "mu", "cv"]
 HARTREE_MEV = 27211.386
