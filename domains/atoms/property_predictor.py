@@ -50,6 +50,10 @@ from gensci.io import atomic_path
 __all__ = ["PREDICTOR_PATH", "PropertyNet", "PropertyPredictor", "halves", "featurise", "train_predictor",
            "property_mae", "property_metrics"]
 
+#: the closest two atoms may be (Å) for the predictor to score a geometry (QM9's closest pair,
+#: an O-H or N-H bond, is about 0.96 Å)
+MIN_DISTANCE = 0.75
+
 #: the bundled QM9 predictor (alpha, gap, mu, cv), written by scripts/train_property_predictor.py
 PREDICTOR_PATH = Path(__file__).resolve().parent / "assets" / "qm9_properties.pt"
 
@@ -143,7 +147,10 @@ class PropertyPredictor:
 
     @torch.no_grad()
     def predict(self, molecules: Sequence[Molecule3D], batch_size: int = 256) -> dict[str, np.ndarray]:
-        """Property values (data units) per molecule; NaN for molecules outside the vocabulary."""
+        """Property values (data units) per molecule; NaN for molecules outside the vocabulary
+        and for geometries outside the predictor's domain: two atoms closer than
+        :data:`MIN_DISTANCE` (real molecules have none; there the two-body expansion would
+        extrapolate without bound). ``property_predictor_coverage`` reports the share scored."""
         self.net.eval()
         dtype = next(self.net.parameters()).dtype
         out = np.full((len(molecules), len(self.properties)), np.nan)
@@ -154,6 +161,11 @@ class PropertyPredictor:
             y = self.net(h, pos, e, atoms, pairs).double() * self.std + self.mean
             y[~known] = math.nan
             out[idx] = y.numpy()
+        for i, m in enumerate(molecules):
+            if len(m) > 1:
+                d = np.linalg.norm(m.positions[:, None] - m.positions[None], axis=-1)
+                if d[np.triu_indices(len(m), 1)].min() < MIN_DISTANCE:
+                    out[i] = math.nan
         return {p: out[:, j] for j, p in enumerate(self.properties)}
 
     def floor(self, name: str) -> float:

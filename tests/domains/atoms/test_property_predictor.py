@@ -126,3 +126,10 @@ def test_metrics_report_floor_and_a_ceiling_from_held_out_predictions(predictor,
     c = np.array([60.0, 70.0, 70.0])
     expect = np.mean([np.abs(ref["alpha"] - v).mean() for v in c])
     assert math.isclose(predictor.ceiling("alpha", c), float(expect), rel_tol=1e-6)
+
+
+def test_geometries_with_overlapping_atoms_are_not_scored(predictor: PropertyPredictor, domain: AtomsDomain):
+    real = domain.data.molecule(domain.rows("test")[0])
+    crushed = Molecule3D(real.numbers, real.positions * 0.2, real.charges, real.bonds)
+    pred = predictor.predict([real, crushed])
+    assert np.isfinite(pred["alpha"][0]) and np.isnan(pred["alpha"][1])
