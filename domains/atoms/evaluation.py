@@ -86,7 +86,7 @@ def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test
     out["bond_angle_w1"] = metrics.bond_angle_w1(molecules, reference)["mean"]
     if fcd:
         out["fcd"] = metrics.fcd(smiles, [domain.data.smiles[r] for r in domain.rows(split)[:reference_size]])
-    if samples.requested and PREDICTOR.is_file():
+    if samples.requested and domain.data_source == "qm9" and PREDICTOR.is_file():  # φ is a QM9 predictor
         from domains.atoms.property_predictor import PropertyPredictor, property_metrics
 
         out.update(property_metrics(PropertyPredictor.load(PREDICTOR), molecules, samples.requested))
