@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["load", "__version__"]
+__all__ = ["load", "design", "__version__"]
 
 if TYPE_CHECKING:
     from gensci.model import GenerativeModel
@@ -26,3 +26,13 @@ def load(name_or_path: str) -> "GenerativeModel":
     from gensci.model import load as _load
 
     return _load(name_or_path)
+
+
+def design(model, objectives, strategy=None, **options):
+    """Run an inverse-design loop (:func:`gensci.inverse.loop.design`): propose with
+    ``strategy``, score by ``objectives``, select, adapt; returns a
+    :class:`~gensci.inverse.result.DesignResult` with ``.best(k)``, ``.pareto()``,
+    ``.history`` and ``.write(dir)``."""
+    from gensci.inverse.loop import design as _design
+
+    return _design(model, objectives, strategy, **options)

@@ -371,6 +371,57 @@ class Domain(ABC):
         with the requested conditions it records."""
         raise GensciError(f"the {self.name} domain cannot read sample files")
 
+    # --------------------------------------------------------------- design
+    def items(self, samples: Any) -> list[Any]:
+        """The individual candidates of decoded (or read-back) ``samples``, in order, as the
+        design loop's oracles receive them (:mod:`gensci.design`): ``list(samples)`` by
+        default; a domain whose samples object is not a sequence of objects overrides it."""
+        return list(samples)
+
+    def collect(self, items: Sequence[Any]) -> Any:
+        """The samples object of ``items`` (the inverse of :meth:`items`), which
+        :meth:`write` accepts: ``list(items)`` by default."""
+        return list(items)
+
+    def design_path(self, stem: Path, n: int) -> Path:
+        """Where :meth:`write` puts ``n`` samples of a design round named ``stem`` (no
+        suffix): ``stem`` + :attr:`suffix` by default; a domain that writes one file per
+        sample gives a folder."""
+        return stem.with_suffix(self.suffix)
+
+    def candidate_key(self, item: Any) -> str | None:
+        """A canonical text that is equal for two candidates that are the same object (a
+        canonical SMILES, rounded coordinates), used to skip duplicates across rounds; None
+        marks a candidate that failed to decode (it is never scored). Default: ``repr``."""
+        return None if item is None else repr(item)
+
+    def candidate_bucket(self, item: Any) -> str | None:
+        """The diversity-filter bucket of a candidate (a scaffold, a grid cell, a fold
+        class): the loop caps how many candidates of one bucket count as elites. Default:
+        the candidate's key (every distinct object is its own bucket)."""
+        return self.candidate_key(item)
+
+    def featurise(self, items: Sequence[Any]) -> Batch:
+        """Clean training states of ``items`` (as :meth:`collate` gives data), so that a
+        design loop can fine-tune the model on its best candidates with the process's own
+        loss. The ``cond`` of the batch holds NaN (dropped) conditions unless the items
+        carry them."""
+        raise GensciError(f"the {self.name} domain cannot turn candidates back into training states, "
+                          "so a design loop cannot fine-tune on them")
+
+    def readout(self, x: Tensor, mask: Tensor | None = None) -> Any:
+        """A differentiable view of predicted clean states ``x`` (the sampler's state, e.g.
+        normalised vectors or centred angles, with the sampler's ``mask``) in the domain's
+        own units (vectors, backbone coordinates), on which a differentiable oracle guides
+        sampling by its gradient."""
+        raise GensciError(f"the {self.name} domain has no differentiable read-out of its states, "
+                          "so it cannot be guided by an oracle's gradient")
+
+    def design_oracles(self) -> dict[str, Any]:
+        """Built-in design oracles by name: each a factory (called with its keyword options)
+        returning a callable ``oracle(items) -> sequence of floats``."""
+        return {}
+
     # -------------------------------------------------------------- metrics
     @abstractmethod
     def evaluate(self, samples: Any, split: str = "test") -> dict[str, float]:

@@ -193,6 +193,7 @@ class GenerativeModel:
         return_trajectory: bool = False,
         trajectory_frames: int | None = None,
         precision: str = "fp32",
+        network_wrapper: Any = None,
         **options: Any,
     ) -> Any:
         """Draw ``n`` samples as domain objects (and their decoded trajectory if asked).
@@ -208,6 +209,10 @@ class GenerativeModel:
 
         ``guidance`` is the classifier-free guidance scale ``s`` (0 unconditional, 1
         conditional, >1 stronger); it defaults to 1 when conditions are given.
+
+        ``network_wrapper(network, plan, process)`` returns the module the sampler calls
+        instead of the network (after the domain's own wrapping), e.g. the gradient
+        guidance of a design loop (:class:`gensci.inverse.gradient.RewardGradientNetwork`).
         """
         if int(n) < 1:
             raise GensciError(f"the number of samples must be positive, got {n}")
@@ -222,6 +227,8 @@ class GenerativeModel:
         if precision not in PRECISIONS:
             raise GensciError(f"precision must be fp32 or bf16, got {precision!r}")
         network = self.domain.wrap_network(with_precision(self.network, precision), plan, self.process)
+        if network_wrapper is not None:
+            network = network_wrapper(network, plan, self.process)
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
         device = self.device

@@ -27,13 +27,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from rdkit import Chem
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from domains.molecules.data import QM9_PROPERTIES, table_splits
 from domains.molecules.decode import canonical_smiles, decode_graphs
 from domains.molecules.evaluation import evaluate_molecules
-from domains.molecules.graph import BOND_CLASSES, MolecularVocabulary
+from domains.molecules.graph import BOND_CLASSES, MolecularVocabulary, mol_to_graph
 from domains.molecules.labels import DERIVED_LABELS, derived_labels
 from domains.molecules.oracle import PropertyOracle, fit_oracle
 from domains.molecules.samples import GeneratedMolecules
@@ -302,6 +303,46 @@ class MoleculesDomain(Domain):
         ``requested_*`` tags record (classes kept as strings, numbers as floats)."""
         categorical = [spec["name"] for spec in self.conditions if spec["kind"] != "numeric"]
         return GeneratedMolecules.read(path, categorical=categorical)
+
+    # --------------------------------------------------------------- design
+    def items(self, samples: GeneratedMolecules) -> list[Any]:
+        """The corrected molecules (None where a sample did not decode)."""
+        return list(samples.molecules)
+
+    def collect(self, items: Sequence[Any]) -> GeneratedMolecules:
+        return GeneratedMolecules.from_mols(items)
+
+    def candidate_key(self, item: Any) -> str | None:
+        """The canonical SMILES (None for no molecule)."""
+        return None if item is None else (Chem.MolToSmiles(item) or None)
+
+    def candidate_bucket(self, item: Any) -> str | None:
+        """The Bemis-Murcko scaffold (J. Med. Chem. 1996) as SMILES; ``"acyclic"`` for none."""
+        from rdkit.Chem.Scaffolds import MurckoScaffold
+
+        if item is None:
+            return None
+        try:
+            scaffold = MurckoScaffold.MurckoScaffoldSmiles(mol=item)
+        except Exception:  # noqa: BLE001 - an odd molecule goes to its own bucket
+            return self.candidate_key(item)
+        return scaffold or "acyclic"
+
+    def featurise(self, items: Sequence[Any]) -> Batch:
+        """Dense graphs of the molecules' heavy atoms (padded to the largest), as training
+        batches are."""
+        vocab = self.vocabulary
+        n = max(1, max(m.GetNumHeavyAtoms() for m in items))
+        graphs = [mol_to_graph(m, vocab, n) for m in items]
+        atoms = torch.stack([g.atoms for g in graphs])
+        bonds = torch.stack([g.bonds for g in graphs])
+        mask = torch.stack([g.mask for g in graphs])
+        return Batch(x=pack_graph(atoms, bonds), mask=slot_mask(mask))
+
+    def design_oracles(self) -> dict[str, Any]:
+        from domains.molecules.design_oracles import ORACLES
+
+        return dict(ORACLES)
 
     # -------------------------------------------------------------- metrics
     def oracle(self, fit: bool = True) -> PropertyOracle | None:

@@ -66,6 +66,12 @@ class GeneratedMolecules:
             decoded.append(Decoded(mol))
         return cls(strict=list(decoded), corrected=list(decoded), requested=dict(requested or {}))
 
+    @classmethod
+    def from_mols(cls, mols: Sequence[Chem.Mol | None], requested: dict[str, Any] | None = None) -> GeneratedMolecules:
+        """Molecules already built (e.g. design candidates): both decodings are the molecules."""
+        decoded = [Decoded(m) for m in mols]
+        return cls(strict=list(decoded), corrected=list(decoded), requested=dict(requested or {}))
+
     def write(self, path: str | Path, three_d: bool = False, oracle: Any = None) -> Path:
         """Write by suffix: ``.sdf`` (one record per sample, invalid ones flagged), ``.csv`` or
         ``.smi``, atomically; ``oracle`` adds ``predicted_*`` tags."""

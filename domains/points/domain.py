@@ -9,6 +9,7 @@ CSV's label columns, numeric or categorical, with missing values allowed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from domains.points.data import TOY_DATASETS, PointTable, make_toy, read_csv, sp
 from domains.points.io import read_points, write_points
 from domains.points.metrics import point_metrics
 from domains.points.plot import plot_points
-from gensci.domain import BatchDataset, ConditionRequest, Domain, SamplePlan, check_conditions
+from gensci.domain import Batch, BatchDataset, ConditionRequest, Domain, SamplePlan, check_conditions
 from gensci.errors import GensciError
 
 __all__ = ["PointsDomain"]
@@ -196,6 +197,40 @@ class PointsDomain(Domain):
         condition columns hold (numeric ones as floats, classes as strings)."""
         s = self._require_stats()
         return read_points(path, s["columns"], s["conditions"])
+
+    # --------------------------------------------------------------- design
+    def items(self, samples: PointTable) -> list[np.ndarray]:
+        """One vector ``(d,)`` per sample."""
+        return [row for row in np.asarray(samples.x)]
+
+    def collect(self, items: Sequence[np.ndarray]) -> PointTable:
+        s = self._require_stats()
+        x = np.stack([np.asarray(v, dtype=np.float64) for v in items]) if items else np.zeros((0, s["dim"]))
+        return PointTable(x=x, columns=list(s["columns"]))
+
+    def candidate_key(self, item: np.ndarray) -> str | None:
+        """The vector to 6 significant digits (None if any entry is not finite)."""
+        v = np.asarray(item, dtype=np.float64)
+        return None if not np.isfinite(v).all() else ",".join(f"{x:.6g}" for x in v)
+
+    def candidate_bucket(self, item: np.ndarray) -> str | None:
+        """A cell of a grid of a quarter train-std on every axis."""
+        s = self._require_stats()
+        cell = np.floor((np.asarray(item) - np.asarray(s["mean"])) / (0.25 * np.asarray(s["std"]))).astype(int)
+        return ",".join(str(c) for c in cell)
+
+    def featurise(self, items: Sequence[np.ndarray]) -> Batch:
+        return Batch(x=self.encode_x(np.stack([np.asarray(v, dtype=np.float64) for v in items])))
+
+    def readout(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Normalised states back in the data's units: ``x * std + mean``."""
+        s = self._require_stats()
+        return x * torch.as_tensor(s["std"], dtype=x.dtype) + torch.as_tensor(s["mean"], dtype=x.dtype)
+
+    def design_oracles(self) -> dict[str, Any]:
+        from domains.points.oracles import VectorExpression, VectorFunction
+
+        return {"expression": VectorExpression, "function": VectorFunction}
 
     # -------------------------------------------------------------- metrics
     def evaluate(self, samples: PointTable, split: str = "test") -> dict[str, float]:

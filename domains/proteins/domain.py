@@ -16,7 +16,9 @@ Wu et al., "Protein structure generation via folding diffusion", Nat. Commun. 15
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +278,50 @@ class ProteinsDomain(Domain):
         for other in recorded[1:]:
             common = {k: v for k, v in common.items() if other.get(k) == v}
         return Backbones((_with_oxygen(chain) for chain in chains), common)
+
+    # --------------------------------------------------------------- design
+    def collect(self, items: Sequence[np.ndarray]) -> Backbones:
+        return Backbones(items)
+
+    def design_path(self, stem: Path, n: int) -> Path:
+        """A folder of PDB files (``sample_000.pdb`` ...)."""
+        return stem
+
+    def candidate_key(self, item: np.ndarray) -> str | None:
+        """The CA trace to 0.01 Å, hashed (None for an empty or non-finite backbone)."""
+        ca = np.asarray(item, dtype=np.float64)[:, 1] if len(item) else np.zeros((0, 3))
+        if len(ca) == 0 or not np.isfinite(ca).all():
+            return None
+        ca = ca - ca.mean(0)
+        return f"{len(ca)}:" + hashlib.sha1(np.round(ca, 2).astype(np.float32).tobytes()).hexdigest()[:20]
+
+    def candidate_bucket(self, item: np.ndarray) -> str | None:
+        """The DSSP composition to tenths and the length to tens: ``"L80 H0.6 E0.1"``."""
+        h, e, _ = ss_fractions(dssp_labels(np.asarray(item)))
+        return f"L{10 * (len(item) // 10)} H{round(h, 1):.1f} E{round(e, 1):.1f}"
+
+    def featurise(self, items: Sequence[np.ndarray]) -> Batch:
+        """Centred angles of the backbones (cropped to the model's crop length)."""
+        mean = self._mean()
+        crop = int(self._require_stats()["crop_length"])
+        rows = []
+        for bb in items:
+            a = centre(backbone_to_angles(torch.as_tensor(np.asarray(bb)[:crop, :3], dtype=torch.float64)), mean).float()
+            mask = defined_mask(len(a))
+            rows.append({"x": torch.where(mask, a, torch.zeros_like(a)), "mask": mask})
+        return collate_angles(rows)
+
+    def readout(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """CA coordinates ``(B, L, 3)`` (Å) of centred angles, by NeRF, differentiably, with
+        the real residues ``(B, L)`` (the tau column of the per-angle mask)."""
+        residues = (mask[..., 3] > 0) if mask is not None else torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        angles = uncentre(x.double(), self._mean().to(x.device))
+        return angles_to_backbone(angles, residues)[:, :, 1], residues
+
+    def design_oracles(self) -> dict[str, Any]:
+        from domains.proteins.design_oracles import ORACLES
+
+        return dict(ORACLES)
 
     # -------------------------------------------------------------- metrics
     def evaluate(self, samples: list[np.ndarray], split: str = "test") -> dict[str, float]:
