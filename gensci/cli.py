@@ -6,6 +6,7 @@
     gensci evaluate points/moons -n 2000 -o metrics.json
     gensci models
     gensci data cath
+    gensci design molecules/qm9_gap_mu_qed -o run/ strategy=best_of_n budget=500
 
 A user's mistake (a bad file, an unknown condition, a bad override, a missing or corrupt
 checkpoint) prints one line ``error: ...`` and exits with status 2.
@@ -96,6 +97,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_sampling_arguments(p)
 
     sub.add_parser("models", help="list bundled models with their conditions and recorded metrics")
+
+    p = sub.add_parser("design", help="run an inverse-design loop from a preset (propose, score, select, adapt)",
+                       description="Run a design preset into a folder: `gensci design molecules/qm9_gap_mu_qed -o run/ "
+                                   "strategy=best_of_n budget=500`. An interrupted run resumes when run again with the "
+                                   "same folder. Presets: see `gensci design --list`.")
+    p.add_argument("preset", nargs="?", help="design preset, e.g. molecules/qm9_gap_mu_qed")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides key=value (strategy=..., budget=..., objectives.X.threshold=...)")
+    p.add_argument("-o", "--output", default=None, help="the run's folder (report.json, candidates.csv, rounds/, plots)")
+    p.add_argument("--list", action="store_true", help="list design presets")
+    p.add_argument("--restart", action="store_true", help="start again in a folder that holds a run (default: resume it)")
+    p.add_argument("--print-config", action="store_true", help="print the composed preset and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
     p = sub.add_parser("data", help="download a public data set into the gensci cache",
                        description="Download and extract a data set once (e.g. `gensci data cath`, the CATH S40 "
@@ -246,6 +259,33 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_design(args: argparse.Namespace) -> int:
+    from gensci.inverse.presets import compose_preset, describe_preset, list_presets, run_preset
+
+    if args.list:
+        for name in list_presets():
+            print(f"{name:32s} {describe_preset(name)}")
+        return 0
+    if args.preset is None:
+        raise GensciError("give a design preset (see `gensci design --list`)")
+    if args.print_config:
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(compose_preset(args.preset, list(args.overrides))))
+        return 0
+    if args.output is None:
+        raise GensciError("give the run's folder with -o DIR")
+    result = run_preset(args.preset, args.output, list(args.overrides), resume=not args.restart, progress=not args.quiet)
+    summary = result.summary()
+    print(f"{summary['oracle_calls']} oracle calls in {summary['rounds']} rounds: {summary['hits']} hits "
+          f"(hit rate {summary['hit_rate']:.3f}), top-10 AUC {summary['top10_auc']:.3f}")
+    for c in result.best(5):
+        values = ", ".join(f"{k}={v:.4g}" for k, v in c.values.items())
+        print(f"  score {c.score:.3f}  {values}  {c.key}")
+    print(f"report: {Path(args.output) / 'report.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gensci`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -268,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_train(args)
         if args.command == "data":
             return _cmd_data(args)
+        if args.command == "design":
+            return _cmd_design(args)
         return _cmd_models()
     except GensciError as err:
         print(f"error: {err}", file=sys.stderr)
