@@ -302,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command in ("sample", "evaluate"):
             return (_cmd_sample if args.command == "sample" else _cmd_evaluate)(args, _options(rest))
+        if args.command == "design":  # overrides may follow -o DIR
+            args.overrides = list(args.overrides) + [r for r in rest if "=" in r and not r.startswith("-")]
+            rest = [r for r in rest if not ("=" in r and not r.startswith("-"))]
         if rest:
             raise GensciError(f"unexpected arguments: {' '.join(rest)}")
         if args.command == "train":
