@@ -38,3 +38,33 @@ def test_clash_free_flags_close_non_neighbours():
     assert ClashFree()([bb]) == [1.0]
     bb[2, 1] = [1.0, 0.0, 0.0]  # residue 3 sits 1 A from residue 1
     assert ClashFree()([bb]) == [0.0]
+
+
+def test_molecule_candidates_featurise_into_a_finite_training_loss():
+    import gensci
+    from gensci.training.objective import ProcessObjective
+
+    model = gensci.load("molecules/qm9")
+    mols = [Chem.MolFromSmiles(s) for s in ("CCO", "c1ccoc1", "N#CC(C)O")]
+    batch = model.domain.featurise(mols)
+    assert batch.x.shape[:2] == (3, 5)
+    loss, _ = ProcessObjective(model.process, model.domain).loss(model.network, batch, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    assert model.domain.candidate_key(mols[1]) == "c1ccoc1"
+    assert model.domain.candidate_bucket(mols[0]) == "acyclic"
+
+
+def test_backbone_featurise_and_readout_round_trip_the_ca_geometry():
+    import gensci
+
+    model = gensci.load("proteins/bundled")
+    backbones = model.sample(2, length=40, steps=10, seed=0, progress=False)
+    batch = model.domain.featurise(list(backbones))
+    ca, residues = model.domain.readout(batch.x, batch.mask)
+    for k, bb in enumerate(backbones):
+        ref = np.asarray(bb)[:, 1]
+        got = ca[k, : len(ref)].detach().numpy()
+        d_ref = np.linalg.norm(ref[:, None] - ref[None], axis=-1)
+        d_got = np.linalg.norm(got[:, None] - got[None], axis=-1)
+        assert np.abs(d_ref - d_got).max() < 0.05  # the same CA geometry up to a rigid motion
+    assert residues[:, :40].all()
