@@ -108,7 +108,8 @@ class ConditionalSteering(Strategy):
         guidance: the classifier-free guidance scale of every draw.
         smoothing: ``α``, how far the search distribution moves toward the elites per round.
         elite_fraction: the share of the loop's elites whose settings update it.
-        spread: the starting std of a numeric condition, as a share of its training range.
+        spread: the starting std of a numeric condition, as a share of its training std
+            (or of its training range when the model records no std).
     """
 
     name = "conditional"
@@ -141,7 +142,9 @@ class ConditionalSteering(Strategy):
                 mu = (low + high) / 2 if start is None else float(start)
                 if not low <= mu <= high:
                     raise GensciError(f"conditional steering: {name}={mu:g} lies outside the training range [{low:g}, {high:g}]")
-                self.search[name] = {"kind": "numeric", "low": low, "high": high, "mean": mu, "std": self.spread * (high - low)}
+                # the training std where the spec has one (a range is stretched by outliers)
+                scale = float(spec["std"]) if spec.get("std") else (high - low)
+                self.search[name] = {"kind": "numeric", "low": low, "high": high, "mean": mu, "std": self.spread * scale}
             else:
                 classes = [str(c) for c in spec["classes"]]
                 p = np.full(len(classes), 1.0 / len(classes))
