@@ -44,9 +44,25 @@ def elite_weights(scores: np.ndarray, temperature: float) -> np.ndarray:
     return w / w.sum()
 
 
+def _featurisable(ctx: DesignContext, cands: list[Candidate]) -> list[Candidate]:
+    """The candidates the domain can turn into training states (a decoded molecule with an
+    atom type outside the model's vocabulary cannot be, and is left out of adaptation)."""
+    out = []
+    for c in cands:
+        try:
+            ctx.domain.featurise([ctx.item(c)])
+        except GensciError:
+            continue
+        out.append(c)
+    return out
+
+
 def finetune(ctx: DesignContext, elites: list[Candidate], replay: list[Candidate], steps: int, lr: float, batch_size: int,
              temperature: float, replay_weight: float, seed: int) -> dict[str, float]:
     """Fine-tune ``ctx.model.network`` in place (module docstring); returns the mean losses."""
+    elites, replay = _featurisable(ctx, elites), _featurisable(ctx, replay)
+    if not elites:
+        return {"elite_loss": float("nan"), "replay_loss": float("nan")}
     model = ctx.model
     network = model.network
     objective = ProcessObjective(model.process, model.domain)

@@ -163,3 +163,24 @@ def test_diversity_filter_caps_elites_per_bucket():
     elites = select_elites(cands, k=10, bucket_size=2)
     assert [c.id for c in elites] == [0, 1, 2, 3]
     assert [c.id for c in select_elites(cands, k=3, bucket_size=None)] == [0, 1, 2]
+
+
+def test_finetuning_skips_candidates_the_domain_cannot_featurise(moons, tmp_path):
+    from gensci.inverse.adapt import _featurisable
+
+    result = design(moons, [corner()], BestOfN(), budget=20, batch=20, out=tmp_path, progress=False)
+    ctx = result.ctx
+    original = ctx.domain.featurise
+
+    def picky(items):
+        if any(np.asarray(x)[0] < 0 for x in items):
+            raise GensciError("not in the vocabulary")
+        return original(items)
+
+    ctx.domain.featurise = picky
+    try:
+        kept = _featurisable(ctx, result.candidates)
+    finally:
+        ctx.domain.featurise = original
+    assert kept and all(result.item(c)[0] >= 0 for c in kept)
+    assert len(kept) == sum(result.item(c)[0] >= 0 for c in result.candidates)
