@@ -40,24 +40,29 @@ def compose(experiment: str | None = None, overrides: list[str] | None = None, c
 
     Raises :class:`GensciError` for an unknown experiment or a malformed / unknown override.
     """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     overrides = list(overrides or [])
     if experiment is not None:
         experiment = experiment.removesuffix(".yaml")
         if experiment not in list_experiments():
             raise GensciError(f"unknown experiment {experiment!r}; available: {', '.join(list_experiments())}")
         overrides = [f"experiment={experiment}"] + overrides
+    return compose_in(config_dir(), config_name, overrides)
+
+
+def compose_in(directory: Path, config_name: str, overrides: list[str] | None = None, what: str = "config") -> DictConfig:
+    """Hydra's composition of ``config_name`` in the config tree ``directory`` with
+    ``overrides``, a malformed or unknown override raised as one :class:`GensciError`."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="gensci"):
-            cfg = hydra_compose(config_name=config_name, overrides=overrides)
+        with initialize_config_dir(config_dir=str(directory), version_base="1.3", job_name="gensci"):
+            return hydra_compose(config_name=config_name, overrides=list(overrides or []))
     except (HydraException, OmegaConfBaseException) as err:
         message = " ".join(str(err).split())
-        raise GensciError(f"bad config override: {message}") from None
-    return cfg
+        raise GensciError(f"bad {what} override: {message}") from None
 
 
 def to_plain(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:

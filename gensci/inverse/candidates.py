@@ -49,16 +49,26 @@ class Candidate:
         return self.status == "scored"
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data: NaN (no value) written as null."""
         out = asdict(self)
-        out["score"] = None if math.isnan(self.score) else self.score
-        out["values"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.values.items()}
-        out["desirability"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in self.desirability.items()}
+        out["score"] = _to_json(self.score)
+        for name in ("values", "desirability"):
+            out[name] = {k: _to_json(v) for k, v in out[name].items()}
         return out
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Candidate:
+        """The candidate :meth:`to_dict` wrote (null read back as NaN)."""
         data = dict(record)
-        data["score"] = math.nan if data.get("score") is None else float(data["score"])
-        data["values"] = {k: (math.nan if v is None else float(v)) for k, v in (data.get("values") or {}).items()}
-        data["desirability"] = {k: (math.nan if v is None else float(v)) for k, v in (data.get("desirability") or {}).items()}
+        data["score"] = _from_json(data.get("score"))
+        for name in ("values", "desirability"):
+            data[name] = {k: _from_json(v) for k, v in (data.get(name) or {}).items()}
         return cls(**data)
+
+
+def _to_json(v: Any) -> Any:
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _from_json(v: Any) -> float:
+    return math.nan if v is None else float(v)

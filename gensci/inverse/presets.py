@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from gensci.config import config_dir, instantiate
+from gensci.config import compose_in, config_dir, instantiate, list_group
 from gensci.errors import GensciError
 
 __all__ = ["design_dir", "list_presets", "compose_preset", "run_preset"]
@@ -28,8 +28,7 @@ def design_dir() -> Path:
 
 def list_presets() -> list[str]:
     """Preset names, e.g. ``["molecules/qm9_gap_mu_qed", ...]``."""
-    root = design_dir()
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+    return list_group("design")
 
 
 def describe_preset(name: str) -> str:
@@ -39,18 +38,10 @@ def describe_preset(name: str) -> str:
 
 def compose_preset(name: str, overrides: list[str] | None = None) -> DictConfig:
     """The preset ``name`` with Hydra ``overrides`` (errors as :class:`GensciError`)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     name = name.removesuffix(".yaml")
     if name not in list_presets():
         raise GensciError(f"unknown design preset {name!r}; available: {', '.join(list_presets())}")
-    try:
-        with initialize_config_dir(config_dir=str(design_dir()), version_base="1.3", job_name="gensci-design"):
-            return compose(config_name=name, overrides=list(overrides or []))
-    except (HydraException, OmegaConfBaseException) as err:
-        raise GensciError(f"bad design override: {' '.join(str(err).split())}") from None
+    return compose_in(design_dir(), name, overrides, what="design")
 
 
 def build_preset(cfg: DictConfig) -> dict[str, Any]:

@@ -23,6 +23,7 @@ resumes with the same search distribution and the same adapted weights.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,7 @@ class Proposal:
     conditions: dict[str, Any] = field(default_factory=dict)
 
 
-class Strategy:
+class Strategy(ABC):
     """Base class: ``propose(ctx, n, round, seed) -> [Proposal]``, ``update(ctx, round, elites)``."""
 
     name = "strategy"
@@ -56,8 +57,9 @@ class Strategy:
     def setup(self, ctx: DesignContext) -> None:
         """Check the strategy fits the model (called once, before round 0 or a resume)."""
 
+    @abstractmethod
     def propose(self, ctx: DesignContext, n: int, round: int, seed: int) -> list[Proposal]:
-        raise NotImplementedError
+        """About ``n`` new samples for round ``round``, drawn from ``seed`` alone."""
 
     def update(self, ctx: DesignContext, round: int, elites: list[Candidate]) -> None:
         """Learn from the elites so far (after every round)."""
@@ -175,7 +177,7 @@ class ConditionalSteering(Strategy):
                 for k, (arm, m) in enumerate(zip(arms, sizes)) if m > 0]
 
     def update(self, ctx: DesignContext, round: int, elites: list[Candidate]) -> None:
-        steered = [c for c in elites if c.strategy == self.name and all(k in c.conditions for k in self.search)]
+        steered = [c for c in elites if all(k in c.conditions for k in self.search)]
         steered = steered[: max(1, math.ceil(self.elite_fraction * len(steered)))] if steered else []
         if not steered:
             return
@@ -294,8 +296,7 @@ class FineTuning(Strategy):
     def update(self, ctx: DesignContext, round: int, elites: list[Candidate]) -> None:
         from gensci.inverse.adapt import finetune
 
-        # the base strategy learns from its own records (candidates carry this strategy's name)
-        self.base.update(ctx, round, [_as_base(c, self.base.name) for c in elites])
+        self.base.update(ctx, round, elites)
         chosen = elites[: self.n_elites]
         if not chosen:
             return
@@ -345,9 +346,3 @@ class FineTuning(Strategy):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "base": self.base.describe(), "steps": self.steps, "lr": self.lr,
                 "batch_size": self.batch_size, "temperature": self.temperature, "replay": self.replay, "elites": self.n_elites}
-
-
-def _as_base(c: Candidate, name: str) -> Candidate:
-    from dataclasses import replace
-
-    return replace(c, strategy=name) if c.strategy == FineTuning.name else c

@@ -21,6 +21,7 @@ NaN (a failed evaluation) stays NaN in every transform.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,13 +33,14 @@ __all__ = ["Transform", "Identity", "Sigmoid", "ReverseSigmoid", "Step", "Double
 LN99 = math.log(99.0)
 
 
-class Transform:
+class Transform(ABC):
     """A map of raw values to desirabilities in [0, 1] (module docstring)."""
 
     name = "transform"
 
+    @abstractmethod
     def __call__(self, values: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Desirabilities of ``values`` (NaN stays NaN)."""
 
     def describe(self) -> str:
         return self.name
