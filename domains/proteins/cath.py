@@ -7,27 +7,21 @@ Nat. Commun. 15:1059) trains on ``cath-dataset-nonredundant-S40.pdb.tgz`` from t
 current release. The archive holds ``dompdb/<domain id>`` files in PDB format without an
 extension (e.g. ``dompdb/1oaiA00``), which :mod:`domains.proteins.structures` reads as PDB.
 
-:func:`fetch_cath` downloads the archive (:func:`gensci.download.download`: progress bar,
-atomic rename), extracts it into a temporary folder beside the target and renames that
-folder into place, so an interrupted run never leaves a half-extracted set under the
-final name. It returns the ``dompdb`` folder to pass as ``domain.paths=[FOLDER]``.
+:func:`fetch_cath` downloads and extracts the archive with
+:func:`gensci.download.fetch_archive` (progress bars, atomic rename of the file and of the
+extracted folder), so an interrupted run never leaves a half-extracted set under the final name. It returns the ``dompdb`` folder to pass as ``domain.paths=[FOLDER]``.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tarfile
-import tempfile
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from gensci.download import download
+from gensci.download import fetch_archive
 from gensci.errors import GensciError
 from gensci.io import cache_root
 
-__all__ = ["CATH_S40_URL", "ARCHIVE_NAME", "cath_folder", "extract_archive", "fetch_cath"]
+__all__ = ["CATH_S40_URL", "ARCHIVE_NAME", "cath_folder", "fetch_cath"]
 
 #: the S40 PDB archive of CATH's current release
 CATH_S40_URL = ("https://download.cathdb.info/cath/releases/latest-release/non-redundant-data-sets/"
@@ -38,34 +32,6 @@ ARCHIVE_NAME = "cath-dataset-nonredundant-S40.pdb.tgz"
 def cath_folder(cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the extracted set lives: ``<cache>/proteins/cath-s40`` (its files under ``dompdb/``)."""
     return cache_root(cache_dir) / "proteins" / "cath-s40"
-
-
-def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike, progress: bool = True) -> Path:
-    """Extract a ``.tgz`` into ``dest`` atomically (a temporary folder renamed into place).
-
-    Members that would land outside ``dest`` (absolute paths, ``..``, links out) are refused
-    (``tarfile``'s ``data`` filter). An existing ``dest`` is replaced only after success.
-    """
-    archive, dest = Path(archive), Path(dest)
-    if not archive.is_file():
-        raise GensciError(f"no such archive: {archive}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        try:
-            with tarfile.open(archive, "r:*") as tar:
-                members = tar.getmembers()
-                for member in tqdm(members, desc=f"extracting {archive.name}", unit="file", disable=not progress):
-                    tar.extract(member, tmp, filter="data")
-        except (tarfile.TarError, EOFError, OSError) as err:
-            raise GensciError(f"cannot extract {archive.name}: {err}; delete it and download again") from None
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return dest
 
 
 def fetch_cath(cache_dir: str | os.PathLike | None = None, archive: str | os.PathLike | None = None,
@@ -82,19 +48,10 @@ def fetch_cath(cache_dir: str | os.PathLike | None = None, archive: str | os.Pat
     Returns the ``dompdb`` folder of domain files. The downloaded archive is deleted after a
     successful extraction; a given ``archive`` is left alone.
     """
-    folder = cath_folder(cache_dir)
-    if (folder / "dompdb").is_dir() and not force and archive is None:
-        return folder / "dompdb"
-    if archive is None:
-        target = folder.parent / ARCHIVE_NAME
-        if force or not target.is_file():
-            hint = ("download it on a machine with network access and run `gensci data cath --archive FILE`, "
-                    "or train on your own structures with domain.paths=[FOLDER]")
-            download(url, target, progress=progress, offline_hint=hint)
-        extract_archive(target, folder, progress=progress)
-        target.unlink()
-    else:
-        extract_archive(archive, folder, progress=progress)
+    folder = fetch_archive(url, ARCHIVE_NAME, cath_folder(cache_dir), archive=archive, force=force, progress=progress,
+                           ready=lambda f: (f / "dompdb").is_dir(),
+                           offline_hint=("download it on a machine with network access and run `gensci data cath "
+                                         "--archive FILE`, or train on your own structures with domain.paths=[FOLDER]"))
     if not (folder / "dompdb").is_dir():
         raise GensciError(f"the archive holds no dompdb/ folder; is it {ARCHIVE_NAME}? (extracted to {folder})")
     return folder / "dompdb"

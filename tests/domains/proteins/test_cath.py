@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import gensci.download as dl
-from domains.proteins.cath import extract_archive, fetch_cath
+from domains.proteins.cath import fetch_cath
+from gensci.download import extract_archive
 from domains.proteins.structures import read_chains
 from gensci.cli import main
 from gensci.errors import GensciError
