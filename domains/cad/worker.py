@@ -1,0 +1,321 @@
+"""Builds in a separate, long-lived worker process, so a kernel crash cannot take the caller down.
+
+OpenCASCADE can segfault, hang in a boolean or allocate without bound on bad input (CadQuery
+issues #1665, #1873; CAD-Recode runs generated code in a subprocess with a timeout). So every
+build here runs in a child process started with the ``spawn`` context (nothing of the caller's
+torch / OpenMP state is forked), under an address-space cap (``RLIMIT_AS = memory_mb``). The
+child builds (:func:`domains.cad.kernel.build_shape`), writes the files asked for, judges the
+part (:mod:`domains.cad.validity`) and sends back plain numbers. A build that outlives its
+``timeout`` gets its worker killed; a worker that dies (signal, out of memory) is replaced on
+the next build. Every input gets exactly one :class:`BuildResult`, in order, whose ``cause``
+says in one line why it failed:
+
+* the :class:`CADError` text (``"extrude 2: the cut failed"``),
+* ``"timed out after 20 s"``, ``"worker crashed (signal 11, SIGSEGV)"``,
+  ``"out of memory (cap 3072 MB)"``.
+
+Tasks travel pickled (a :class:`CADSequence` pickles as plain dataclasses and numpy arrays).
+Starting a worker costs about a second (Python plus OCP imports); each start is timed and kept
+in :attr:`BuildWorker.startup_seconds` and the first result after it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing as mp
+import os
+import signal
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from domains.cad.sequence import CADError, CADSequence
+
+__all__ = ["BuildResult", "BuildWorker", "build", "build_many"]
+
+#: hooks a test can ask the worker to run before a build (to prove containment)
+TEST_HOOKS = ("segfault", "hang", "oom", "abort")
+
+
+@dataclass
+class BuildResult:
+    """One build's outcome. ``ok``: the kernel built a shape (``cause`` says why not);
+    ``seconds``: the build's wall time (files and checks included, worker start-up excluded);
+    ``startup_seconds``: the worker start-up this build waited for (0 when the worker was warm)."""
+
+    ok: bool
+    cause: str | None = None
+    strict_valid: bool = False
+    strict_reasons: list[str] = field(default_factory=list)
+    deepcad_valid: bool = False
+    volume: float | None = None
+    bbox: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
+    n_solids: int = 0
+    seconds: float = 0.0
+    startup_seconds: float = 0.0
+    step_path: str | None = None
+    stl_path: str | None = None
+    file_errors: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------- the child
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or "OutOfMemory" in type(e).__name__ or "OutOfMemory" in str(e)
+
+
+def _run_hook(hook: str, cap_bytes: int) -> None:
+    if hook == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif hook == "abort":
+        os.abort()
+    elif hook == "hang":
+        time.sleep(3600)
+    elif hook == "oom":
+        bytearray(cap_bytes)  # more than the cap leaves: MemoryError
+
+
+def _build_task(task: dict[str, Any], cap_bytes: int) -> dict[str, Any]:
+    """Build, write and judge one part (runs in the worker)."""
+    from domains.cad.export import write_step, write_stl
+    from domains.cad.kernel import build_shape
+    from domains.cad.validity import check_strict, deepcad_valid
+
+    if task.get("hook"):
+        _run_hook(task["hook"], cap_bytes)
+    try:
+        shape = build_shape(task["seq"])
+    except CADError as e:
+        return {"ok": False, "cause": str(e), "strict_reasons": [str(e)]}
+    out: dict[str, Any] = {"ok": True, "file_errors": []}
+    step_written = None
+    if task.get("step_path"):
+        try:
+            write_step(shape, task["step_path"])
+            out["step_path"] = step_written = os.fspath(task["step_path"])
+        except CADError as e:
+            out["file_errors"].append(f"STEP: {e}")
+    verdict = check_strict(shape, step_path=step_written)
+    out.update(strict_valid=verdict.valid, strict_reasons=verdict.reasons, volume=verdict.volume,
+               n_solids=verdict.n_solids,
+               bbox=None if verdict.bbox is None else tuple(tuple(float(x) for x in v) for v in verdict.bbox))
+    out["deepcad_valid"] = deepcad_valid(shape)[0]
+    if task.get("stl_path"):
+        try:
+            write_stl(shape, task["stl_path"])
+            out["stl_path"] = os.fspath(task["stl_path"])
+        except CADError as e:
+            out["file_errors"].append(f"STL: {e}")
+    return out
+
+
+def _serve(conn: Any, memory_mb: int) -> None:
+    """The worker's loop: import the kernel, cap the address space, then build until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
+    try:
+        import resource
+
+        import domains.cad.export  # noqa: F401 - the OCP imports, paid once per worker
+        import domains.cad.validity  # noqa: F401
+
+        cap = int(memory_mb) * 2**20
+        with open("/proc/self/status") as status:
+            size = next((int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize")), 0)
+        if size + 256 * 2**20 > cap:
+            raise CADError(f"memory_mb={memory_mb} leaves no room: the worker already maps {size >> 20} MB")
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    except Exception as e:  # noqa: BLE001 - reported to the caller, which raises it
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        start = time.perf_counter()
+        try:
+            out = _build_task(task, cap - size)
+        except BaseException as e:  # noqa: BLE001 - every failure goes back as a one-line cause
+            oom = _out_of_memory(e)
+            cause = f"out of memory (cap {memory_mb} MB)" if oom else f"kernel error: {type(e).__name__}: {e}"
+            out = {"ok": False, "cause": " ".join(cause.split()), "restart": oom}
+            out["strict_reasons"] = [out["cause"]]
+        out["seconds"] = time.perf_counter() - start
+        conn.send(out)
+        if out.get("restart"):
+            return  # after an allocation failure, start afresh
+
+
+# ---------------------------------------------------------------------------------- the parent
+
+
+def _kill(process: Any) -> None:
+    if process is not None and process.is_alive():
+        process.kill()
+    if process is not None:
+        process.join(5)
+
+
+class BuildWorker:
+    """A crash-contained builder (module docstring); start-up is lazy, use as a context manager
+    or call :meth:`close`."""
+
+    def __init__(self, timeout: float = 20.0, memory_mb: int = 3072, start_timeout: float = 120.0,
+                 context: str = "spawn") -> None:
+        if not timeout > 0:
+            raise CADError(f"the build timeout must be positive, got {timeout!r}")
+        self.timeout, self.memory_mb, self.start_timeout = float(timeout), int(memory_mb), float(start_timeout)
+        self._ctx = mp.get_context(context)
+        self._process: Any = None
+        self._conn: Any = None
+        self._finalizer: Any = None
+        #: seconds each worker start took (spawn, imports, ready)
+        self.startup_seconds: list[float] = []
+
+    def _start(self) -> float:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=_serve, args=(child, self.memory_mb), daemon=True,
+                                    name="gensci-cad-worker")
+        start = time.perf_counter()
+        process.start()
+        child.close()
+        if not parent.poll(self.start_timeout):
+            _kill(process)
+            raise CADError(f"the CAD worker did not start within {self.start_timeout:g} s")
+        try:
+            kind, detail = parent.recv()
+        except EOFError:
+            _kill(process)
+            raise CADError(f"the CAD worker died while starting (exit code {process.exitcode})") from None
+        if kind != "ready":
+            _kill(process)
+            raise CADError(f"the CAD worker could not start: {detail}")
+        self._process, self._conn = process, parent
+        self._finalizer = weakref.finalize(self, _kill, process)
+        seconds = time.perf_counter() - start
+        self.startup_seconds.append(seconds)
+        return seconds
+
+    def _drop(self) -> None:
+        """Kill the worker (after a timeout or crash); the next build starts a new one."""
+        if self._conn is not None:
+            self._conn.close()
+        _kill(self._process)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._process = self._conn = self._finalizer = None
+
+    def close(self) -> None:
+        """Stop the worker (politely, then by force)."""
+        if self._process is not None and self._process.is_alive():
+            try:
+                self._conn.send(None)
+                self._process.join(2)
+            except (OSError, EOFError):
+                pass
+        self._drop()
+
+    def __enter__(self) -> BuildWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def build(self, seq: CADSequence, step_path: str | os.PathLike | None = None,
+              stl_path: str | os.PathLike | None = None, timeout: float | None = None,
+              _hook: str | None = None) -> BuildResult:
+        """Build ``seq`` in the worker, write the files asked for, and judge the part.
+        ``_hook`` (tests only, one of :data:`TEST_HOOKS`) makes the worker misbehave first."""
+        timeout = self.timeout if timeout is None else float(timeout)
+        if _hook is not None and _hook not in TEST_HOOKS:
+            raise CADError(f"unknown test hook {_hook!r}; one of {', '.join(TEST_HOOKS)}")
+        startup = 0.0
+        if self._process is None or not self._process.is_alive():
+            self._drop()
+            startup = self._start()
+        task = {"seq": seq, "step_path": None if step_path is None else os.fspath(step_path),
+                "stl_path": None if stl_path is None else os.fspath(stl_path), "hook": _hook}
+        start = time.perf_counter()
+        try:
+            self._conn.send(task)
+        except Exception as e:  # noqa: BLE001 - e.g. labels that do not pickle: this input's result
+            return BuildResult(False, f"the task could not be sent to the worker: {type(e).__name__}: {e}",
+                               startup_seconds=startup)
+        out: dict[str, Any] | None = None
+        if self._conn.poll(timeout):
+            try:
+                out = self._conn.recv()
+            except (EOFError, OSError):
+                out = None
+        else:
+            self._drop()
+            return BuildResult(False, f"timed out after {timeout:g} s", seconds=time.perf_counter() - start,
+                               startup_seconds=startup)
+        if out is None:  # the worker died mid-build
+            process = self._process
+            process.join(5)
+            code = process.exitcode
+            self._drop()
+            if code is not None and code < 0:
+                cause = f"worker crashed (signal {-code}, {signal.Signals(-code).name})"
+            else:
+                cause = f"worker crashed (exit code {code})"
+            return BuildResult(False, cause, seconds=time.perf_counter() - start, startup_seconds=startup)
+        if out.pop("restart", False):
+            self._drop()
+        out.setdefault("strict_reasons", [])
+        return BuildResult(startup_seconds=startup, **out)
+
+    def build_many(self, seqs: Sequence[CADSequence], step_paths: Sequence[str | os.PathLike | None] | None = None,
+                   stl_paths: Sequence[str | os.PathLike | None] | None = None, timeout: float | None = None,
+                   progress: bool = True) -> list[BuildResult]:
+        """:meth:`build` for each sequence, in order; one result per input."""
+        n = len(seqs)
+        for name, paths in (("step_paths", step_paths), ("stl_paths", stl_paths)):
+            if paths is not None and len(paths) != n:
+                raise CADError(f"{name} has {len(paths)} entries for {n} sequences")
+        results: list[BuildResult] = []
+        with tqdm(total=n, disable=not progress, desc="building CAD parts", unit="part") as bar:
+            for i, seq in enumerate(seqs):
+                results.append(self.build(seq, None if step_paths is None else step_paths[i],
+                                          None if stl_paths is None else stl_paths[i], timeout))
+                bar.update(1)
+                bar.set_postfix(built=sum(r.ok for r in results), strict=sum(r.strict_valid for r in results),
+                                refresh=False)
+        return results
+
+
+_SHARED: dict[int, BuildWorker] = {}
+
+
+def _shared(memory_mb: int) -> BuildWorker:
+    if memory_mb not in _SHARED:
+        _SHARED[memory_mb] = BuildWorker(memory_mb=memory_mb)
+    return _SHARED[memory_mb]
+
+
+@atexit.register
+def _close_shared() -> None:
+    for worker in _SHARED.values():
+        worker.close()
+
+
+def build(seq: CADSequence, step_path: str | os.PathLike | None = None, stl_path: str | os.PathLike | None = None,
+          timeout: float = 20.0, memory_mb: int = 3072) -> BuildResult:
+    """Build one part in the shared worker for ``memory_mb`` (see :class:`BuildWorker`)."""
+    return _shared(memory_mb).build(seq, step_path, stl_path, timeout)
+
+
+def build_many(seqs: Sequence[CADSequence], step_paths: Sequence[str | os.PathLike | None] | None = None,
+               stl_paths: Sequence[str | os.PathLike | None] | None = None, timeout: float = 20.0,
+               memory_mb: int = 3072, progress: bool = True) -> list[BuildResult]:
+    """Build parts in order in the shared worker; one :class:`BuildResult` per input."""
+    return _shared(memory_mb).build_many(seqs, step_paths, stl_paths, timeout, progress)
