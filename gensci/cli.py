@@ -58,6 +58,9 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=4096, help="samples drawn per batch")
     p.add_argument("--bf16", action="store_true",
                    help="run the network in bfloat16 (faster on CPUs with AVX-512 BF16 / AMX; states stay float32)")
+    p.add_argument("--redraws", type=int, default=None, metavar="K",
+                   help="draw samples the domain rejects (e.g. CAD parts that build no valid solid) again, up to K "
+                        "times (default: the domain's; 0 never)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -152,7 +155,7 @@ def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str,
 
     return dict(conditions=parse_condition_values(args.condition) or None, guidance=args.guidance, steps=args.steps,
                 sampler=args.sampler, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                precision="bf16" if args.bf16 else "fp32", **extra)
+                precision="bf16" if args.bf16 else "fp32", redraws=args.redraws, **extra)
 
 
 def _trajectory_path(args: argparse.Namespace) -> Path:

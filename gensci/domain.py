@@ -354,6 +354,25 @@ class Domain(ABC):
         """Write samples to ``path`` atomically, with their requested conditions (so that
         :meth:`read` recovers them); return the path written."""
 
+    #: how many times :meth:`gensci.model.GenerativeModel.sample` redraws the samples
+    #: :meth:`rejected` names, unless the caller says otherwise (0: never)
+    default_redraws: int = 0
+
+    def rejected(self, samples: Any) -> list[int]:
+        """Positions of decoded samples that are not usable objects (a vector that decodes to no
+        part, a part the kernel cannot build), which sampling draws again up to its redraw
+        limit; none by default."""
+        return []
+
+    def replace(self, samples: Any, rows: Sequence[int], fresh: Any, attempt: int) -> Any:
+        """``samples`` with the entries at ``rows`` replaced by the redrawn ``fresh`` samples (in
+        order), the ``attempt``-th redraw (1, 2, ...), which the domain records so its files and
+        metrics can count redraws. Default: through :meth:`items` and :meth:`collect`."""
+        items = self.items(samples)
+        for row, item in zip(rows, self.items(fresh)):
+            items[row] = item
+        return self.collect(items)
+
     def wrap_network(self, network: torch.nn.Module, plan: SamplePlan, process: Any) -> torch.nn.Module:
         """The network the sampler calls for ``plan`` under ``process``: ``network`` itself
         by default; a domain may wrap it, e.g. to correct predictions with a physical

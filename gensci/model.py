@@ -194,6 +194,7 @@ class GenerativeModel:
         trajectory_frames: int | None = None,
         precision: str = "fp32",
         network_wrapper: Any = None,
+        redraws: int | None = None,
         **options: Any,
     ) -> Any:
         """Draw ``n`` samples as domain objects (and their decoded trajectory if asked).
@@ -213,6 +214,12 @@ class GenerativeModel:
         ``network_wrapper(network, plan, process)`` returns the module the sampler calls
         instead of the network (after the domain's own wrapping), e.g. the gradient
         guidance of a design loop (:class:`gensci.inverse.gradient.RewardGradientNetwork`).
+
+        ``redraws`` (default: the domain's ``default_redraws``) is how many times the samples
+        the domain rejects (:meth:`~gensci.domain.Domain.rejected`: e.g. CAD vectors that build
+        no valid solid) are drawn again, with fresh seeds; the domain records which were redrawn
+        (:meth:`~gensci.domain.Domain.replace`) and keeps those still rejected after the last
+        attempt, so nothing is dropped silently. Trajectories are not redrawn.
         """
         if int(n) < 1:
             raise GensciError(f"the number of samples must be positive, got {n}")
@@ -247,6 +254,19 @@ class GenerativeModel:
             if return_trajectory:
                 paths.append(state.stack(result.trajectory))
         samples = self.domain.decode(state.cat(xs), plan)
+        redraws = self.domain.default_redraws if redraws is None else int(redraws)
+        if redraws < 0:
+            raise GensciError(f"redraws must be 0 or more, got {redraws}")
+        if not return_trajectory:
+            for attempt in range(1, redraws + 1):
+                rows = list(self.domain.rejected(samples))
+                if not rows:
+                    break
+                fresh = self.sample(len(rows), conditions, steps=steps, guidance=guidance, sampler=sampler,
+                                    seed=(int(seed) + 7919 * attempt) % (2 ** 31), batch_size=batch_size,
+                                    progress=progress, precision=precision, network_wrapper=network_wrapper,
+                                    redraws=0, **options)
+                samples = self.domain.replace(samples, rows, fresh, attempt)
         if return_trajectory:
             traj = state.cat(paths, dim=1)
             if trajectory_frames is not None:

@@ -42,3 +42,33 @@ def test_unknown_precision_is_a_user_error():
 
     with pytest.raises(GensciError, match="precision"):
         gensci.load("points/moons").sample(5, precision="fp8", progress=False)
+
+
+def test_rejected_samples_are_redrawn_and_the_rest_kept():
+    """A domain that rejects points left of x = 0 gets them redrawn: the kept ones are the
+    first draw's, and with enough redraws few rejects remain (a half-plane keeps about half of
+    the moons, so k redraws leave about 2^-k)."""
+    import numpy as np
+
+    import gensci
+
+    model = gensci.load("points/moons")
+    domain = model.domain
+    redrawn_at: list[int] = []
+    domain.rejected = lambda samples: [i for i, row in enumerate(samples.x) if row[0] < 0]  # instance override
+    original_replace = type(domain).replace
+
+    def replace(samples, rows, fresh, attempt):
+        redrawn_at.append(attempt)
+        return original_replace(domain, samples, rows, fresh, attempt)
+
+    domain.replace = replace
+    first = model.sample(400, seed=3, progress=False, redraws=0).x
+    again = model.sample(400, seed=3, progress=False, redraws=6).x
+    kept = first[:, 0] >= 0
+    assert np.array_equal(again[kept], first[kept])  # accepted samples are never touched
+    assert 0.3 < (~kept).mean() < 0.7
+    assert (again[:, 0] < 0).mean() < 0.05
+    assert redrawn_at == sorted(redrawn_at) and redrawn_at[0] == 1 and len(redrawn_at) <= 6
+    with pytest.raises(GensciError, match="redraws"):
+        model.sample(10, seed=0, progress=False, redraws=-1)
