@@ -81,9 +81,10 @@ def read_step(path: str | os.PathLike) -> TopoDS_Shape:
     return shape
 
 
-def mesh(shape: TopoDS_Shape, tolerance: float | None = None, angular: float = 0.1) -> float:
-    """Triangulate ``shape`` in place; ``tolerance`` (linear deflection) defaults to 1e-3 of the
-    bounding box's diagonal. Returns the tolerance used."""
+def mesh(shape: TopoDS_Shape, tolerance: float | None = None, angular: float = 0.2) -> float:
+    """Triangulate ``shape`` in place: chords stay within ``tolerance`` of the surface (default
+    1e-3 of the bounding box's diagonal) and turn by at most ``angular`` radians. Returns the
+    tolerance used."""
     box = shape_bbox(shape)
     if box is None:
         raise CADError("cannot mesh a shape with an empty bounding box")

@@ -2,8 +2,9 @@
 
 OpenCASCADE can segfault, hang in a boolean or allocate without bound on bad input (CadQuery
 issues #1665, #1873; CAD-Recode runs generated code in a subprocess with a timeout). So every
-build here runs in a child process started with the ``spawn`` context (nothing of the caller's
-torch / OpenMP state is forked), under an address-space cap (``RLIMIT_AS = memory_mb``). The
+build here runs in a fresh child interpreter (as with multiprocessing's ``spawn``: nothing of the
+caller's torch / OpenMP state is forked, and the caller's main script is not re-run), under an
+address-space cap (``RLIMIT_AS = memory_mb``, checked to leave room after the imports). The
 child builds (:func:`domains.cad.kernel.build_shape`), writes the files asked for, judges the
 part (:mod:`domains.cad.validity`) and sends back plain numbers. A build that outlives its
 ``timeout`` gets its worker killed; a worker that dies (signal, out of memory) is replaced on
@@ -14,7 +15,8 @@ says in one line why it failed:
 * ``"timed out after 20 s"``, ``"worker crashed (signal 11, SIGSEGV)"``,
   ``"out of memory (cap 3072 MB)"``.
 
-Tasks travel pickled (a :class:`CADSequence` pickles as plain dataclasses and numpy arrays).
+Tasks travel pickled over a pipe (a :class:`CADSequence` pickles as plain dataclasses and numpy
+arrays); answers come back as plain dicts on a second pipe.
 Starting a worker costs about a second (Python plus OCP imports); each start is timed and kept
 in :attr:`BuildWorker.startup_seconds` and the first result after it.
 """
@@ -22,13 +24,17 @@ in :attr:`BuildWorker.startup_seconds` and the first result after it.
 from __future__ import annotations
 
 import atexit
-import multiprocessing as mp
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -114,9 +120,11 @@ def _build_task(task: dict[str, Any], cap_bytes: int) -> dict[str, Any]:
     return out
 
 
-def _serve(conn: Any, memory_mb: int) -> None:
-    """The worker's loop: import the kernel, cap the address space, then build until told to stop."""
+def _serve(read_fd: int, write_fd: int, memory_mb: int) -> None:
+    """The worker's loop (in the child): import the kernel, cap the address space, then build
+    the tasks read from ``read_fd`` and answer on ``write_fd`` until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle
+    inbox, conn = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     try:
         import resource
 
@@ -135,7 +143,7 @@ def _serve(conn: Any, memory_mb: int) -> None:
     conn.send(("ready", None))
     while True:
         try:
-            task = conn.recv()
+            task = inbox.recv()
         except EOFError:
             return
         if task is None:
@@ -157,48 +165,69 @@ def _serve(conn: Any, memory_mb: int) -> None:
 # ---------------------------------------------------------------------------------- the parent
 
 
-def _kill(process: Any) -> None:
-    if process is not None and process.is_alive():
+def _kill(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
         process.kill()
     if process is not None:
-        process.join(5)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+#: the folder that holds the ``domains`` package, so the child imports the same code
+_ROOT = str(Path(__file__).resolve().parents[2])
+_CHILD = "import sys; from domains.cad.worker import _serve; _serve(*map(int, sys.argv[1:]))"
 
 
 class BuildWorker:
     """A crash-contained builder (module docstring); start-up is lazy, use as a context manager
-    or call :meth:`close`."""
+    or call :meth:`close`.
 
-    def __init__(self, timeout: float = 20.0, memory_mb: int = 3072, start_timeout: float = 120.0,
-                 context: str = "spawn") -> None:
+    The worker is a fresh interpreter (``python -c``, like multiprocessing's ``spawn`` but
+    without re-running the caller's main script) that talks over two inherited pipes."""
+
+    def __init__(self, timeout: float = 20.0, memory_mb: int = 3072, start_timeout: float = 120.0) -> None:
         if not timeout > 0:
             raise CADError(f"the build timeout must be positive, got {timeout!r}")
         self.timeout, self.memory_mb, self.start_timeout = float(timeout), int(memory_mb), float(start_timeout)
-        self._ctx = mp.get_context(context)
-        self._process: Any = None
-        self._conn: Any = None
+        self._process: subprocess.Popen | None = None
+        self._send: Connection | None = None
+        self._recv: Connection | None = None
         self._finalizer: Any = None
-        #: seconds each worker start took (spawn, imports, ready)
+        #: seconds each worker start took (interpreter, imports, ready)
         self.startup_seconds: list[float] = []
 
     def _start(self) -> float:
-        parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_serve, args=(child, self.memory_mb), daemon=True,
-                                    name="gensci-cad-worker")
+        to_child, from_parent = os.pipe()[::-1]  # (write end, read end)
+        from_child, to_parent = os.pipe()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")])))
         start = time.perf_counter()
-        process.start()
-        child.close()
-        if not parent.poll(self.start_timeout):
-            _kill(process)
-            raise CADError(f"the CAD worker did not start within {self.start_timeout:g} s")
         try:
-            kind, detail = parent.recv()
+            process = subprocess.Popen([sys.executable, "-c", _CHILD, str(from_parent), str(to_parent),
+                                        str(self.memory_mb)], pass_fds=(from_parent, to_parent), env=env,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        finally:
+            os.close(from_parent)
+            os.close(to_parent)
+        send, recv = Connection(to_child, readable=False), Connection(from_child, writable=False)
+
+        def fail(why: str) -> CADError:
+            send.close()
+            recv.close()
+            _kill(process)
+            return CADError(why)
+
+        if not recv.poll(self.start_timeout):
+            raise fail(f"the CAD worker did not start within {self.start_timeout:g} s")
+        try:
+            kind, detail = recv.recv()
         except EOFError:
-            _kill(process)
-            raise CADError(f"the CAD worker died while starting (exit code {process.exitcode})") from None
+            process.wait(5)
+            raise fail(f"the CAD worker died while starting (exit code {process.returncode})") from None
         if kind != "ready":
-            _kill(process)
-            raise CADError(f"the CAD worker could not start: {detail}")
-        self._process, self._conn = process, parent
+            raise fail(f"the CAD worker could not start: {detail}")
+        self._process, self._send, self._recv = process, send, recv
         self._finalizer = weakref.finalize(self, _kill, process)
         seconds = time.perf_counter() - start
         self.startup_seconds.append(seconds)
@@ -206,20 +235,21 @@ class BuildWorker:
 
     def _drop(self) -> None:
         """Kill the worker (after a timeout or crash); the next build starts a new one."""
-        if self._conn is not None:
-            self._conn.close()
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
         _kill(self._process)
         if self._finalizer is not None:
             self._finalizer.detach()
-        self._process = self._conn = self._finalizer = None
+        self._process = self._send = self._recv = self._finalizer = None
 
     def close(self) -> None:
         """Stop the worker (politely, then by force)."""
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self._process.poll() is None:
             try:
-                self._conn.send(None)
-                self._process.join(2)
-            except (OSError, EOFError):
+                self._send.send(None)  # type: ignore[union-attr]
+                self._process.wait(2)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
         self._drop()
 
@@ -228,6 +258,20 @@ class BuildWorker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _crash_cause(self) -> str:
+        """Why the worker died (it is dropped)."""
+        try:
+            code = self._process.wait(5) if self._process is not None else None
+        except subprocess.TimeoutExpired:
+            code = None
+        self._drop()
+        if code is not None and code < 0:
+            try:
+                return f"worker crashed (signal {-code}, {signal.Signals(-code).name})"
+            except ValueError:
+                return f"worker crashed (signal {-code})"
+        return f"worker crashed (exit code {code})"
 
     def build(self, seq: CADSequence, step_path: str | os.PathLike | None = None,
               stl_path: str | os.PathLike | None = None, timeout: float | None = None,
@@ -238,37 +282,28 @@ class BuildWorker:
         if _hook is not None and _hook not in TEST_HOOKS:
             raise CADError(f"unknown test hook {_hook!r}; one of {', '.join(TEST_HOOKS)}")
         startup = 0.0
-        if self._process is None or not self._process.is_alive():
+        if self._process is None or self._process.poll() is not None:
             self._drop()
             startup = self._start()
+        assert self._send is not None and self._recv is not None and self._process is not None
         task = {"seq": seq, "step_path": None if step_path is None else os.fspath(step_path),
                 "stl_path": None if stl_path is None else os.fspath(stl_path), "hook": _hook}
-        start = time.perf_counter()
         try:
-            self._conn.send(task)
+            payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as e:  # noqa: BLE001 - e.g. labels that do not pickle: this input's result
             return BuildResult(False, f"the task could not be sent to the worker: {type(e).__name__}: {e}",
                                startup_seconds=startup)
-        out: dict[str, Any] | None = None
-        if self._conn.poll(timeout):
-            try:
-                out = self._conn.recv()
-            except (EOFError, OSError):
-                out = None
-        else:
-            self._drop()
-            return BuildResult(False, f"timed out after {timeout:g} s", seconds=time.perf_counter() - start,
+        start = time.perf_counter()
+        try:
+            self._send.send_bytes(payload)
+            if not self._recv.poll(timeout):
+                self._drop()
+                return BuildResult(False, f"timed out after {timeout:g} s", seconds=time.perf_counter() - start,
+                                   startup_seconds=startup)
+            out: dict[str, Any] = self._recv.recv()
+        except (EOFError, OSError):  # the worker died before or while answering
+            return BuildResult(False, self._crash_cause(), seconds=time.perf_counter() - start,
                                startup_seconds=startup)
-        if out is None:  # the worker died mid-build
-            process = self._process
-            process.join(5)
-            code = process.exitcode
-            self._drop()
-            if code is not None and code < 0:
-                cause = f"worker crashed (signal {-code}, {signal.Signals(-code).name})"
-            else:
-                cause = f"worker crashed (exit code {code})"
-            return BuildResult(False, cause, seconds=time.perf_counter() - start, startup_seconds=startup)
         if out.pop("restart", False):
             self._drop()
         out.setdefault("strict_reasons", [])
