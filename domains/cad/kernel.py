@@ -18,7 +18,8 @@ anew for OCP (``cadquery-ocp-novtk < 8``). For each :class:`~domains.cad.sequenc
 
 Every builder's ``IsDone`` is checked; a failure raises :class:`CADError` naming the extrude,
 loop and curve (counted from 1) and the step, e.g. ``"extrude 3, loop 2: the wire could not
-be built (DisconnectedWire)"``. A cut that removes everything is not an error here: the
+be built (DisconnectedWire)"``; an exception of the kernel itself (``Standard_Failure``) is
+turned into one naming the extrude. A cut that removes everything is not an error here: the
 result is an empty shape, which :mod:`domains.cad.validity` reports.
 """
 
@@ -143,8 +144,13 @@ def build_shape(seq: CADSequence) -> TopoDS_Shape:
     part: TopoDS_Shape | None = None
     for i, ext in enumerate(seq.extrudes):
         where = f"extrude {i + 1}"
-        prism = build_extrude(ext, where)
-        part = prism if part is None else _boolean(ext.operation, part, prism, where)
+        try:
+            prism = build_extrude(ext, where)
+            part = prism if part is None else _boolean(ext.operation, part, prism, where)
+        except CADError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an OCC exception (Standard_Failure): say where it struck
+            raise CADError(f"{where}: the kernel failed ({type(e).__name__}: {' '.join(str(e).split())})") from e
     assert part is not None  # a CADSequence has at least one extrude
     return part
 

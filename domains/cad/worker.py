@@ -58,6 +58,7 @@ class BuildResult:
     strict_valid: bool = False
     strict_reasons: list[str] = field(default_factory=list)
     deepcad_valid: bool = False
+    deepcad_reason: str | None = None
     volume: float | None = None
     bbox: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     n_solids: int = 0
@@ -66,6 +67,11 @@ class BuildResult:
     step_path: str | None = None
     stl_path: str | None = None
     file_errors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.ok:  # nothing was built: both criteria fail for the same cause
+            self.strict_reasons = self.strict_reasons or [str(self.cause)]
+            self.deepcad_reason = self.deepcad_reason or "the build failed"
 
 
 # ----------------------------------------------------------------------------------- the child
@@ -97,7 +103,7 @@ def _build_task(task: dict[str, Any], cap_bytes: int) -> dict[str, Any]:
     try:
         shape = build_shape(task["seq"])
     except CADError as e:
-        return {"ok": False, "cause": str(e), "strict_reasons": [str(e)]}
+        return {"ok": False, "cause": str(e)}
     out: dict[str, Any] = {"ok": True, "file_errors": []}
     step_written = None
     if task.get("step_path"):
@@ -110,7 +116,7 @@ def _build_task(task: dict[str, Any], cap_bytes: int) -> dict[str, Any]:
     out.update(strict_valid=verdict.valid, strict_reasons=verdict.reasons, volume=verdict.volume,
                n_solids=verdict.n_solids,
                bbox=None if verdict.bbox is None else tuple(tuple(float(x) for x in v) for v in verdict.bbox))
-    out["deepcad_valid"] = deepcad_valid(shape)[0]
+    out["deepcad_valid"], out["deepcad_reason"] = deepcad_valid(shape)
     if task.get("stl_path"):
         try:
             write_stl(shape, task["stl_path"])
@@ -155,7 +161,6 @@ def _serve(read_fd: int, write_fd: int, memory_mb: int) -> None:
             oom = _out_of_memory(e)
             cause = f"out of memory (cap {memory_mb} MB)" if oom else f"kernel error: {type(e).__name__}: {e}"
             out = {"ok": False, "cause": " ".join(cause.split()), "restart": oom}
-            out["strict_reasons"] = [out["cause"]]
         out["seconds"] = time.perf_counter() - start
         conn.send(out)
         if out.get("restart"):
@@ -306,7 +311,6 @@ class BuildWorker:
                                startup_seconds=startup)
         if out.pop("restart", False):
             self._drop()
-        out.setdefault("strict_reasons", [])
         return BuildResult(startup_seconds=startup, **out)
 
     def build_many(self, seqs: Sequence[CADSequence], step_paths: Sequence[str | os.PathLike | None] | None = None,

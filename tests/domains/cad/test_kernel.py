@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("OCP")
 
 from domains.cad.kernel import build_extrude, build_shape, n_solids, shape_bbox, shape_volume  # noqa: E402
-from domains.cad.sequence import CADError, CADSequence, SketchPlane  # noqa: E402
+from domains.cad.sequence import Arc, CADError, CADSequence, Line, Loop, SketchPlane  # noqa: E402
 from tests.domains.cad.parts import (XY, box, circle, cylinder, extrude, plate_with_hole, rect,  # noqa: E402
                                      rounded_rect)
 
@@ -129,3 +129,21 @@ def test_zero_length_extrude_names_the_extrude() -> None:
 def test_rejects_what_is_not_a_sequence() -> None:
     with pytest.raises(CADError, match="needs a CADSequence"):
         build_shape([extrude(rect(1, 1), 1)])  # type: ignore[arg-type]
+
+
+def test_flat_arc_names_extrude_loop_and_curve() -> None:
+    P = lambda x, y: np.array([x, y], dtype=float)  # noqa: E731
+    flat = Loop((Line(P(0, 0), P(1, 0)), Arc(P(1, 0), P(1, 1), 1e-9), Line(P(1, 1), P(0, 1)), Line(P(0, 1), P(0, 0))))
+    seq = CADSequence([extrude(rect(2, 2), 1), extrude((rect(3, 3, -0.5, -0.5), flat), 1, operation="join")])
+    with pytest.raises(CADError, match=r"^extrude 2, loop 2, curve 2: the arc could not be built"):
+        build_shape(seq)
+
+
+def test_kernel_exceptions_become_cad_errors(monkeypatch) -> None:
+    from OCP.gp import gp_Dir
+
+    import domains.cad.kernel as kernel
+
+    monkeypatch.setattr(kernel, "BRepPrimAPI_MakePrism", lambda *args: gp_Dir(0, 0, 0))  # OCC raises
+    with pytest.raises(CADError, match=r"^extrude 1: the kernel failed \(Standard_ConstructionError: gp_Dir"):
+        build_shape(box())

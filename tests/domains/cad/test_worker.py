@@ -46,9 +46,11 @@ def test_kernel_errors_come_back_as_causes(worker) -> None:
     r = worker.build(CADSequence([extrude(rect(1, 1), 1), extrude(rect(1, 1), 0.0, operation="cut")]))
     assert not r.ok and r.cause.startswith("extrude 2: zero-length extrude")
     assert not r.strict_valid and not r.deepcad_valid and r.volume is None
+    assert r.strict_reasons == [r.cause] and r.deepcad_reason == "the build failed"
     empty = worker.build(emptied())
     assert empty.ok and not empty.strict_valid and not empty.deepcad_valid
     assert any(reason.startswith("no solid") for reason in empty.strict_reasons)
+    assert empty.deepcad_reason == "empty bounding box"
 
 
 @pytest.mark.parametrize("hook, cause", [("segfault", "worker crashed (signal 11, SIGSEGV)"),
@@ -57,7 +59,7 @@ def test_kernel_errors_come_back_as_causes(worker) -> None:
 def test_crashes_are_contained(worker, hook: str, cause: str) -> None:
     starts = len(worker.startup_seconds)
     r = worker.build(box(), _hook=hook)
-    assert not r.ok and r.cause == cause
+    assert not r.ok and r.cause == cause and r.strict_reasons == [cause]
     after = worker.build(box(2, 3, 4))
     assert after.ok and after.volume == pytest.approx(24.0) and after.startup_seconds > 0
     assert len(worker.startup_seconds) == max(starts, 1) + 1  # one fresh worker after the crash
