@@ -1,0 +1,353 @@
+"""The CAD domain: sketch-and-extrude parts generated in two stages, written as STEP files.
+
+GenCAD's recipe (Alam & Ahmed 2025, "GenCAD: Image-conditioned CAD generation with
+transformer-based contrastive representation and diffusion priors", TMLR) on the shared cores:
+
+1. stage ``autoencoder``: a transformer autoencoder of DeepCAD vectors
+   (:class:`~domains.cad.autoencoder.CommandAutoencoder`, latent ``z ∈ R^256``);
+2. the generative stage: a prior over ``[standardised z, standardised log size]`` trained with
+   any of the shared processes (flow matching, W-CFM, DDPM by config), with classifier-free
+   guidance on the part's family and its box sides ``width, depth, height`` (mm) -- which
+   GenCAD lacks. The size rides in the state because the vector is scale-free (every part is
+   normalised to a unit box), so the prior must say how large the decoded part is;
+3. decoding: the frozen decoder gives a vector, :func:`~domains.cad.vector.decode` a history,
+   scaled to the sampled size; :meth:`CADDomain.write` builds every part in a crash-contained
+   worker (:mod:`domains.cad.worker`) and writes ``part_000.step`` (+ ``.stl`` and the ``.json``
+   history) into a folder with ``summary.json``, which names every part that failed to decode
+   or build and why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from domains.cad.data import SPLITS, PartSet, json_parts, procedural_parts, split_indices
+from domains.cad.sequence import CADError, CADSequence
+from domains.cad.vector import PART_SIZE, decode as decode_vector
+from gensci.domain import BatchDataset, ConditionRequest, Domain, SamplePlan, check_conditions
+from gensci.errors import GensciError
+from gensci.io import atomic_write
+
+__all__ = ["CADDomain", "GeneratedPart", "CADSamples", "DIMENSIONS"]
+
+#: the numeric conditions: the part's box sides along x, y, z (mm)
+DIMENSIONS = ("width", "depth", "height")
+
+
+@dataclass
+class GeneratedPart:
+    """One sample: its vector, the history it decodes to (in mm; None when it does not decode)
+    and why not, and the conditions it was asked for."""
+
+    vector: np.ndarray
+    sequence: CADSequence | None
+    error: str | None = None
+    requested: dict[str, Any] = field(default_factory=dict)
+    size: float = float("nan")
+    #: 0 for a first draw, k for the k-th redraw of a rejected sample
+    attempt: int = 0
+
+
+@dataclass
+class CADSamples:
+    """Generated (or read-back) parts, in order; ``builds`` once :meth:`CADDomain.write` or
+    :meth:`CADDomain.evaluate` has built them."""
+
+    parts: list[GeneratedPart]
+    builds: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __iter__(self):
+        return iter(self.parts)
+
+
+def _rows_text(vector: np.ndarray) -> list[str]:
+    """A vector's rows up to its first EOS as text lines (``"0 224 128 -1 ..."``), for summaries."""
+    rows = []
+    for row in np.asarray(vector):
+        rows.append(" ".join(str(int(v)) for v in row))
+        if int(row[0]) == 3:
+            break
+    return rows
+
+
+class CADDomain(Domain):
+    """Sketch-and-extrude parts (module docstring).
+
+    Args:
+        source: ``"procedural"`` (the families of :mod:`domains.cad.families`) or a folder of
+            DeepCAD JSON files (``gensci data deepcad`` fetches DeepCAD's).
+        n_parts: how many procedural parts to generate (before deduplication).
+        seed: seeds the procedural generator and the split.
+        families: restrict the procedural families (None: all).
+        conditions: which of ``family``, ``width``, ``depth``, ``height`` the prior is guided on.
+        build_timeout: seconds one part may take to build before it is called a failure.
+        cache_dir: the gensci cache root (default ``$GENSCI_CACHE`` or ``~/.cache/gensci``).
+    """
+
+    name = "cad"
+    suffix = ""
+    stages = ("autoencoder",)
+    default_redraws = 3
+
+    def __init__(self, source: str = "procedural", n_parts: int = 20000, seed: int = 0, families: list[str] | None = None,
+                 conditions: list[str] | None = None, build_timeout: float = 20.0, cache_dir: str | None = None,
+                 progress: bool = True):
+        self.source_name = str(source)
+        self.n_parts, self.seed = int(n_parts), int(seed)
+        self.families = list(families) if families else None
+        self.condition_names = list(conditions) if conditions is not None else ["family", *DIMENSIONS]
+        unknown = set(self.condition_names) - {"family", *DIMENSIONS}
+        if unknown:
+            raise GensciError(f"unknown CAD conditions {sorted(unknown)}; choose from family, {', '.join(DIMENSIONS)}")
+        self.build_timeout = float(build_timeout)
+        self.cache_dir = cache_dir
+        self.progress = progress
+        self._parts: PartSet | None = None
+        self._splits: dict[str, np.ndarray] | None = None
+        self._stats = None
+
+    # ----------------------------------------------------------------- data
+    def parts(self) -> PartSet:
+        if self._parts is None:
+            if self.source_name == "procedural":
+                self._parts = procedural_parts(self.n_parts, self.seed, self.families, self.cache_dir, self.progress)
+            else:
+                self._parts = json_parts(self.source_name, progress=self.progress)
+            self._splits = split_indices(len(self._parts), self.seed)
+        return self._parts
+
+    def split(self, split: str) -> PartSet:
+        if split not in SPLITS:
+            raise GensciError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        parts = self.parts()
+        return parts.take(self._splits[split])
+
+    def prepare(self) -> None:
+        """Statistics of the train split, once (the latent statistics :meth:`attach` adds stay)."""
+        if self._stats is not None:
+            return
+        train = self.split("train")
+        specs = []
+        if "family" in self.condition_names and train.family is not None:
+            classes = sorted(set(train.family.tolist()))
+            specs.append({"name": "family", "kind": "categorical", "num_classes": len(classes), "classes": classes})
+        for k, name in enumerate(DIMENSIONS):
+            if name in self.condition_names:
+                v = train.dims[:, k]
+                specs.append({"name": name, "kind": "numeric", "low": float(v.min()), "high": float(v.max()),
+                              "mean": float(v.mean()), "std": float(v.std() or 1.0), "unit": "mm"})
+        log_size = np.log(train.size)
+        self._stats = {"conditions": specs, "log_size_mean": float(log_size.mean()),
+                       "log_size_std": float(log_size.std() or 1.0), "source": self.source_name,
+                       "n_train": len(train), "skipped": dict(train.skipped)}
+
+    def encode_conditions(self, family: np.ndarray | None, dims: np.ndarray | None, n: int) -> dict[str, Tensor]:
+        """Classes as indices, sides as raw mm (the network normalises); missing -> NaN."""
+        out = {}
+        for spec in self._require_stats()["conditions"]:
+            if spec["name"] == "family":
+                lookup = {c: float(i) for i, c in enumerate(spec["classes"])}
+                vals = [math.nan] * n if family is None else [lookup.get(str(f), math.nan) for f in family]
+                out["family"] = torch.tensor(vals, dtype=torch.float32)
+            else:
+                k = DIMENSIONS.index(spec["name"])
+                out[spec["name"]] = torch.full((n,), math.nan) if dims is None else \
+                    torch.as_tensor(dims[:, k], dtype=torch.float32)
+        return out
+
+    # -------------------------------------------------------------- stages
+    def stage_dataset(self, stage: str, split: str) -> Dataset:
+        return BatchDataset(torch.as_tensor(self.split(split).vectors, dtype=torch.long))
+
+    def attach(self, stage: str, module: nn.Module) -> None:
+        """The trained autoencoder: the latent mean and spread come from the train split once."""
+        super().attach(stage, module)
+        stats = self._require_stats()
+        if "latent_mean" not in stats:
+            z = self._encode(self.split("train").vectors)
+            stats.update(latent_mean=z.mean(0).tolist(), latent_std=z.std(0).clamp_min(1e-4).tolist())
+
+    @torch.no_grad()
+    def _encode(self, vectors: np.ndarray, batch: int = 512) -> Tensor:
+        ae = self.module("autoencoder")
+        device = next(ae.parameters()).device
+        return torch.cat([ae.encode(torch.as_tensor(vectors[i:i + batch], dtype=torch.long, device=device)).float().cpu()
+                          for i in range(0, len(vectors), batch)])
+
+    def dataset(self, split: str) -> Dataset:
+        """The prior's states ``[standardised z, standardised log size]`` with the conditions."""
+        stats = self._require_stats()
+        if "latent_mean" not in stats:
+            raise GensciError("the CAD prior needs the autoencoder stage first (gensci train ... stage=autoencoder)")
+        part = self.split(split)
+        z = (self._encode(part.vectors) - torch.tensor(stats["latent_mean"])) / torch.tensor(stats["latent_std"])
+        s = (torch.as_tensor(np.log(part.size), dtype=torch.float32) - stats["log_size_mean"]) / stats["log_size_std"]
+        return BatchDataset(torch.cat([z, s[:, None]], dim=1), self.encode_conditions(part.family, part.dims, len(part)))
+
+    # ------------------------------------------------------------ network
+    def network_kwargs(self) -> dict[str, Any]:
+        stats = self._require_stats()
+        if "latent_mean" not in stats:
+            raise GensciError("the CAD prior needs the autoencoder stage first (gensci train ... stage=autoencoder)")
+        return {"dim": len(stats["latent_mean"]) + 1, "conditions": stats["conditions"]}
+
+    # ------------------------------------------------------------ sampling
+    def plan(self, n: int, conditions: ConditionRequest | None = None, **options: Any) -> SamplePlan:
+        if options:
+            raise GensciError(f"the cad domain takes no sampling options, got {', '.join(options)}")
+        stats = self._require_stats()
+        checked = check_conditions(stats["conditions"], conditions)
+        family = np.array([checked["family"]] * n, dtype=object) if "family" in checked else None
+        dims = None
+        if any(d in checked for d in DIMENSIONS):
+            dims = np.array([[checked.get(d, math.nan) for d in DIMENSIONS]] * n, dtype=np.float64)
+        cond = self.encode_conditions(family, dims, n) if checked else None
+        return SamplePlan(shape=(n, len(stats["latent_mean"]) + 1), cond=cond, info={"requested": checked})
+
+    @torch.no_grad()
+    def decode(self, x: Tensor, plan: SamplePlan) -> CADSamples:
+        """Latents through the frozen decoder to vectors, histories and real sizes (mm)."""
+        stats = self._require_stats()
+        ae = self.module("autoencoder")
+        device = next(ae.parameters()).device
+        mean, std = (torch.tensor(stats[k], device=x.device) for k in ("latent_mean", "latent_std"))
+        z = x[:, :-1].float() * std + mean
+        sizes = torch.exp(x[:, -1].double().cpu() * stats["log_size_std"] + stats["log_size_mean"]).numpy()
+        vectors = ae.decode(z.to(device)).cpu().numpy()
+        requested = dict(plan.info.get("requested", {}))
+        parts = []
+        for vec, size in zip(vectors, sizes):
+            try:
+                seq = decode_vector(vec).transformed(float(size) / PART_SIZE, np.zeros(3))
+                parts.append(GeneratedPart(vec, seq, None, requested, float(size)))
+            except CADError as err:
+                parts.append(GeneratedPart(vec, None, str(err), requested, float(size)))
+        return CADSamples(parts)
+
+    def build(self, samples: CADSamples, folder: Path | None = None) -> list[Any]:
+        """Build every decoded part in the worker (writing STEP and STL into ``folder`` if given)."""
+        from domains.cad.worker import BuildResult, build_many
+
+        todo = [i for i, p in enumerate(samples.parts) if p.sequence is not None]
+        if not todo:
+            samples.builds = [BuildResult(ok=False, cause=f"decode: {p.error}") for p in samples.parts]
+            return samples.builds
+        steps = [folder / f"part_{i:03d}.step" for i in todo] if folder else None
+        stls = [folder / f"part_{i:03d}.stl" for i in todo] if folder else None
+        done = build_many([samples.parts[i].sequence for i in todo], steps, stls, timeout=self.build_timeout,
+                          progress=self.progress)
+        results: list[Any] = [BuildResult(ok=False, cause=f"decode: {p.error}") for p in samples.parts]
+        for i, r in zip(todo, done):
+            results[i] = r
+        samples.builds = results
+        return results
+
+    def rejected(self, samples: CADSamples) -> list[int]:
+        """Parts that do not decode, do not build or are not strictly valid (built here, in the
+        worker; the results stay on ``samples`` so :meth:`write` does not build them again)."""
+        results = samples.builds if samples.builds is not None else self.build(samples)
+        return [i for i, r in enumerate(results) if not (r.ok and r.strict_valid)]
+
+    def replace(self, samples: CADSamples, rows, fresh: CADSamples, attempt: int) -> CADSamples:
+        """The redrawn parts in place of the rejected ones, marked with their attempt."""
+        parts, builds = list(samples.parts), None if samples.builds is None else list(samples.builds)
+        fresh_builds = fresh.builds if fresh.builds is not None else self.build(fresh)
+        for row, part, result in zip(rows, fresh.parts, fresh_builds):
+            part.attempt = attempt
+            parts[row] = part
+            if builds is not None:
+                builds[row] = result
+        return CADSamples(parts, builds)
+
+    def write(self, samples: CADSamples, path: str | Path) -> Path:
+        """A folder with ``part_XXX.step``, ``.stl`` and ``.json`` per part that builds (the
+        ``.json`` history also for parts that decode but fail to build), and ``summary.json``:
+        counts, the requested conditions, and every failure with its stage and cause."""
+        from domains.cad.json_codec import write_json
+
+        folder = Path(path)
+        if folder.suffix.lower() in (".step", ".stp", ".stl", ".json"):
+            raise GensciError(f"-o {path}: the cad domain writes a folder of parts (part_000.step, ...), not one file")
+        if folder.exists() and not folder.is_dir():
+            raise GensciError(f"-o {path} exists and is not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        results = self.build(samples, folder)
+        failures = []
+        for i, (part, result) in enumerate(zip(samples.parts, results)):
+            if part.sequence is not None:
+                write_json(part.sequence, folder / f"part_{i:03d}.json")
+            if not (result.ok and result.strict_valid):
+                cause = result.cause or "; ".join(result.strict_reasons) or "not strictly valid"
+                failures.append({"part": i, "stage": "decode" if part.sequence is None else
+                                 ("build" if not result.ok else "validity"), "cause": cause,
+                                 "vector": _rows_text(part.vector) if part.sequence is None else None})
+        summary = {"n": len(samples), "decoded": sum(p.sequence is not None for p in samples.parts),
+                   "redrawn": sum(p.attempt > 0 for p in samples.parts),
+                   "attempts": [p.attempt for p in samples.parts],
+                   "built": sum(bool(r.ok) for r in results), "strict_valid": sum(bool(r.strict_valid) for r in results),
+                   "requested": samples.parts[0].requested if samples.parts else {},
+                   "sizes_mm": [p.size for p in samples.parts], "failures": failures}
+        with atomic_write(folder / "summary.json") as handle:
+            json.dump(summary, handle, indent=1)
+        if self.progress:
+            print(f"{summary['strict_valid']} of {summary['n']} parts strictly valid ({summary['redrawn']} redrawn, "
+                  f"{summary['n'] - summary['decoded']} undecodable, {summary['decoded'] - summary['built']} failed "
+                  f"to build); causes in {folder / 'summary.json'}", file=sys.stderr)
+        return folder
+
+    def read(self, path: str | Path) -> CADSamples:
+        """The parts of a folder :meth:`write` produced (their ``.json`` histories), with the
+        requested conditions of its ``summary.json``."""
+        from domains.cad.json_codec import read_json
+        from domains.cad.vector import encode
+
+        folder = Path(path)
+        if not folder.is_dir():
+            raise GensciError(f"{path} is not a folder of generated parts")
+        summary_path = folder / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        n = int(summary.get("n", 0)) or 1 + max((int(p.stem.split("_")[1]) for p in folder.glob("part_*.json")), default=-1)
+        parts = []
+        for i in range(n):
+            f = folder / f"part_{i:03d}.json"
+            if f.is_file():
+                seq = read_json(f)
+                parts.append(GeneratedPart(encode(seq), seq, None, dict(summary.get("requested", {}))))
+            else:
+                cause = next((x["cause"] for x in summary.get("failures", []) if x["part"] == i), "no file")
+                parts.append(GeneratedPart(np.zeros((0, 17), dtype=np.int64), None, cause, dict(summary.get("requested", {}))))
+        if not parts:
+            raise GensciError(f"{path} holds no part_XXX.json files")
+        return CADSamples(parts)
+
+    # -------------------------------------------------------------- metrics
+    def evaluate(self, samples: CADSamples, split: str = "test") -> dict[str, float]:
+        """Decode rate, strict validity, DeepCAD's invalid ratio, and the error of requested box
+        sides measured on the built solids."""
+        results = samples.builds if samples.builds is not None else self.build(samples)
+        n = len(samples)
+        out = {"n": float(n), "decoded": sum(p.sequence is not None for p in samples.parts) / n,
+               "strict_validity": sum(bool(r.strict_valid) for r in results) / n,
+               "invalid_ratio_deepcad": 1.0 - sum(bool(r.deepcad_valid) for r in results) / n}
+        requested = samples.parts[0].requested if samples.parts else {}
+        for k, name in enumerate(DIMENSIONS):
+            if name in requested:
+                errs = [abs((r.bbox[1][k] - r.bbox[0][k]) - requested[name]) / requested[name]
+                        for r in results if r.ok and r.bbox is not None]
+                if errs:
+                    out[f"{name}_relative_error"] = float(np.median(errs))
+                    out[f"{name}_within_5pct"] = float(np.mean(np.asarray(errs) <= 0.05))
+        return out
