@@ -70,7 +70,11 @@ _EXTENT_TYPES = {v: k for k, v in EXTENT_TYPE_NAMES.items()}
 def _get(d: Any, key: str, where: str) -> Any:
     if not isinstance(d, Mapping):
         raise CADError(f"{where}: expected an object, got {type(d).__name__}")
-    if key not in d:
+    try:
+        present = key in d
+    except TypeError:  # an unhashable reference
+        present = False
+    if not present:
         raise CADError(f"{where}: missing key {key!r}")
     return d[key]
 
@@ -83,24 +87,28 @@ def _num(v: Any, where: str) -> float:
     return float(v)
 
 
-def _xyz(d: Any, where: str) -> np.ndarray:
-    return np.array([_num(_get(d, k, where), f"{where}.{k}") for k in "xyz"])
+def _val(d: Any, key: str, where: str) -> float:
+    return _num(_get(d, key, where), f"{where}.{key}")
 
 
-def _uv(d: Any, where: str) -> np.ndarray:
+def _xyz(d: Any, key: str, where: str) -> np.ndarray:
+    return np.array([_val(_get(d, key, where), k, f"{where}.{key}") for k in "xyz"])
+
+
+def _uv(d: Any, key: str, where: str) -> np.ndarray:
     """A sketch point: ``(x, y)``, its ``z`` zero up to rounding."""
-    p = _xyz(d, where)
+    p = _xyz(d, key, where)
     if abs(p[2]) > 1e-6 * max(1.0, abs(p[0]), abs(p[1])):
-        raise CADError(f"{where}: z = {p[2]:.6g} is not 0 (curves must lie in the sketch plane)")
+        raise CADError(f"{where}.{key}: z = {p[2]:.6g} is not 0 (curves must lie in the sketch plane)")
     return p[:2]
 
 
 def _plane(transform: Any, where: str) -> tuple[SketchPlane, float]:
     """The sketch plane, and the sign that ``y`` takes in our right-handed frame."""
-    origin = _xyz(_get(transform, "origin", where), f"{where}.origin")
+    origin = _xyz(transform, "origin", where)
     axes = {}
     for k in ("x_axis", "y_axis", "z_axis"):
-        a = _xyz(_get(transform, k, where), f"{where}.{k}")
+        a = _xyz(transform, k, where)
         n = float(np.linalg.norm(a))
         if n < 1e-9:
             raise CADError(f"{where}: {k} is the zero vector")
@@ -121,12 +129,9 @@ def _rot(v: np.ndarray, a: float) -> np.ndarray:
 
 def _arc(d: Mapping, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(start, mid, end)`` of an Arc3D (module docstring)."""
-    start, end = _uv(_get(d, "start_point", where), f"{where}.start_point"), _uv(_get(d, "end_point", where),
-                                                                                 f"{where}.end_point")
-    center = _uv(_get(d, "center_point", where), f"{where}.center_point")
-    radius = _num(_get(d, "radius", where), f"{where}.radius")
-    a0, a1 = (_num(_get(d, k, where), f"{where}.{k}") for k in ("start_angle", "end_angle"))
-    ref = _xyz(_get(d, "reference_vector", where), f"{where}.reference_vector")[:2]
+    start, end, center = (_uv(d, k, where) for k in ("start_point", "end_point", "center_point"))
+    radius, a0, a1 = (_val(d, k, where) for k in ("radius", "start_angle", "end_angle"))
+    ref = _xyz(d, "reference_vector", where)[:2]
     if not radius > 0 or float(np.linalg.norm(ref)) < 1e-9:
         raise CADError(f"{where}: Arc3D needs a positive radius and a non-zero reference_vector")
     if not 1e-9 < abs(a1 - a0) < 2 * math.pi - 1e-9:
@@ -146,19 +151,21 @@ def _curve(d: Any, flip: float, where: str) -> Curve:
     kind = _get(d, "type", where)
     mirror = np.array([1.0, flip])
     if kind == "Line3D":
-        a, b = (_uv(_get(d, k, where), f"{where}.{k}") * mirror for k in ("start_point", "end_point"))
+        a, b = (_uv(d, k, where) * mirror for k in ("start_point", "end_point"))
         if np.linalg.norm(b - a) <= 1e-9 * max(1.0, float(np.abs(a).max())):
             raise CADError(f"{where}: Line3D has zero length")
         return Line(a, b)
     if kind == "Circle3D":
-        center = _uv(_get(d, "center_point", where), f"{where}.center_point") * mirror
-        radius = _num(_get(d, "radius", where), f"{where}.radius")
+        center, radius = _uv(d, "center_point", where) * mirror, _val(d, "radius", where)
         if not radius > 0:
             raise CADError(f"{where}: Circle3D has radius {radius!r}; it must be positive")
         return Circle(center, radius)
     if kind == "Arc3D":
         start, mid, end = (p * mirror for p in _arc(d, where))
-        return Arc.through(start, mid, end)
+        try:
+            return Arc.through(start, mid, end)
+        except CADError as e:
+            raise CADError(f"{where}: {e}") from e
     raise CADError(f"{where}: {kind} is not a line, arc or circle")
 
 
@@ -185,9 +192,8 @@ def _distance(extent: Any, where: str) -> float:
     kind = extent.get("type", "DistanceExtentDefinition") if isinstance(extent, Mapping) else None
     if kind != "DistanceExtentDefinition":
         raise CADError(f"{where} is {kind or 'not an object'}, not a distance (DistanceExtentDefinition)")
-    value = _num(_get(_get(extent, "distance", where), "value", f"{where}.distance"), f"{where}.distance.value")
-    taper = extent.get("taper_angle", {"value": 0.0})
-    angle = _num(_get(taper, "value", f"{where}.taper_angle"), f"{where}.taper_angle.value")
+    value = _val(_get(extent, "distance", where), "value", f"{where}.distance")
+    angle = _val(extent.get("taper_angle", {"value": 0.0}), "value", f"{where}.taper_angle")
     if angle != 0.0:
         raise CADError(f"{where} has a taper angle of {angle:.6g}; tapered extrudes are not supported")
     return value
@@ -195,7 +201,7 @@ def _distance(extent: Any, where: str) -> float:
 
 def _extrudes(data: Mapping, eid: str, where: str) -> list[Extrude]:
     entities = _get(data, "entities", where)
-    if not isinstance(entities, Mapping) or eid not in entities:
+    if not isinstance(entities, Mapping) or not isinstance(eid, str) or eid not in entities:
         raise CADError(f"{where}: the sequence names entity {eid!r}, which is not among the entities")
     ent = entities[eid]
     where = f"{where} extrude {eid!r}"
@@ -245,8 +251,7 @@ def read_json(source: str | os.PathLike | Mapping) -> CADSequence:
     steps = _get(data, "sequence", name)
     if not isinstance(steps, list):
         raise CADError(f"{name}: 'sequence' must be a list")
-    order = [_num(_get(step, "index", f"{name} sequence step {k}"), f"{name} sequence step {k}.index")
-             for k, step in enumerate(steps)]
+    order = [_val(step, "index", f"{name} sequence step {k}") for k, step in enumerate(steps)]
     extrudes = []
     for k in sorted(range(len(steps)), key=lambda i: order[i]):
         step = steps[k]
