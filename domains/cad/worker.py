@@ -4,7 +4,7 @@ OpenCASCADE can segfault, hang in a boolean or allocate without bound on bad inp
 issues #1665, #1873; CAD-Recode runs generated code in a subprocess with a timeout). So every
 build here runs in a fresh child interpreter (as with multiprocessing's ``spawn``: nothing of the
 caller's torch / OpenMP state is forked, and the caller's main script is not re-run), under an
-address-space cap (``RLIMIT_AS = memory_mb``, checked to leave room after the imports). The
+address-space cap (``RLIMIT_AS = memory_mb`` on Linux, checked to leave room after the imports). The
 child builds (:func:`domains.cad.kernel.build_shape`), writes the files asked for, judges the
 part (:mod:`domains.cad.validity`) and sends back plain numbers. A build that outlives its
 ``timeout`` gets its worker killed; a worker that dies (signal, out of memory) is replaced on
@@ -137,12 +137,13 @@ def _serve(read_fd: int, write_fd: int, memory_mb: int) -> None:
         import domains.cad.export  # noqa: F401 - the OCP imports, paid once per worker
         import domains.cad.validity  # noqa: F401
 
-        cap = int(memory_mb) * 2**20
-        with open("/proc/self/status") as status:
-            size = next((int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize")), 0)
-        if size + 256 * 2**20 > cap:
-            raise CADError(f"memory_mb={memory_mb} leaves no room: the worker already maps {size >> 20} MB")
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        cap, size = int(memory_mb) * 2**20, 0
+        if sys.platform.startswith("linux"):  # elsewhere RLIMIT_AS is not enforced: no cap
+            with open("/proc/self/status") as status:
+                size = next((int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize")), 0)
+            if size + 256 * 2**20 > cap:
+                raise CADError(f"memory_mb={memory_mb} leaves no room: the worker already maps {size >> 20} MB")
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except Exception as e:  # noqa: BLE001 - reported to the caller, which raises it
         conn.send(("error", f"{type(e).__name__}: {e}"))
         return
