@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ def _collect(seqs: Sequence[tuple[str, CADSequence]], skipped: Counter, progress
         try:
             vec = encode(seq)
         except CADError as err:
-            skipped[str(err).split(";")[0]] += 1
+            skipped[_reason(err)] += 1
             continue
         key = hashlib.sha1(vec.tobytes()).hexdigest()
         if key in seen:
@@ -128,8 +129,14 @@ def json_parts(folder: str | Path, progress: bool = True, limit: int | None = No
         try:
             seqs.append((str(f.relative_to(folder)), read_json(f)))
         except CADError as err:
-            skipped[str(err).split(":")[-1].strip()[:80]] += 1
+            skipped[_reason(err)] += 1
     return _collect(seqs, skipped, progress)
+
+
+def _reason(err: Exception) -> str:
+    """The kind of a codec error, for counting: its last clause with numbers as N
+    ("curve N ends N away from where curve N starts")."""
+    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "N", str(err).split(": ")[-1].strip())[:80]
 
 
 def split_indices(n: int, seed: int = 0, fractions: tuple[float, float] = (0.05, 0.05)) -> dict[str, np.ndarray]:
