@@ -136,7 +136,7 @@ def json_parts(folder: str | Path, progress: bool = True, limit: int | None = No
 def _reason(err: Exception) -> str:
     """The kind of a codec error, for counting: its last clause with numbers as N
     ("curve N ends N away from where curve N starts")."""
-    return re.sub(r"-?\d+(\.\d+)?(e-?\d+)?", "N", str(err).split(": ")[-1].strip())[:80]
+    return re.sub(r"(?<![A-Za-z])-?\d+(\.\d+)?(e-?\d+)?", "N", str(err).split(": ")[-1].strip())[:80]
 
 
 def split_indices(n: int, seed: int = 0, fractions: tuple[float, float] = (0.05, 0.05)) -> dict[str, np.ndarray]:
