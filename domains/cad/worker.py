@@ -16,7 +16,9 @@ says in one line why it failed:
   ``"out of memory (cap 3072 MB)"``.
 
 Tasks travel pickled over a pipe (a :class:`CADSequence` pickles as plain dataclasses and numpy
-arrays); answers come back as plain dicts on a second pipe.
+arrays); answers come back as plain dicts on a second pipe. Asked for (``points=n``), the
+worker also samples ``n`` points on the part's surface for the point-cloud metrics
+(:mod:`domains.cad.shape_metrics`), seeded, in the part's own coordinates.
 Starting a worker costs about a second (Python plus OCP imports); each start is timed and kept
 in :attr:`BuildWorker.startup_seconds` and the first result after it.
 """
@@ -37,6 +39,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from domains.cad.sequence import CADError, CADSequence
@@ -51,7 +54,10 @@ TEST_HOOKS = ("segfault", "hang", "oom", "abort")
 class BuildResult:
     """One build's outcome. ``ok``: the kernel built a shape (``cause`` says why not);
     ``seconds``: the build's wall time (files and checks included, worker start-up excluded);
-    ``startup_seconds``: the worker start-up this build waited for (0 when the worker was warm)."""
+    ``startup_seconds``: the worker start-up this build waited for (0 when the worker was warm);
+    ``points``: the surface points asked for (``points=n``), ``(n, 3)`` in the part's own
+    coordinates, None when not asked or not built; ``file_errors``: outputs asked for (files,
+    points) that could not be made."""
 
     ok: bool
     cause: str | None = None
@@ -67,6 +73,7 @@ class BuildResult:
     step_path: str | None = None
     stl_path: str | None = None
     file_errors: list[str] = field(default_factory=list)
+    points: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.ok:  # nothing was built: both criteria fail for the same cause
@@ -94,7 +101,7 @@ def _run_hook(hook: str, cap_bytes: int) -> None:
 
 def _build_task(task: dict[str, Any], cap_bytes: int) -> dict[str, Any]:
     """Build, write and judge one part (runs in the worker)."""
-    from domains.cad.export import write_step, write_stl
+    from domains.cad.export import mesh_points, write_step, write_stl
     from domains.cad.kernel import build_shape
     from domains.cad.validity import check_strict, deepcad_valid
 
@@ -123,6 +130,11 @@ def _build_task(task: dict[str, Any], cap_bytes: int) -> dict[str, Any]:
             out["stl_path"] = os.fspath(task["stl_path"])
         except CADError as e:
             out["file_errors"].append(f"STL: {e}")
+    if task.get("points"):
+        try:  # as DeepCAD samples its STL: faces the mesher skips are left out
+            out["points"] = mesh_points(shape, task["points"], task.get("seed", 0), skip_unmeshed=True)
+        except CADError as e:
+            out["file_errors"].append(f"points: {e}")
     return out
 
 
@@ -169,6 +181,14 @@ def _serve(read_fd: int, write_fd: int, memory_mb: int) -> None:
 
 
 # ---------------------------------------------------------------------------------- the parent
+
+
+def _points_and_seed(points: int, seed: int) -> tuple[int, int]:
+    """The number of surface points (0: none) and the sampling seed, checked."""
+    for name, v in (("points", points), ("seed", seed)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise CADError(f"{name} must be a non-negative integer, got {v!r}")
+    return int(points), int(seed)
 
 
 def _kill(process: subprocess.Popen | None) -> None:
@@ -280,11 +300,14 @@ class BuildWorker:
         return f"worker crashed (exit code {code})"
 
     def build(self, seq: CADSequence, step_path: str | os.PathLike | None = None,
-              stl_path: str | os.PathLike | None = None, timeout: float | None = None,
-              _hook: str | None = None) -> BuildResult:
-        """Build ``seq`` in the worker, write the files asked for, and judge the part.
+              stl_path: str | os.PathLike | None = None, timeout: float | None = None, points: int = 0,
+              seed: int = 0, _hook: str | None = None) -> BuildResult:
+        """Build ``seq`` in the worker, write the files asked for, and judge the part; with
+        ``points=n``, also sample ``n`` surface points (:func:`domains.cad.export.mesh_points`,
+        uniform by area, drawn with ``seed``: same seed, same points) into ``result.points``.
         ``_hook`` (tests only, one of :data:`TEST_HOOKS`) makes the worker misbehave first."""
         timeout = self.timeout if timeout is None else float(timeout)
+        points, seed = _points_and_seed(points, seed)
         if _hook is not None and _hook not in TEST_HOOKS:
             raise CADError(f"unknown test hook {_hook!r}; one of {', '.join(TEST_HOOKS)}")
         startup = 0.0
@@ -293,7 +316,8 @@ class BuildWorker:
             startup = self._start()
         assert self._send is not None and self._recv is not None and self._process is not None
         task = {"seq": seq, "step_path": None if step_path is None else os.fspath(step_path),
-                "stl_path": None if stl_path is None else os.fspath(stl_path), "hook": _hook}
+                "stl_path": None if stl_path is None else os.fspath(stl_path), "hook": _hook,
+                "points": points, "seed": seed}
         try:
             payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as e:  # noqa: BLE001 - e.g. labels that do not pickle: this input's result
@@ -316,8 +340,10 @@ class BuildWorker:
 
     def build_many(self, seqs: Sequence[CADSequence], step_paths: Sequence[str | os.PathLike | None] | None = None,
                    stl_paths: Sequence[str | os.PathLike | None] | None = None, timeout: float | None = None,
-                   progress: bool = True) -> list[BuildResult]:
-        """:meth:`build` for each sequence, in order; one result per input."""
+                   progress: bool = True, points: int = 0, seed: int = 0) -> list[BuildResult]:
+        """:meth:`build` for each sequence, in order; one result per input (each part's points
+        drawn with the same ``seed``)."""
+        points, seed = _points_and_seed(points, seed)
         n = len(seqs)
         for name, paths in (("step_paths", step_paths), ("stl_paths", stl_paths)):
             if paths is not None and len(paths) != n:
@@ -326,7 +352,7 @@ class BuildWorker:
         with tqdm(total=n, disable=not progress, desc="building CAD parts", unit="part") as bar:
             for i, seq in enumerate(seqs):
                 results.append(self.build(seq, None if step_paths is None else step_paths[i],
-                                          None if stl_paths is None else stl_paths[i], timeout))
+                                          None if stl_paths is None else stl_paths[i], timeout, points, seed))
                 bar.update(1)
                 bar.set_postfix(built=sum(r.ok for r in results), strict=sum(r.strict_valid for r in results),
                                 refresh=False)
@@ -349,13 +375,13 @@ def _close_shared() -> None:
 
 
 def build(seq: CADSequence, step_path: str | os.PathLike | None = None, stl_path: str | os.PathLike | None = None,
-          timeout: float = 20.0, memory_mb: int = 3072) -> BuildResult:
+          timeout: float = 20.0, memory_mb: int = 3072, points: int = 0, seed: int = 0) -> BuildResult:
     """Build one part in the shared worker for ``memory_mb`` (see :class:`BuildWorker`)."""
-    return _shared(memory_mb).build(seq, step_path, stl_path, timeout)
+    return _shared(memory_mb).build(seq, step_path, stl_path, timeout, points, seed)
 
 
 def build_many(seqs: Sequence[CADSequence], step_paths: Sequence[str | os.PathLike | None] | None = None,
                stl_paths: Sequence[str | os.PathLike | None] | None = None, timeout: float = 20.0,
-               memory_mb: int = 3072, progress: bool = True) -> list[BuildResult]:
+               memory_mb: int = 3072, progress: bool = True, points: int = 0, seed: int = 0) -> list[BuildResult]:
     """Build parts in order in the shared worker; one :class:`BuildResult` per input."""
-    return _shared(memory_mb).build_many(seqs, step_paths, stl_paths, timeout, progress)
+    return _shared(memory_mb).build_many(seqs, step_paths, stl_paths, timeout, progress, points, seed)
