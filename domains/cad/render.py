@@ -19,7 +19,7 @@ Raster. Each triangle tests the pixel centres of its bounding box with barycentr
 orthographic camera), and a z-buffer keeps the nearest triangle per pixel (ties: the lowest
 triangle index). All triangles' candidate pixels are expanded at once (ragged, in chunks).
 
-Shading (``"shaded"``). Lambert with ambient: a face of unit normal ``n`` (turned toward the
+Shading (``"shaded"``). Flat Lambert with ambient, one gray per triangle: a face of unit normal ``n`` (turned toward the
 viewer) has gray ``DARK + (BRIGHT - DARK) (AMBIENT + (1 - AMBIENT) max(0, n.L))``, with the
 light ``L`` fixed in the camera frame (:data:`LIGHT`: from the viewer's side, up and left),
 on a white background (255).
@@ -27,9 +27,9 @@ on a white background (255).
 Lines (``"edges"``). Black on white: the feature edges (the two faces' normals differ by more
 than :data:`FEATURE_ANGLE` degrees; boundary and non-manifold edges) and the silhouette edges
 (one face toward the viewer, the other away), found after merging coincident vertices. Each
-is sampled every half pixel and a sample is drawn when it is not hidden: its pixel's 3 x 3
-neighbourhood shows one of its own faces or background, or something no nearer than
-``EDGE_DEPTH_TOL`` pixels in front of it.
+is sampled every half pixel, and a sample is drawn unless it is hidden: it is drawn when some
+pixel of its 3 x 3 neighbourhood shows one of the edge's own faces, the background, or a
+surface less than ``EDGE_DEPTH_TOL`` pixels in front of it.
 """
 
 from __future__ import annotations
