@@ -70,8 +70,9 @@ def bracket_l(rng: np.random.Generator) -> CADSequence:
 
     Ranges (mm): legs 25-150 long; width 15-150; thickness from max(1.5, 2% of the largest
     side) to min(12, 20% of the shorter leg); inner bend radius 0 or 0.5-2 t. Holes Ø 3-14, up to
-    3 x 3 per leg, at most 9 in all. Labels: ``leg_length`` (x), ``leg_height`` (z),
-    ``thickness``, ``bend_radius``, ``section_area``, ``hole_diameter``, ``n_holes``.
+    3 x 3 per leg, at most 9 in all. Labels: ``bracket_width`` (along the bend), ``leg_length``
+    (x), ``leg_height`` (z), ``thickness``, ``bend_radius``, ``section_area``, ``hole_diameter``,
+    ``n_holes``.
     """
     l1, l2, w = rng.uniform(25, 150), rng.uniform(25, 150), rng.uniform(15, 150)
     size = max(l1, l2, w)
@@ -83,7 +84,7 @@ def bracket_l(rng: np.random.Generator) -> CADSequence:
     m, delta, r = margin_for(size), overshoot_for(size), rng.uniform(1.5, 7.0)
     n = _holes(part, XY, (t + ri, l1), (0.0, w), (0.0, t), r, m, delta, int(rng.integers(0, 7)))
     n += _holes(part, YZ, (0.0, w), (t + ri, l2), (0.0, t), r, m, delta, int(rng.integers(0 if n else 1, 7)))
-    return part.finish({"leg_length": l1, "leg_height": l2, "thickness": t, "bend_radius": ri,
+    return part.finish({"bracket_width": w, "leg_length": l1, "leg_height": l2, "thickness": t, "bend_radius": ri,
                         "section_area": area(section), "hole_diameter": 2 * r if n else 0.0, "n_holes": n},
                        box=(np.zeros(3), np.array([l1, w, l2])))
 
@@ -95,7 +96,7 @@ def bracket_z(rng: np.random.Generator) -> CADSequence:
     max(1.5, 2% of the largest side) to min(12, 20% of the shortest of them); bend radii as for
     the L bracket. Holes Ø 3-14, up to 3 x 3 per flange, at most 9 in all. Labels:
     ``bottom_flange``, ``top_flange``, ``web_height``, ``thickness``, ``bend_radius``,
-    ``section_area``, ``hole_diameter``, ``n_holes``.
+    ``section_area``, ``hole_diameter``, ``n_holes``, ``bracket_width``.
     """
     a, b, h, w = rng.uniform(20, 100), rng.uniform(20, 100), rng.uniform(25, 150), rng.uniform(15, 150)
     size = max(a + b, h, w)
@@ -108,7 +109,8 @@ def bracket_z(rng: np.random.Generator) -> CADSequence:
     m, delta, r = margin_for(size), overshoot_for(size), rng.uniform(1.5, 7.0)
     n = _holes(part, XY, (0.0, a - t - ri), (0.0, w), (0.0, t), r, m, delta, int(rng.integers(0, 6)))
     n += _holes(part, XY, (a + ri, a - t + b), (0.0, w), (h - t, h), r, m, delta, int(rng.integers(0 if n else 1, 6)))
-    return part.finish({"bottom_flange": a, "top_flange": b, "web_height": h, "thickness": t, "bend_radius": ri,
+    return part.finish({"bracket_width": w, "bottom_flange": a, "top_flange": b, "web_height": h, "thickness": t,
+                        "bend_radius": ri,
                         "section_area": area(section), "hole_diameter": 2 * r if n else 0.0, "n_holes": n},
                        box=(np.zeros(3), np.array([a - t + b, w, h])))
 
@@ -120,8 +122,9 @@ def bracket_u(rng: np.random.Generator) -> CADSequence:
     Ranges (mm): base span 30-150; legs 20-120 high; width 15-150; thickness from max(1.5, 2%
     of the largest side) to min(12, 20% of the smaller of span and height); bend radii as for the
     L bracket. Holes Ø 3-14, up to 3 x 3 in the base and 3 x 3 across the legs, at most 9 in
-    all. Labels: ``base_width`` (the span), ``leg_height``, ``thickness``, ``bend_radius``,
-    ``section_area``, ``hole_diameter``, ``n_holes`` (in the base), ``n_side_holes``.
+    all. Labels: ``bracket_width``, ``base_width`` (the span), ``leg_height``, ``thickness``,
+    ``bend_radius``, ``section_area``, ``hole_diameter``, ``n_holes`` (in the base),
+    ``n_side_holes``.
     """
     span, h, w = rng.uniform(30, 150), rng.uniform(20, 120), rng.uniform(15, 150)
     size = max(span, h, w)
@@ -134,6 +137,6 @@ def bracket_u(rng: np.random.Generator) -> CADSequence:
     m, delta, r = margin_for(size), overshoot_for(size), rng.uniform(1.5, 7.0)
     n = _holes(part, XY, (t + ri, span - t - ri), (0.0, w), (0.0, t), r, m, delta, int(rng.integers(0, 6)))
     n_side = _holes(part, YZ, (0.0, w), (t + ri, h), (0.0, span), r, m, delta, int(rng.integers(0 if n else 1, 5)))
-    return part.finish({"base_width": span, "leg_height": h, "thickness": t, "bend_radius": ri,
+    return part.finish({"bracket_width": w, "base_width": span, "leg_height": h, "thickness": t, "bend_radius": ri,
                         "section_area": area(section), "hole_diameter": 2 * r if n + n_side else 0.0,
                         "n_holes": n, "n_side_holes": n_side}, box=(np.zeros(3), np.array([span, w, h])))

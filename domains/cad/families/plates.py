@@ -121,7 +121,8 @@ def boss_pocket(rng: np.random.Generator) -> CADSequence:
         rr = 0.0 if rng.random() < 0.5 else rng.uniform(0.1, 0.3) * b  # rounded rectangle corners
         if kind.endswith("slot"):
             a = max(a, 1.6 * b)
-        reach = {"boss_round": a / 2, "boss_ring": a / 2, "pocket_round": a / 2, "hole": b / 2}.get(kind, math.hypot(a, b) / 2)
+        reach = {"boss_round": a / 2, "boss_ring": a / 2, "pocket_round": a / 2,
+                 "hole": b / 2}.get(kind, math.hypot(a, b) / 2)
         for _ in range(20):
             c = np.array([rng.uniform(0, w), rng.uniform(0, d)])
             if _fits(placed, c, c, reach, box, rc, m):
