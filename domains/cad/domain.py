@@ -273,7 +273,7 @@ class CADDomain(Domain):
         return CADSamples(parts, builds)
 
     def write(self, samples: CADSamples, path: str | Path) -> Path:
-        """A folder with ``part_XXX.step``, ``.stl`` and ``.json`` per part that builds (the
+        """A folder with ``part_XXX.step``, ``.stl``, ``.json`` and an isometric ``.png`` render per part that builds (the
         ``.json`` history also for parts that decode but fail to build), and ``summary.json``:
         counts, the requested conditions, and every failure with its stage and cause."""
         from domains.cad.json_codec import write_json
@@ -286,9 +286,13 @@ class CADDomain(Domain):
         folder.mkdir(parents=True, exist_ok=True)
         results = self.build(samples, folder)
         failures = []
+        from domains.cad.render import render_stl, write_png
+
         for i, (part, result) in enumerate(zip(samples.parts, results)):
             if part.sequence is not None:
                 write_json(part.sequence, folder / f"part_{i:03d}.json")
+            if result.ok and result.stl_path:
+                write_png(render_stl(result.stl_path, views=("iso",), size=256)[0], folder / f"part_{i:03d}.png")
             if not (result.ok and result.strict_valid):
                 cause = result.cause or "; ".join(result.strict_reasons) or "not strictly valid"
                 failures.append({"part": i, "stage": "decode" if part.sequence is None else

@@ -59,7 +59,7 @@ def test_sampling_writes_steps_the_kernel_reads_and_a_summary_of_every_part(tiny
             cause = next(f["cause"] for f in summary["failures"] if f["part"] == i)
             assert cause  # a reason for every failure
         else:
-            assert step.is_file() and (out / f"part_{i:03d}.stl").is_file() and (out / f"part_{i:03d}.json").is_file()
+            assert all((out / f"part_{i:03d}{s}").is_file() for s in (".step", ".stl", ".json", ".png"))
             read_step(step)  # the kernel reads it back
     back = model.domain.read(out)
     assert len(back) == 6
@@ -79,3 +79,31 @@ def test_unknown_conditions_are_named(tiny_model):
     model = gensci.load(tiny_model)
     with pytest.raises(GensciError, match="width"):
         model.sample(2, conditions={"family": "flange"}, progress=False)
+
+
+def test_the_writer_keeps_good_parts_and_explains_bad_ones(tmp_path):
+    """Two fixture parts and a vector that decodes to nothing: two parts with STEP, STL, JSON and
+    PNG that the kernel reads back at their volumes, and one failure with its rows kept."""
+    from domains.cad.domain import CADSamples, GeneratedPart
+    from domains.cad.json_codec import read_json
+    from domains.cad.kernel import shape_volume
+    from domains.cad.vector import EOS, LINE, SOL
+
+    golden = json.loads((FIXTURES / "golden.json").read_text())
+    names = ["box_one_side", "steinmetz_intersect"]
+    good = [GeneratedPart(np.zeros((60, 17), dtype=np.int64), read_json(FIXTURES / f"{n}.json")) for n in names]
+    bad_vec = np.full((60, 17), -1)
+    bad_vec[:, 0] = EOS
+    bad_vec[0, 0], bad_vec[1, :3] = SOL, [LINE, 140, 128]
+    bad = GeneratedPart(bad_vec, None, "row 2: the vector ends with loops that no Ext extrudes")
+    domain = CADDomain(source=str(FIXTURES), progress=False)
+    out = domain.write(CADSamples(good + [bad]), tmp_path / "parts")
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["n"], summary["decoded"], summary["built"], summary["strict_valid"]) == (3, 2, 2, 2)
+    (failure,) = summary["failures"]
+    assert failure["part"] == 2 and failure["stage"] == "decode" and failure["vector"][1].startswith("0 140 128")
+    for i, name in enumerate(names):
+        assert all((out / f"part_{i:03d}{s}").is_file() for s in (".step", ".stl", ".json", ".png"))
+        volume = golden["fixtures"][f"{name}.json"]["volume"]
+        assert shape_volume(read_step(out / f"part_{i:03d}.step")) == pytest.approx(volume, rel=1e-6)
+    assert not (out / "part_002.step").exists()

@@ -4,7 +4,6 @@ the z-buffer, Lambert gray levels, the nine visible edges of a cube, files read 
 import itertools
 import math
 import os
-import time
 
 import numpy as np
 import pytest
@@ -268,22 +267,6 @@ def test_bad_input_is_one_line_errors(tmp_path) -> None:
         render_mesh(cube.vertices, cube.faces, size=4)
     with pytest.raises(CADError, match="no STL file"):
         render_stl(tmp_path / "missing.stl")
-
-
-def test_speed(capsys) -> None:
-    sphere = trimesh.creation.icosphere(subdivisions=4)  # 5120 triangles
-    n = len(sphere.faces)
-    for style in ("shaded", "edges"):
-        render_mesh(sphere.vertices, sphere.faces, "iso", SIZE, style)
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            render_mesh(sphere.vertices, sphere.faces, "iso", SIZE, style)
-            times.append(time.perf_counter() - start)
-        best = min(times)
-        with capsys.disabled():
-            print(f"\nrender {style} {n} triangles at {SIZE}^2: {1e3 * best:.1f} ms, {n / best:,.0f} triangles/s")
-        assert best < 0.5  # typically ~ 15 ms on one core
 
 
 def test_renders_an_stl_written_by_the_kernel(tmp_path) -> None:
