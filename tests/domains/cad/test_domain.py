@@ -107,3 +107,18 @@ def test_the_writer_keeps_good_parts_and_explains_bad_ones(tmp_path):
         volume = golden["fixtures"][f"{name}.json"]["volume"]
         assert shape_volume(read_step(out / f"part_{i:03d}.step")) == pytest.approx(volume, rel=1e-6)
     assert not (out / "part_002.step").exists()
+
+
+def test_procedural_parts_are_generated_once_and_cached(tmp_path):
+    from domains.cad.data import procedural_parts
+
+    first = procedural_parts(60, seed=1, cache_dir=tmp_path, progress=False)
+    cached = list((tmp_path / "cad" / "procedural").glob("*.npz"))
+    assert len(cached) == 1 and len(first) == 60
+    again = procedural_parts(60, seed=1, cache_dir=tmp_path, progress=False)  # read from the cache
+    assert np.array_equal(first.vectors, again.vectors) and list(first.family) == list(again.family)
+    assert np.allclose(first.dims, again.dims) and np.allclose(first.size, first.dims.max(axis=1))
+    domain = CADDomain(n_parts=60, seed=1, cache_dir=str(tmp_path), progress=False)
+    domain.prepare()
+    family = next(c for c in domain.conditions if c["name"] == "family")
+    assert set(family["classes"]) <= set(first.family) and len(family["classes"]) >= 5
