@@ -16,6 +16,7 @@ import numpy as np
 from domains.cad.families._part import EX, EY, EZ, Canvas, Part, canvas, margin_for, overshoot_for
 from domains.cad.families._sketch import area, circle, polygon
 from domains.cad.sequence import CADError, CADSequence
+from domains.cad.vector import MAX_EXTRUDES
 
 __all__ = ["bracket_l", "bracket_z", "bracket_u"]
 
@@ -31,23 +32,26 @@ def _holes(part: Part, cv: Canvas, a_range: tuple, b_range: tuple, wall: tuple, 
     """Cut a grid of up to ``most`` holes of radius ``r`` inside the face region ``a_range x
     b_range`` through the wall ``wall`` (a range along the canvas depth); the count cut."""
     rng = part.rng
-    grid = []
+    most = min(most, MAX_EXTRUDES - len(part.extrudes))
+    counts, spans = [], []
     for lo, hi in (a_range, b_range):
         room = (hi - lo) - 2 * (r + m)
-        if room < 0:
+        if room < 0 or most < 1:
             return 0
-        n = int(rng.integers(1, min(3, 1 + int(room // (2 * r + m))) + 1))
-        spare = room - (n - 1) * (2 * r + m)
-        e = rng.uniform(0, 0.5) * spare
+        counts.append(min(3, 1 + int(room // (2 * r + m))))
+        spans.append((lo, hi, room))
+    n_a = int(rng.integers(1, min(counts[0], most) + 1))
+    n_b = int(rng.integers(1, min(counts[1], most // n_a) + 1))
+    grid = []
+    for n, (lo, hi, room) in zip((n_a, n_b), spans):
+        e = rng.uniform(0, 0.5) * (room - (n - 1) * (2 * r + m))
         grid.append([0.5 * (lo + hi)] if n == 1 else list(np.linspace(lo + r + m + e, hi - r - m - e, n)))
-    centres = [(u, v) for u in grid[0] for v in grid[1]][:most]
-    done = 0
-    for c in centres:
-        if not part.fits([[circle(c, r)]]):
-            break
-        part.cut_through(cv, [circle(c, r)], wall[0], wall[1], delta)
-        done += 1
-    return done
+    holes = [[circle((u, v), r)] for u in grid[0] for v in grid[1]]
+    if not part.fits(holes):
+        return 0
+    for hole in holes:
+        part.cut_through(cv, hole, wall[0], wall[1], delta)
+    return len(holes)
 
 
 def _thickness(rng: np.random.Generator, size: float, cap: float) -> float:
@@ -69,10 +73,10 @@ def bracket_l(rng: np.random.Generator) -> CADSequence:
     """An angle bracket: a horizontal leg along x and a vertical leg along z.
 
     Ranges (mm): legs 25-150 long; width 15-150; thickness from max(1.5, 2% of the largest
-    side) to min(12, 20% of the shorter leg); inner bend radius 0 or 0.5-2 t. Holes Ø 3-14, up to
-    3 x 3 per leg, at most 9 in all. Labels: ``bracket_width`` (along the bend), ``leg_length``
-    (x), ``leg_height`` (z), ``thickness``, ``bend_radius``, ``section_area``, ``hole_diameter``,
-    ``n_holes``.
+    side) to min(12, 20% of the shorter leg); inner bend radius 0 or 0.5-2 t. Holes Ø 3-14 on a
+    grid of up to 3 x 3 per leg (at most 6 holes), at most 9 in all. Labels: ``bracket_width``
+    (along the bend), ``leg_length`` (x), ``leg_height`` (z), ``thickness``, ``bend_radius``,
+    ``section_area``, ``hole_diameter``, ``n_holes``.
     """
     l1, l2, w = rng.uniform(25, 150), rng.uniform(25, 150), rng.uniform(15, 150)
     size = max(l1, l2, w)
@@ -94,9 +98,9 @@ def bracket_z(rng: np.random.Generator) -> CADSequence:
 
     Ranges (mm): flanges 20-100 (web included); web height 25-150; width 15-150; thickness from
     max(1.5, 2% of the largest side) to min(12, 20% of the shortest of them); bend radii as for
-    the L bracket. Holes Ø 3-14, up to 3 x 3 per flange, at most 9 in all. Labels:
-    ``bottom_flange``, ``top_flange``, ``web_height``, ``thickness``, ``bend_radius``,
-    ``section_area``, ``hole_diameter``, ``n_holes``, ``bracket_width``.
+    the L bracket. Holes Ø 3-14 on a grid of up to 3 x 3 per flange (at most 5 holes), at most 9
+    in all. Labels: ``bracket_width``, ``bottom_flange``, ``top_flange``, ``web_height``,
+    ``thickness``, ``bend_radius``, ``section_area``, ``hole_diameter``, ``n_holes``.
     """
     a, b, h, w = rng.uniform(20, 100), rng.uniform(20, 100), rng.uniform(25, 150), rng.uniform(15, 150)
     size = max(a + b, h, w)
@@ -110,8 +114,8 @@ def bracket_z(rng: np.random.Generator) -> CADSequence:
     n = _holes(part, XY, (0.0, a - t - ri), (0.0, w), (0.0, t), r, m, delta, int(rng.integers(0, 6)))
     n += _holes(part, XY, (a + ri, a - t + b), (0.0, w), (h - t, h), r, m, delta, int(rng.integers(0 if n else 1, 6)))
     return part.finish({"bracket_width": w, "bottom_flange": a, "top_flange": b, "web_height": h, "thickness": t,
-                        "bend_radius": ri,
-                        "section_area": area(section), "hole_diameter": 2 * r if n else 0.0, "n_holes": n},
+                        "bend_radius": ri, "section_area": area(section), "hole_diameter": 2 * r if n else 0.0,
+                        "n_holes": n},
                        box=(np.zeros(3), np.array([a - t + b, w, h])))
 
 
@@ -121,10 +125,10 @@ def bracket_u(rng: np.random.Generator) -> CADSequence:
 
     Ranges (mm): base span 30-150; legs 20-120 high; width 15-150; thickness from max(1.5, 2%
     of the largest side) to min(12, 20% of the smaller of span and height); bend radii as for the
-    L bracket. Holes Ø 3-14, up to 3 x 3 in the base and 3 x 3 across the legs, at most 9 in
-    all. Labels: ``bracket_width``, ``base_width`` (the span), ``leg_height``, ``thickness``,
-    ``bend_radius``, ``section_area``, ``hole_diameter``, ``n_holes`` (in the base),
-    ``n_side_holes``.
+    L bracket. Holes Ø 3-14 on grids of up to 3 x 3 in the base (at most 5) and across the legs
+    (at most 4), at most 9 in all. Labels: ``bracket_width``, ``base_width`` (the span),
+    ``leg_height``, ``thickness``, ``bend_radius``, ``section_area``, ``hole_diameter``,
+    ``n_holes`` (in the base), ``n_side_holes``.
     """
     span, h, w = rng.uniform(30, 150), rng.uniform(20, 120), rng.uniform(15, 150)
     size = max(span, h, w)

@@ -15,10 +15,14 @@ one-sided, symmetric or two-sided (:meth:`~._part.Part.add`). Validity by constr
   clipped by a box containing its centre: ``[max(x0, c - r), min(x1, c + r)]``);
 * **cuts** (through holes and pockets) lie along a host primitive's axis, their section inside
   the host's by the margin, clear of every anchor, and inside the part's box by the margin
-  across their axis: they never empty the part, split their host, or change its box.
+  across their axis. So no cut empties the part or splits its (convex) host, the anchors stay
+  solid, and the box keeps its faces: across the cut's axis it never reaches them, along it
+  the host's rim survives. (A cut may still sever another primitive that crosses the host;
+  the kernel tests count solids.)
 
 Ranges (mm): scale ``S`` 20-200; circles of radius 15-40% of ``S``; rectangles 20-80% of ``S``
-a side; depths 10-60% of ``S``; holes 15-35% of the host's smaller side; pockets 30-70% deep.
+a side; depths 10-60% of ``S``; round cuts Ø 15-35% and rectangular ones 20-50% a side of the
+host's smaller side; pockets 30-70% of the host's depth.
 Labels: ``scale``, ``n_primitives``, ``n_joins``, ``n_cuts``, ``intersect`` (0 or 1).
 """
 

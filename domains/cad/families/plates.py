@@ -49,10 +49,16 @@ def plate(rng: np.random.Generator) -> CADSequence:
     box = (0.0, 0.0, w, d)
     caps: list = []
     hole_r = rng.uniform(1.5, 8.0)
-    nx, ny = int(rng.integers(1, 5)), int(rng.integers(1, 4))
     inset = hole_r + m + rng.uniform(0, 0.15) * min(w, d)
-    xs = [w / 2] if nx == 1 else list(np.linspace(inset, w - inset, nx))
-    ys = [d / 2] if ny == 1 else list(np.linspace(inset, d - inset, ny))
+    if rc > hole_r + m:  # a corner hole (e, e) stays rc - r - m from the corner arc's centre
+        inset = max(inset, rc - (rc - hole_r - m) / math.sqrt(2) + 1e-6)
+    grid = []
+    for size, most in ((w, 4), (d, 3)):
+        n = int(rng.integers(1, most + 1))
+        while n > 1 and (size - 2 * inset) < (n - 1) * (2 * hole_r + m):
+            n -= 1
+        grid.append([size / 2] if n == 1 else list(np.linspace(inset, size - inset, n)))
+    xs, ys = grid
     if rng.random() < 0.85:
         for x in xs:
             for y in ys:
@@ -77,7 +83,7 @@ def plate(rng: np.random.Generator) -> CADSequence:
     loops = [circle(p, r) if np.allclose(p, q) else slot(p, q, r) for p, q, r in caps]
     order = rng.permutation(len(loops))
     loops = [loops[i] for i in order]
-    k = 0 if rng.random() < 0.25 else min(5, len(loops))
+    k = 0 if rng.random() < 0.25 and len(loops) <= 9 else min(5, len(loops))
     part = Part(rng, "plate")
     part.add(XY, [rect(0, 0, w, d, rc), *loops[:k]], 0.0, t, "new")
     for loop in loops[k:]:
