@@ -94,6 +94,7 @@ class CADDomain(Domain):
         families: restrict the procedural families (None: all).
         conditions: which of ``family``, ``width``, ``depth``, ``height`` the prior is guided on.
         build_timeout: seconds one part may take to build before it is called a failure.
+        eval_refs: held-out parts the samples' shapes are compared with (COV / MMD / JSD).
         cache_dir: the gensci cache root (default ``$GENSCI_CACHE`` or ``~/.cache/gensci``).
     """
 
@@ -104,7 +105,7 @@ class CADDomain(Domain):
 
     def __init__(self, source: str = "procedural", n_parts: int = 20000, seed: int = 0, families: list[str] | None = None,
                  conditions: list[str] | None = None, build_timeout: float = 20.0, cache_dir: str | None = None,
-                 progress: bool = True):
+                 progress: bool = True, eval_refs: int = 200):
         self.source_name = str(source)
         self.n_parts, self.seed = int(n_parts), int(seed)
         self.families = list(families) if families else None
@@ -113,6 +114,7 @@ class CADDomain(Domain):
         if unknown:
             raise GensciError(f"unknown CAD conditions {sorted(unknown)}; choose from family, {', '.join(DIMENSIONS)}")
         self.build_timeout = float(build_timeout)
+        self.eval_refs = int(eval_refs)
         self.cache_dir = cache_dir
         self.progress = progress
         self._parts: PartSet | None = None
@@ -237,8 +239,9 @@ class CADDomain(Domain):
                 parts.append(GeneratedPart(vec, None, str(err), requested, float(size)))
         return CADSamples(parts)
 
-    def build(self, samples: CADSamples, folder: Path | None = None) -> list[Any]:
-        """Build every decoded part in the worker (writing STEP and STL into ``folder`` if given)."""
+    def build(self, samples: CADSamples, folder: Path | None = None, points: int = 0) -> list[Any]:
+        """Build every decoded part in the worker (writing STEP and STL into ``folder`` if given,
+        sampling ``points`` surface points per part if asked)."""
         from domains.cad.worker import BuildResult, build_many
 
         todo = [i for i, p in enumerate(samples.parts) if p.sequence is not None]
@@ -248,7 +251,7 @@ class CADDomain(Domain):
         steps = [folder / f"part_{i:03d}.step" for i in todo] if folder else None
         stls = [folder / f"part_{i:03d}.stl" for i in todo] if folder else None
         done = build_many([samples.parts[i].sequence for i in todo], steps, stls, timeout=self.build_timeout,
-                          progress=self.progress)
+                          progress=self.progress, points=points)
         results: list[Any] = [BuildResult(ok=False, cause=f"decode: {p.error}") for p in samples.parts]
         for i, r in zip(todo, done):
             results[i] = r
@@ -339,13 +342,25 @@ class CADDomain(Domain):
 
     # -------------------------------------------------------------- metrics
     def evaluate(self, samples: CADSamples, split: str = "test") -> dict[str, float]:
-        """Decode rate, strict validity, DeepCAD's invalid ratio, and the error of requested box
-        sides measured on the built solids."""
-        results = samples.builds if samples.builds is not None else self.build(samples)
+        """Validity (strict and DeepCAD's), COV / MMD / JSD against ``eval_refs`` parts of
+        ``split``, the requested conditions' errors, and the autoencoder's reconstruction of
+        ``split`` (computed once per split) -- :mod:`domains.cad.evaluation`."""
+        from domains.cad.evaluation import (POINTS, family_accuracy, generation_metrics, reconstruction_metrics,
+                                            reference_clouds)
+
+        results = self.build(samples, points=POINTS)
         n = len(samples)
         out = {"n": float(n), "decoded": sum(p.sequence is not None for p in samples.parts) / n,
                "strict_validity": sum(bool(r.strict_valid) for r in results) / n,
-               "invalid_ratio_deepcad": 1.0 - sum(bool(r.deepcad_valid) for r in results) / n}
+               "invalid_ratio_deepcad": 1.0 - sum(bool(r.deepcad_valid) for r in results) / n,
+               "redrawn": sum(p.attempt > 0 for p in samples.parts) / n}
+        held = self.split(split)
+        cache = self.__dict__.setdefault("_eval_cache", {})
+        if ("refs", split) not in cache:
+            cache[("refs", split)] = reference_clouds(held.vectors, self.eval_refs, progress=self.progress,
+                                                      timeout=self.build_timeout)
+        out.update(generation_metrics([r.points if r.ok and r.strict_valid else None for r in results],
+                                      cache[("refs", split)]))
         requested = samples.parts[0].requested if samples.parts else {}
         for k, name in enumerate(DIMENSIONS):
             if name in requested:
@@ -354,4 +369,17 @@ class CADDomain(Domain):
                 if errs:
                     out[f"{name}_relative_error"] = float(np.median(errs))
                     out[f"{name}_within_5pct"] = float(np.mean(np.asarray(errs) <= 0.05))
+        ae = self.attached().get("autoencoder")
+        decoded = [p.vector for p in samples.parts if p.sequence is not None]
+        if ae is not None and "family" in requested and decoded:
+            train = self.split("train")
+            if train.family is not None:
+                rows = np.random.default_rng(0).permutation(len(train))[:5000]
+                out["family_accuracy"] = family_accuracy(ae, train.vectors[rows], train.family[rows], np.stack(decoded),
+                                                         str(requested["family"]))
+        if ae is not None:
+            if ("recon", split) not in cache:
+                cache[("recon", split)] = reconstruction_metrics(ae, held.vectors[:2000], progress=self.progress,
+                                                                 timeout=self.build_timeout)
+            out.update(cache[("recon", split)])
         return out

@@ -66,6 +66,7 @@ def test_sampling_writes_steps_the_kernel_reads_and_a_summary_of_every_part(tiny
     assert sum(p.sequence is not None for p in back) == summary["decoded"]
     metrics = model.evaluate(back)
     assert 0.0 <= metrics["strict_validity"] <= 1.0 and metrics["n"] == 6
+    assert 0.0 <= metrics["ae_acc_cmd"] <= 100.0 and metrics["ae_n_built"] >= 1  # the reconstruction of the test split
 
 
 def test_a_single_file_output_is_refused(tiny_model, tmp_path):
