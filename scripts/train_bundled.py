@@ -127,10 +127,12 @@ def main() -> None:
     else:
         overrides = [f"run_dir={run_dir}"] + args.overrides
         if args.resume:
-            last = run_dir / "checkpoints" / "last.ckpt"
-            if not last.is_file():
-                raise SystemExit(f"{last} does not exist: nothing to resume")
-            overrides.append(f"resume={last}")
+            # the newest checkpoint of the run: the generative stage's, or an earlier stage's
+            # (runs/bundled/<experiment>/<stage>/checkpoints); stages already exported are reused
+            found = sorted(run_dir.glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+            if not found:
+                raise SystemExit(f"no checkpoint under {run_dir}: nothing to resume")
+            overrides.append(f"resume={found[-1]}")
         elif run_dir.exists():
             shutil.rmtree(run_dir)
         cfg = compose(args.experiment, overrides)
@@ -169,7 +171,8 @@ def main() -> None:
     payload = load_checkpoint(path)
     target = ROOT / f"{args.experiment}.pt"
     flat = {"train_seconds": record["train_seconds"], **{k: v for k, v in metrics["unconditional"].items()}}
-    save_checkpoint(target, payload["config"], payload["state_dict"], payload["stats"], {**payload["metrics"], **flat})
+    save_checkpoint(target, payload["config"], payload["state_dict"], payload["stats"], {**payload["metrics"], **flat},
+                    stages=payload.get("stages") or None)
     with atomic_write(target.with_suffix(".json")) as handle:
         json.dump(record, handle, indent=2)
     print(json.dumps(record, indent=2))
