@@ -161,6 +161,8 @@ def describe_condition(spec: dict[str, Any]) -> str:
     if spec["kind"] == "numeric":
         unit = f" {spec['unit']}" if spec.get("unit") else ""
         return f"{spec['name']} (numeric, trained on [{spec['low']:g}, {spec['high']:g}]{unit})"
+    if spec["kind"] == "vector":
+        return f"{spec['name']} (a vector of {spec['dim']} numbers, given through a sampling option)"
     return f"{spec['name']} (one of {', '.join(spec['classes'])})"
 
 
@@ -169,7 +171,9 @@ def check_conditions(specs: Sequence[dict[str, Any]], conditions: ConditionReque
     ``low`` / ``high`` or ``classes``): numbers as floats, classes as strings.
 
     Raises :class:`GensciError` for an unknown name (listing what the model knows), a
-    non-number, a value outside the training range or an unknown class.
+    non-number, a value outside the training range, an unknown class or a vector condition
+    (which a domain takes through a sampling option of its own, e.g. an image file, not as
+    ``name=value``).
     """
     by_name = {spec["name"]: spec for spec in specs}
     out: dict[str, Any] = {}
@@ -178,6 +182,9 @@ def check_conditions(specs: Sequence[dict[str, Any]], conditions: ConditionReque
             known = ", ".join(describe_condition(spec) for spec in by_name.values()) or "none (this model is unconditional)"
             raise GensciError(f"unknown condition {name!r}; this model knows: {known}")
         spec = by_name[name]
+        if spec["kind"] == "vector":
+            raise GensciError(f"condition {name!r} is a vector of {spec['dim']} numbers: the domain takes it through a "
+                              f"sampling option of its own, not as {name}=value")
         if spec["kind"] == "numeric":
             try:
                 v = float(value)

@@ -101,7 +101,7 @@ class DesignContext:
         if not specs:
             return batch
         n = len(cands)
-        cond = {s["name"]: torch.full((n,), math.nan) for s in specs}
+        cond = {s["name"]: torch.full((n, int(s["dim"])) if s["kind"] == "vector" else (n,), math.nan) for s in specs}
         groups: dict[str, list[int]] = {}
         for i, c in enumerate(cands):
             groups.setdefault(json.dumps(c.conditions, sort_keys=True), []).append(i)

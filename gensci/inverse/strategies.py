@@ -139,6 +139,8 @@ class ConditionalSteering(Strategy):
             return  # restored
         for name, start in self.start.items():
             spec = specs[name]
+            if spec["kind"] == "vector":
+                raise GensciError(f"conditional steering searches numeric and categorical conditions; {name} is a vector")
             if spec["kind"] == "numeric":
                 low, high = float(spec["low"]), float(spec["high"])
                 mu = (low + high) / 2 if start is None else float(start)

@@ -1,13 +1,16 @@
 """Condition encoder for multi-property guidance (Graph DiT, Liu et al. 2024, arXiv 2401.13858).
 
-Conditions travel as ``dict[name, Tensor (B,)]`` (:data:`gensci.core.process.Condition`);
-NaN marks a missing or dropped value and categorical values are class indices stored as
-floats. Each property gets its own embedder and the embeddings are summed::
+Conditions travel as ``dict[name, Tensor (B,)]`` (:data:`gensci.core.process.Condition`), or
+``(B, D)`` for a vector condition; NaN marks a missing or dropped value (for a vector, a row
+with any NaN) and categorical values are class indices stored as floats. Each property gets
+its own embedder and the embeddings are summed::
 
     c_cond = sum_k  e_k(y_k)                      (one term per ConditionSpec, in spec order)
     e_k(y) = null_k                              if y is NaN or the sample is dropped
     numeric:      e_k(y) = W2 softmax(W1 (y - mean) / std + b1)   (soft clusters, W2 no bias)
     categorical:  e_k(y) = E_k[y]                 (row K of E_k is the null token)
+    vector:       e_k(y) = W2 SiLU(W1 y + b1) + b2                (y in R^D: an embedding of an
+                                                  image, a spectrum, another model's latent)
 
 In training, all conditions of a sample are dropped *jointly* with probability ``dropout``
 (one Bernoulli per sample), so the model learns the unconditional branch that
@@ -44,8 +47,14 @@ __all__ = [
     "DESCRIPTIVE_KEYS",
     "SoftClusterEmbedding",
     "CategoricalEmbedding",
+    "VectorEmbedding",
     "ConditionEncoder",
+    "KINDS",
 ]
+
+
+#: the kinds of condition
+KINDS = ("numeric", "categorical", "vector")
 
 
 @dataclass
@@ -54,8 +63,9 @@ class ConditionSpec:
 
     Attributes:
         name: key in the condition dict.
-        kind: ``"numeric"`` or ``"categorical"``.
+        kind: ``"numeric"``, ``"categorical"`` or ``"vector"`` (a ``(B, dim)`` value).
         num_classes: number of classes (categorical only).
+        dim: the vector's length (vector only).
         low, high: training range of a numeric property (domains refuse requests outside it,
             :func:`gensci.domain.check_conditions`).
         mean, std: normaliser of a numeric property, ``(y - mean) / std``.
@@ -68,16 +78,22 @@ class ConditionSpec:
     high: float | None = None
     mean: float = 0.0
     std: float = 1.0
+    dim: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"condition name must be a non-empty string, got {self.name!r}")
-        if self.kind not in ("numeric", "categorical"):
-            raise ValueError(f"condition {self.name!r}: kind must be 'numeric' or 'categorical', got {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"condition {self.name!r}: kind must be one of {', '.join(map(repr, KINDS))}, "
+                             f"got {self.kind!r}")
         if self.kind == "categorical":
             if self.num_classes is None or int(self.num_classes) < 1:
                 raise ValueError(f"categorical condition {self.name!r} needs num_classes >= 1")
             self.num_classes = int(self.num_classes)
+        if self.kind == "vector":
+            if self.dim is None or int(self.dim) < 1:
+                raise ValueError(f"vector condition {self.name!r} needs dim >= 1")
+            self.dim = int(self.dim)
         self.mean = float(self.mean)
         self.std = float(self.std)
         if not (self.std > 0.0 and math.isfinite(self.std)):
@@ -113,7 +129,13 @@ class ConditionSpec:
 
     @classmethod
     def from_values(cls, name: str, values: Tensor, kind: str = "numeric", num_classes: int | None = None) -> ConditionSpec:
-        """Fit a spec to training labels (NaN ignored): mean/std/low/high, or the class count."""
+        """Fit a spec to training labels (NaN ignored): mean/std/low/high, the class count, or
+        (``kind="vector"``, values ``(N, D)``) the vector's length."""
+        if kind == "vector":
+            values = torch.as_tensor(values)
+            if values.ndim != 2:
+                raise ValueError(f"vector condition {name!r} needs values of shape (N, D), got {tuple(values.shape)}")
+            return cls(name, "vector", dim=int(values.shape[1]))
         v = torch.as_tensor(values, dtype=torch.float64).flatten()
         v = v[~torch.isnan(v)]
         if v.numel() == 0:
@@ -201,6 +223,29 @@ class CategoricalEmbedding(nn.Module):
         return self.table.weight[self.num_classes]
 
 
+class VectorEmbedding(nn.Module):
+    """Vector embedder: ``Linear(D, dim) -> SiLU -> Linear(dim, dim)``.
+
+    ``forward(y, keep)`` takes vectors ``(B, D)``; rows holding a NaN or where ``keep`` is
+    False get the learned null vector.
+    """
+
+    def __init__(self, in_dim: int, dim: int, name: str = "vector"):
+        super().__init__()
+        self.in_dim = int(in_dim)
+        self.name = name
+        self.net = nn.Sequential(nn.Linear(self.in_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.null = nn.Parameter(nn.init.normal_(torch.empty(dim), std=0.02))
+
+    def forward(self, y: Tensor, keep: Tensor | None = None) -> Tensor:
+        valid = ~torch.isnan(y).any(dim=-1)
+        if keep is not None:
+            valid = valid & keep
+        y0 = torch.where(valid[:, None], y, torch.zeros_like(y)).to(self.null.dtype)
+        emb = self.net(y0)
+        return torch.where(valid[:, None], emb, self.null.expand_as(emb))
+
+
 class ConditionEncoder(nn.Module):
     """Sum of one embedding per :class:`ConditionSpec`, with joint classifier-free dropout.
 
@@ -239,7 +284,9 @@ class ConditionEncoder(nn.Module):
         self.dropout_each = float(dropout_each)
         self.generator: torch.Generator | None = None
         self.embedders = nn.ModuleList(
-            CategoricalEmbedding(s.num_classes, dim, name=s.name) if s.kind == "categorical" else SoftClusterEmbedding(dim, clusters)
+            CategoricalEmbedding(s.num_classes, dim, name=s.name) if s.kind == "categorical"
+            else VectorEmbedding(s.dim, dim, name=s.name) if s.kind == "vector"
+            else SoftClusterEmbedding(dim, clusters)
             for s in self.specs
         )
         self.register_buffer("_mean", torch.tensor([s.mean for s in self.specs], dtype=torch.float32), persistent=False)
@@ -264,8 +311,19 @@ class ConditionEncoder(nn.Module):
             raise ValueError(f"unknown condition(s) {unknown}; known conditions: {known}")
 
     def _values(self, cond: Mapping[str, Tensor] | None, i: int, batch_size: int, device: torch.device) -> Tensor:
-        """Property ``i`` as float32 ``(B,)``, NaN when absent."""
-        name = self.specs[i].name
+        """Property ``i`` as float32 ``(B,)`` (a vector: ``(B, D)``), NaN when absent."""
+        spec = self.specs[i]
+        name = spec.name
+        if spec.kind == "vector":
+            if cond is None or name not in cond:
+                return torch.full((batch_size, spec.dim), float("nan"), device=device)
+            v = torch.as_tensor(cond[name], device=device).to(torch.float32)
+            if v.shape == (spec.dim,):  # one vector for every sample
+                v = v.expand(batch_size, spec.dim)
+            if v.shape != (batch_size, spec.dim):
+                raise ValueError(f"vector condition {name!r} must have shape ({batch_size}, {spec.dim}), "
+                                 f"got {tuple(v.shape)}")
+            return v
         if cond is None or name not in cond:
             return torch.full((batch_size,), float("nan"), device=device)
         v = torch.as_tensor(cond[name], device=device).to(torch.float32)
