@@ -18,7 +18,9 @@ says in one line why it failed:
 Tasks travel pickled over a pipe (a :class:`CADSequence` pickles as plain dataclasses and numpy
 arrays); answers come back as plain dicts on a second pipe. Asked for (``points=n``), the
 worker also samples ``n`` points on the part's surface for the point-cloud metrics
-(:mod:`domains.cad.shape_metrics`), seeded, in the part's own coordinates.
+(:mod:`domains.cad.shape_metrics`), seeded, in the part's own coordinates; asked for
+(``mesh=True``), it sends back the surface's triangulation (:func:`domains.cad.export.triangulate`,
+``vertices (V, 3)`` and ``faces (T, 3)``) for renders, with no file written.
 Starting a worker costs about a second (Python plus OCP imports); each start is timed and kept
 in :attr:`BuildWorker.startup_seconds` and the first result after it.
 """
@@ -56,8 +58,9 @@ class BuildResult:
     ``seconds``: the build's wall time (files and checks included, worker start-up excluded);
     ``startup_seconds``: the worker start-up this build waited for (0 when the worker was warm);
     ``points``: the surface points asked for (``points=n``), ``(n, 3)`` in the part's own
-    coordinates, None when not asked or not built; ``file_errors``: outputs asked for (files,
-    points) that could not be made."""
+    coordinates, None when not asked or not built; ``vertices`` ``(V, 3)`` and ``faces`` ``(T, 3)``:
+    the surface's triangulation when asked (``mesh=True``), else None; ``file_errors``: outputs
+    asked for (files, points, mesh) that could not be made."""
 
     ok: bool
     cause: str | None = None
@@ -74,6 +77,8 @@ class BuildResult:
     stl_path: str | None = None
     file_errors: list[str] = field(default_factory=list)
     points: np.ndarray | None = None
+    vertices: np.ndarray | None = None
+    faces: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not self.ok:  # nothing was built: both criteria fail for the same cause
@@ -101,7 +106,7 @@ def _run_hook(hook: str, cap_bytes: int) -> None:
 
 def _build_task(task: dict[str, Any], cap_bytes: int) -> dict[str, Any]:
     """Build, write and judge one part (runs in the worker)."""
-    from domains.cad.export import mesh_points, write_step, write_stl
+    from domains.cad.export import mesh_points, triangulate, write_step, write_stl
     from domains.cad.kernel import build_shape
     from domains.cad.validity import check_strict, deepcad_valid
 
@@ -135,6 +140,11 @@ def _build_task(task: dict[str, Any], cap_bytes: int) -> dict[str, Any]:
             out["points"] = mesh_points(shape, task["points"], task.get("seed", 0), skip_unmeshed=True)
         except CADError as e:
             out["file_errors"].append(f"points: {e}")
+    if task.get("mesh"):
+        try:  # as the STL export: faces the mesher skips are left out
+            out["vertices"], out["faces"] = triangulate(shape, skip_unmeshed=True)
+        except CADError as e:
+            out["file_errors"].append(f"mesh: {e}")
     return out
 
 
@@ -301,10 +311,11 @@ class BuildWorker:
 
     def build(self, seq: CADSequence, step_path: str | os.PathLike | None = None,
               stl_path: str | os.PathLike | None = None, timeout: float | None = None, points: int = 0,
-              seed: int = 0, _hook: str | None = None) -> BuildResult:
+              seed: int = 0, _hook: str | None = None, mesh: bool = False) -> BuildResult:
         """Build ``seq`` in the worker, write the files asked for, and judge the part; with
         ``points=n``, also sample ``n`` surface points (:func:`domains.cad.export.mesh_points`,
-        uniform by area, drawn with ``seed``: same seed, same points) into ``result.points``.
+        uniform by area, drawn with ``seed``: same seed, same points) into ``result.points``;
+        with ``mesh=True``, also return the triangulation in ``result.vertices`` / ``result.faces``.
         ``_hook`` (tests only, one of :data:`TEST_HOOKS`) makes the worker misbehave first."""
         timeout = self.timeout if timeout is None else float(timeout)
         points, seed = _points_and_seed(points, seed)
@@ -317,7 +328,7 @@ class BuildWorker:
         assert self._send is not None and self._recv is not None and self._process is not None
         task = {"seq": seq, "step_path": None if step_path is None else os.fspath(step_path),
                 "stl_path": None if stl_path is None else os.fspath(stl_path), "hook": _hook,
-                "points": points, "seed": seed}
+                "points": points, "seed": seed, "mesh": bool(mesh)}
         try:
             payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as e:  # noqa: BLE001 - e.g. labels that do not pickle: this input's result
@@ -340,9 +351,9 @@ class BuildWorker:
 
     def build_many(self, seqs: Sequence[CADSequence], step_paths: Sequence[str | os.PathLike | None] | None = None,
                    stl_paths: Sequence[str | os.PathLike | None] | None = None, timeout: float | None = None,
-                   progress: bool = True, points: int = 0, seed: int = 0) -> list[BuildResult]:
+                   progress: bool = True, points: int = 0, seed: int = 0, mesh: bool = False) -> list[BuildResult]:
         """:meth:`build` for each sequence, in order; one result per input (each part's points
-        drawn with the same ``seed``)."""
+        drawn with the same ``seed``; triangulations with ``mesh=True``)."""
         points, seed = _points_and_seed(points, seed)
         n = len(seqs)
         for name, paths in (("step_paths", step_paths), ("stl_paths", stl_paths)):
@@ -352,7 +363,8 @@ class BuildWorker:
         with tqdm(total=n, disable=not progress, desc="building CAD parts", unit="part") as bar:
             for i, seq in enumerate(seqs):
                 results.append(self.build(seq, None if step_paths is None else step_paths[i],
-                                          None if stl_paths is None else stl_paths[i], timeout, points, seed))
+                                          None if stl_paths is None else stl_paths[i], timeout, points, seed,
+                                          mesh=mesh))
                 bar.update(1)
                 bar.set_postfix(built=sum(r.ok for r in results), strict=sum(r.strict_valid for r in results),
                                 refresh=False)
@@ -375,13 +387,15 @@ def _close_shared() -> None:
 
 
 def build(seq: CADSequence, step_path: str | os.PathLike | None = None, stl_path: str | os.PathLike | None = None,
-          timeout: float = 20.0, memory_mb: int = 3072, points: int = 0, seed: int = 0) -> BuildResult:
+          timeout: float = 20.0, memory_mb: int = 3072, points: int = 0, seed: int = 0,
+          mesh: bool = False) -> BuildResult:
     """Build one part in the shared worker for ``memory_mb`` (see :class:`BuildWorker`)."""
-    return _shared(memory_mb).build(seq, step_path, stl_path, timeout, points, seed)
+    return _shared(memory_mb).build(seq, step_path, stl_path, timeout, points, seed, mesh=mesh)
 
 
 def build_many(seqs: Sequence[CADSequence], step_paths: Sequence[str | os.PathLike | None] | None = None,
                stl_paths: Sequence[str | os.PathLike | None] | None = None, timeout: float = 20.0,
-               memory_mb: int = 3072, progress: bool = True, points: int = 0, seed: int = 0) -> list[BuildResult]:
+               memory_mb: int = 3072, progress: bool = True, points: int = 0, seed: int = 0,
+               mesh: bool = False) -> list[BuildResult]:
     """Build parts in order in the shared worker; one :class:`BuildResult` per input."""
-    return _shared(memory_mb).build_many(seqs, step_paths, stl_paths, timeout, progress, points, seed)
+    return _shared(memory_mb).build_many(seqs, step_paths, stl_paths, timeout, progress, points, seed, mesh)
