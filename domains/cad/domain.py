@@ -10,6 +10,11 @@ transformer-based contrastive representation and diffusion priors", TMLR) on the
    guidance on the part's family and its box sides ``width, depth, height`` (mm) -- which
    GenCAD lacks. The size rides in the state because the vector is scale-free (every part is
    normalised to a unit box), so the prior must say how large the decoded part is;
+   With the stage ``image_encoder`` (:class:`~domains.cad.image_encoder.ContrastiveImageCAD`,
+   GenCAD's CCIP: a small CNN trained contrastively against the frozen latents on renders and
+   edge sketches, :mod:`domains.cad.images`), the prior is also guided on ``image``, a vector
+   condition: the image encoder's embedding of a view of the part, so ``gensci sample MODEL
+   --image photo.png`` generates parts that look like the picture;
 3. decoding: the frozen decoder gives a vector, :func:`~domains.cad.vector.decode` a history,
    scaled to the sampled size; :meth:`CADDomain.write` builds every part in a crash-contained
    worker (:mod:`domains.cad.worker`) and writes ``part_000.step`` (+ ``.stl`` and the ``.json``
@@ -92,7 +97,10 @@ class CADDomain(Domain):
         n_parts: how many procedural parts to generate (before deduplication).
         seed: seeds the procedural generator and the split.
         families: restrict the procedural families (None: all).
-        conditions: which of ``family``, ``width``, ``depth``, ``height`` the prior is guided on.
+        conditions: which of ``family``, ``width``, ``depth``, ``height``, ``image`` the prior is guided on.
+        image_parts: how many parts of each split are rendered for the image encoder (one number,
+            or ``{"train": n, "val": n, "test": n}``; default 4000 / 200 / 1000).
+        image_size, image_views: the renders' side (pixels) and views (:mod:`domains.cad.renders`).
         build_timeout: seconds one part may take to build before it is called a failure.
         eval_refs: held-out parts the samples' shapes are compared with (COV / MMD / JSD).
         cache_dir: the gensci cache root (default ``$GENSCI_CACHE`` or ``~/.cache/gensci``).
@@ -100,23 +108,30 @@ class CADDomain(Domain):
 
     name = "cad"
     suffix = ""
-    stages = ("autoencoder",)
+    stages = ("autoencoder", "image_encoder")
     default_redraws = 3
 
     def __init__(self, source: str = "procedural", n_parts: int = 20000, seed: int = 0, families: list[str] | None = None,
                  conditions: list[str] | None = None, build_timeout: float = 20.0, cache_dir: str | None = None,
+                 image_parts: Any = None, image_size: int = 64, image_views: list[str] | None = None,
                  progress: bool = True, eval_refs: int = 200):
         self.source_name = str(source)
         self.n_parts, self.seed = int(n_parts), int(seed)
         self.families = list(families) if families else None
-        self.condition_names = list(conditions) if conditions is not None else ["family", *DIMENSIONS]
-        unknown = set(self.condition_names) - {"family", *DIMENSIONS}
+        self.condition_names = list(conditions) if conditions is not None else ["family", *DIMENSIONS, "image"]
+        unknown = set(self.condition_names) - {"family", *DIMENSIONS, "image"}
         if unknown:
-            raise GensciError(f"unknown CAD conditions {sorted(unknown)}; choose from family, {', '.join(DIMENSIONS)}")
+            raise GensciError(f"unknown CAD conditions {sorted(unknown)}; choose from family, {', '.join(DIMENSIONS)}, image")
         self.build_timeout = float(build_timeout)
         self.eval_refs = int(eval_refs)
         self.cache_dir = cache_dir
         self.progress = progress
+        from domains.cad.images import image_caps
+        from domains.cad.renders import DEFAULT_VIEWS
+
+        self.image_caps = image_caps({"train": 4000, "val": 200, "test": 1000} if image_parts is None else image_parts)
+        self.image_size = int(image_size)
+        self.image_views = list(image_views) if image_views else list(DEFAULT_VIEWS)
         self._parts: PartSet | None = None
         self._splits: dict[str, np.ndarray] | None = None
         self._stats = None
@@ -164,19 +179,38 @@ class CADDomain(Domain):
                 lookup = {c: float(i) for i, c in enumerate(spec["classes"])}
                 vals = [math.nan] * n if family is None else [lookup.get(str(f), math.nan) for f in family]
                 out["family"] = torch.tensor(vals, dtype=torch.float32)
-            else:
+            elif spec["name"] in DIMENSIONS:  # the image condition is added where there is one
                 k = DIMENSIONS.index(spec["name"])
                 out[spec["name"]] = torch.full((n,), math.nan) if dims is None else \
                     torch.as_tensor(dims[:, k], dtype=torch.float32)
         return out
 
     # -------------------------------------------------------------- stages
+    def stage_kwargs(self, stage: str) -> dict[str, Any]:
+        """The image encoder's CAD head reads the autoencoder's latent: its size."""
+        if stage != "image_encoder":
+            return {}
+        stats = self._require_stats()
+        if "latent_mean" not in stats:
+            raise GensciError("the CAD image encoder needs the autoencoder stage first")
+        return {"latent": len(stats["latent_mean"])}
+
     def stage_dataset(self, stage: str, split: str) -> Dataset:
+        if stage == "image_encoder":  # renders and standardised latents (domains/cad/images.py)
+            from domains.cad.images import stage_dataset
+
+            return stage_dataset(self, split)
         return BatchDataset(torch.as_tensor(self.split(split).vectors, dtype=torch.long))
 
     def attach(self, stage: str, module: nn.Module) -> None:
-        """The trained autoencoder: the latent mean and spread come from the train split once."""
+        """The trained autoencoder: the latent mean and spread come from the train split once.
+        The image encoder: its settings, and the ``image`` condition of the prior."""
         super().attach(stage, module)
+        if stage == "image_encoder":
+            from domains.cad.images import attach
+
+            attach(self, module)
+            return
         stats = self._require_stats()
         if "latent_mean" not in stats:
             z = self._encode(self.split("train").vectors)
@@ -197,7 +231,12 @@ class CADDomain(Domain):
         part = self.split(split)
         z = (self._encode(part.vectors) - torch.tensor(stats["latent_mean"])) / torch.tensor(stats["latent_std"])
         s = (torch.as_tensor(np.log(part.size), dtype=torch.float32) - stats["log_size_mean"]) / stats["log_size_std"]
-        return BatchDataset(torch.cat([z, s[:, None]], dim=1), self.encode_conditions(part.family, part.dims, len(part)))
+        cond = self.encode_conditions(part.family, part.dims, len(part))
+        if any(c["name"] == "image" for c in stats["conditions"]):
+            from domains.cad.images import condition
+
+            cond["image"] = condition(self, split, len(part))
+        return BatchDataset(torch.cat([z, s[:, None]], dim=1), cond)
 
     # ------------------------------------------------------------ network
     def network_kwargs(self) -> dict[str, Any]:
@@ -208,8 +247,14 @@ class CADDomain(Domain):
 
     # ------------------------------------------------------------ sampling
     def plan(self, n: int, conditions: ConditionRequest | None = None, **options: Any) -> SamplePlan:
-        if options:
-            raise GensciError(f"the cad domain takes no sampling options, got {', '.join(options)}")
+        """Conditions as requested; the option ``image=PATH`` (``--image photo.png``) guides the
+        prior on the image encoder's embedding of that picture (a render, sketch or photo)."""
+        unknown = sorted(set(options) - {"image"})
+        if unknown:
+            raise GensciError(f"the cad domain takes one sampling option, image=PATH; got {', '.join(unknown)}")
+        image = options.get("image")
+        if image is not None and (image is True or not str(image).strip()):
+            raise GensciError("--image needs an image file: --image photo.png")
         stats = self._require_stats()
         checked = check_conditions(stats["conditions"], conditions)
         family = np.array([checked["family"]] * n, dtype=object) if "family" in checked else None
@@ -217,6 +262,11 @@ class CADDomain(Domain):
         if any(d in checked for d in DIMENSIONS):
             dims = np.array([[checked.get(d, math.nan) for d in DIMENSIONS]] * n, dtype=np.float64)
         cond = self.encode_conditions(family, dims, n) if checked else None
+        if image is not None:
+            from domains.cad.images import embed_file
+
+            cond = {**(cond or {}), "image": embed_file(self, str(image)).expand(n, -1).clone()}
+            checked["image"] = str(image)
         return SamplePlan(shape=(n, len(stats["latent_mean"]) + 1), cond=cond, info={"requested": checked})
 
     @torch.no_grad()
