@@ -200,7 +200,12 @@ class CADDomain(Domain):
             from domains.cad.images import stage_dataset
 
             return stage_dataset(self, split)
-        return BatchDataset(torch.as_tensor(self.split(split).vectors, dtype=torch.long))
+        # the autoencoder's vectors, with their lengths (rows to the first EOS) as ``sizes``: training
+        # batches group parts of similar length, and the autoencoder runs only to the batch's longest
+        vectors = torch.as_tensor(self.split(split).vectors, dtype=torch.long)
+        data = BatchDataset(vectors)
+        data.sizes = (vectors[:, :, 0] != 3).sum(1) + 1
+        return data
 
     def attach(self, stage: str, module: nn.Module) -> None:
         """The trained autoencoder: the latent mean and spread come from the train split once.
