@@ -67,6 +67,8 @@ def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_condition
         key, _, value = item.partition("=")
         out[f"unconditional {key}={value}"] = _timed_evaluate(model, n, seed, split, **{**options, key: value})
     for spec in model.conditions:
+        if spec["kind"] not in ("categorical", "numeric"):
+            continue  # a vector condition (an image embedding) has no targets to sweep
         values = spec["classes"] if spec["kind"] == "categorical" else numeric_targets(spec)
         for value in values:
             for scale in scales:
