@@ -74,19 +74,20 @@ def embed_pairs(model: Any, images: np.ndarray | Tensor, latents: Tensor, batch:
     return a, b
 
 
-def evaluate_retrieval(domain: Any, split: str = "test", style: str | None = None,
+def evaluate_retrieval(domain: Any, split: str = "test", style: str | None = None, view: str | None = None,
                        batch_sizes: Sequence[int] = BATCH_SIZES, draws: int = 10, seed: int = 0) -> dict[str, Any]:
     """GenCAD's retrieval on the rendered parts of ``split`` of a domain with both stages attached:
     each part's query is one of its renders drawn with ``seed`` (of ``style``, ``"shaded"`` or
-    ``"edges"``; None: either)."""
+    ``"edges"``, and ``view``, e.g. ``"iso"``; None: any)."""
     from domains.cad.images import IMAGE_STAGE, split_renders, standardised_latents
 
     rows, rs = split_renders(domain, split)
     if rs is None or int(rs.ok.sum()) < 2:
         raise CADError(f"the {split} split has fewer than 2 rendered parts to retrieve among")
-    keys = [k for k, (s, _) in enumerate(rs.keys) if style is None or s == style]
+    keys = [k for k, (s, v) in enumerate(rs.keys) if style in (None, s) and view in (None, v)]
     if not keys:
-        raise CADError(f"no renders of style {style!r}; the set has {', '.join(rs.styles)}")
+        raise CADError(f"no renders of style {style!r} and view {view!r}; the set has styles "
+                       f"{', '.join(rs.styles)} and views {', '.join(rs.views)}")
     kept = np.flatnonzero(rs.ok)
     pick = np.asarray(keys)[np.random.default_rng(seed).integers(0, len(keys), len(kept))]
     latents = standardised_latents(domain, domain.split(split).vectors[rows[kept]])

@@ -113,7 +113,7 @@ def test_a_tiny_encoder_learns_to_retrieve_sixteen_parts(renders) -> None:
     class Batch:
         x = State(images=images, latent=latents)
 
-    for _ in range(250):
+    for _ in range(350):
         loss, _ = model.loss(Batch(), g)
         opt.zero_grad()
         loss.backward()
