@@ -9,7 +9,7 @@ transformer-based contrastive representation and diffusion priors", TMLR) on the
    any of the shared processes (flow matching, W-CFM, DDPM by config), with classifier-free
    guidance on the part's family and its box sides ``width, depth, height`` (mm) -- which
    GenCAD lacks. The size rides in the state because the vector is scale-free (every part is
-   normalised to a unit box), so the prior must say how large the decoded part is;
+   normalised to a unit box), so the prior must say how large the decoded part is.
    With the stage ``image_encoder`` (:class:`~domains.cad.image_encoder.ContrastiveImageCAD`,
    GenCAD's CCIP: a small CNN trained contrastively against the frozen latents on renders and
    edge sketches, :mod:`domains.cad.images`), the prior is also guided on ``image``, a vector
