@@ -37,7 +37,8 @@ def test_a_json_folder_is_a_data_set_and_bad_files_are_counted():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("cad") / "run"
-    cfg = compose("cad/tiny", [f"domain.source={FIXTURES}", "domain.progress=false", "batch_size=16",
+    cfg = compose("cad/tiny", [f"domain.source={FIXTURES}", "domain.progress=false", f"domain.cache_dir={run.parent / 'cache'}",
+                               "batch_size=16",
                                "stages.autoencoder.trainer.max_steps=40", "trainer.max_steps=40",
                                "trainer.enable_progress_bar=false", f"run_dir={run}", "threads=1"])
     return train(cfg)
