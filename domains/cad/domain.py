@@ -398,8 +398,9 @@ class CADDomain(Domain):
     # -------------------------------------------------------------- metrics
     def evaluate(self, samples: CADSamples, split: str = "test") -> dict[str, float]:
         """Validity (strict and DeepCAD's), COV / MMD / JSD against ``eval_refs`` parts of
-        ``split``, the requested conditions' errors, and the autoencoder's reconstruction of
-        ``split`` (computed once per split) -- :mod:`domains.cad.evaluation`."""
+        ``split``, the requested conditions' errors, the autoencoder's reconstruction of ``split``
+        and GenCAD's image-to-CAD retrieval among its renders, shaded and as edge sketches (both
+        computed once per split) -- :mod:`domains.cad.evaluation`, :mod:`domains.cad.retrieval`."""
         from domains.cad.evaluation import (POINTS, family_accuracy, generation_metrics, reconstruction_metrics,
                                             reference_clouds)
 
@@ -432,6 +433,19 @@ class CADDomain(Domain):
                 rows = np.random.default_rng(0).permutation(len(train))[:5000]
                 out["family_accuracy"] = family_accuracy(ae, train.vectors[rows], train.family[rows], np.stack(decoded),
                                                          str(requested["family"]))
+        if "image_encoder" in self.attached():
+            if ("retrieval", split) not in cache:
+                from domains.cad.retrieval import evaluate_retrieval
+
+                found: dict[str, float] = {}
+                for style in ("shaded", "edges"):
+                    try:
+                        got = evaluate_retrieval(self, split, style=style)
+                    except CADError:  # fewer than two rendered parts in the split: nothing to rank
+                        break
+                    found.update({f"retrieval_{style}_{k}": float(v) for k, v in got.items() if k.startswith("top1@")})
+                cache[("retrieval", split)] = found
+            out.update(cache[("retrieval", split)])
         if ae is not None:
             if ("recon", split) not in cache:
                 cache[("recon", split)] = reconstruction_metrics(ae, held.vectors[:2000], progress=self.progress,

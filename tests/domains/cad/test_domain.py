@@ -68,6 +68,9 @@ def test_sampling_writes_steps_the_kernel_reads_and_a_summary_of_every_part(tiny
     metrics = model.evaluate(back)
     assert 0.0 <= metrics["strict_validity"] <= 1.0 and metrics["n"] == 6
     assert 0.0 <= metrics["ae_acc_cmd"] <= 100.0 and metrics["ae_n_built"] >= 1  # the reconstruction of the test split
+    assert "retrieval_edges_top1@10" not in metrics  # one test part: nothing to rank among
+    on_train = model.evaluate(back, split="train")
+    assert 0.0 <= on_train["retrieval_edges_top1@10"] <= 1.0 and 0.0 <= on_train["retrieval_shaded_top1@10"] <= 1.0
 
 
 def test_a_single_file_output_is_refused(tiny_model, tmp_path):
