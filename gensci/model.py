@@ -224,6 +224,12 @@ class GenerativeModel:
         if int(n) < 1:
             raise GensciError(f"the number of samples must be positive, got {n}")
         n = int(n)
+        if steps is not None and (not float(steps).is_integer() or int(steps) < 1):
+            raise GensciError(f"steps must be a whole number of at least 1, got {steps}")
+        if int(batch_size) < 1:
+            raise GensciError(f"batch_size must be at least 1, got {batch_size}")
+        if guidance is not None and not isinstance(guidance, Guidance) and not float(guidance) >= 0:
+            raise GensciError(f"the guidance scale must be 0 (unconditional) or more, got {guidance}")
         plan = self.domain.plan(n, conditions, **options)
         if guidance is not None and not isinstance(guidance, Guidance):
             guidance = Guidance(scale=float(guidance))

@@ -72,3 +72,18 @@ def test_rejected_samples_are_redrawn_and_the_rest_kept():
     assert redrawn_at == sorted(redrawn_at) and redrawn_at[0] == 1 and len(redrawn_at) <= 6
     with pytest.raises(GensciError, match="redraws"):
         model.sample(10, seed=0, progress=False, redraws=-1)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"steps": 0}, "steps must be a whole number of at least 1"),
+    ({"steps": 2.5}, "steps must be a whole number"),
+    ({"batch_size": 0}, "batch_size must be at least 1"),
+    ({"guidance": -1.0, "conditions": {"label": "1"}}, "guidance scale must be 0"),
+    ({"guidance": float("nan"), "conditions": {"label": "1"}}, "guidance scale must be 0"),
+])
+def test_sampling_options_are_checked_before_anything_runs(kwargs, message):
+    import gensci
+
+    model = gensci.load("points/labelled_moons")
+    with pytest.raises(GensciError, match=message):
+        model.sample(4, progress=False, **kwargs)
