@@ -77,12 +77,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise GensciError(f"checkpoint {str(path)!r} does not exist")
+    if not zipfile.is_zipfile(path):  # every checkpoint torch.save writes is a zip archive
+        raise GensciError(f"{path} is not a readable checkpoint (corrupt or truncated, or not a torch file)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
         raise GensciError(f"{path} is not a readable checkpoint (corrupt or truncated): {str(err).splitlines()[0]}") from None
     except Exception as err:  # the unpickler refuses code objects with UnpicklingError and others
-        raise GensciError(f"{path} cannot be loaded safely ({type(err).__name__}); gensci loads weights only") from None
+        if "weights only" in str(err).lower():
+            raise GensciError(f"{path} cannot be loaded safely ({type(err).__name__}): it holds code, and gensci "
+                              "loads weights only") from None
+        raise GensciError(f"{path} is not a readable checkpoint (corrupt: {type(err).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise GensciError(f"{path} is not a gensci checkpoint (a Lightning .ckpt resumes training with resume=PATH)")
     if int(payload.get("version", 0)) > VERSION:

@@ -221,9 +221,13 @@ class GenerativeModel:
         (:meth:`~gensci.domain.Domain.replace`) and keeps those still rejected after the last
         attempt, so nothing is dropped silently. Trajectories are not redrawn.
         """
-        if int(n) < 1:
-            raise GensciError(f"the number of samples must be positive, got {n}")
-        n = int(n)
+        try:
+            count = int(n)
+        except (TypeError, ValueError):
+            raise GensciError(f"the number of samples must be a whole number, got {n!r}") from None
+        if count < 1 or count != n:
+            raise GensciError(f"the number of samples must be a positive whole number, got {n!r}")
+        n = count
         if steps is not None and (not float(steps).is_integer() or int(steps) < 1):
             raise GensciError(f"steps must be a whole number of at least 1, got {steps}")
         if int(batch_size) < 1:

@@ -44,8 +44,16 @@ class _Evil:
 def test_checkpoint_with_code_is_refused(tmp_path: Path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "gensci-checkpoint", "obj": _Evil()}, path)
-    with pytest.raises(GensciError):
+    with pytest.raises(GensciError, match="holds code"):
         load_checkpoint(path)
+
+
+def test_random_bytes_are_called_corrupt_not_unsafe(tmp_path: Path):
+    path = tmp_path / "noise.pt"
+    path.write_bytes(bytes(range(256)) * 12)
+    with pytest.raises(GensciError, match="corrupt") as err:
+        load_checkpoint(path)
+    assert "safely" not in str(err.value)
 
 
 def test_foreign_file_is_refused(tmp_path: Path):

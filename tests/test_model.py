@@ -76,6 +76,8 @@ def test_rejected_samples_are_redrawn_and_the_rest_kept():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"steps": 0}, "steps must be a whole number of at least 1"),
+    ({"n": "abc"}, "number of samples must be a whole number"),
+    ({"n": 2.5}, "positive whole number"),
     ({"steps": 2.5}, "steps must be a whole number"),
     ({"batch_size": 0}, "batch_size must be at least 1"),
     ({"guidance": -1.0, "conditions": {"label": "1"}}, "guidance scale must be 0"),
@@ -85,5 +87,6 @@ def test_sampling_options_are_checked_before_anything_runs(kwargs, message):
     import gensci
 
     model = gensci.load("points/labelled_moons")
+    kwargs = {"n": 4, **kwargs}
     with pytest.raises(GensciError, match=message):
-        model.sample(4, progress=False, **kwargs)
+        model.sample(progress=False, **kwargs)
