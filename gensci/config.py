@@ -9,6 +9,9 @@ top of a checkout), so the CLI works from any working directory. Groups: ``domai
 
 from __future__ import annotations
 
+import difflib
+import re
+
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +65,28 @@ def compose_in(directory: Path, config_name: str, overrides: list[str] | None = 
             return hydra_compose(config_name=config_name, overrides=list(overrides or []))
     except (HydraException, OmegaConfBaseException) as err:
         message = " ".join(str(err).split())
+        unknown = re.search(r"Could not override '([^']+)'", message)
+        if unknown:
+            key = unknown.group(1)
+            rest = [o for o in overrides or [] if not o.split("=", 1)[0].lstrip("~+") == key]
+            raise GensciError(f"unknown {what} key {key!r}{_closest(directory, config_name, rest, key)}; "
+                              f"use +{key}=VALUE to add a key the {what} lacks") from None
         raise GensciError(f"bad {what} override: {message}") from None
+
+
+def _closest(directory: Path, config_name: str, overrides: list[str], key: str) -> str:
+    """``" (did you mean 'trainer.max_steps'?)"`` for the existing key nearest to ``key`` (a typo),
+    or ``""`` when none is near or the config does not compose without it."""
+    parent, _, leaf = key.rpartition(".")
+    try:
+        cfg = compose_in(directory, config_name, overrides)
+    except GensciError:
+        return ""
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    if not isinstance(node, DictConfig):
+        return ""
+    match = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=1, cutoff=0.6)
+    return f" (did you mean {(parent + '.' if parent else '') + match[0]!r}?)" if match else ""
 
 
 def to_plain(cfg: DictConfig | dict[str, Any]) -> dict[str, Any]:

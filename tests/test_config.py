@@ -33,3 +33,34 @@ def test_missing_mandatory_value_names_the_key():
     cfg = OmegaConf.create({"domain": {"path": "???"}})
     with pytest.raises(GensciError, match="domain.path must be set"):
         to_plain(cfg)
+
+
+@pytest.mark.parametrize("override, suggestion", [
+    ("trainer.max_stepz=10", "did you mean 'trainer.max_steps'?"),
+    ("domain.datset=moons", "did you mean 'domain.dataset'?"),
+    ("optim.lrr=0.1", "did you mean 'optim.lr'?"),
+])
+def test_a_typo_names_the_key_meant(override, suggestion):
+    with pytest.raises(GensciError) as err:
+        compose("points/moons", [override])
+    message = str(err.value)
+    assert suggestion in message and f"+{override.split('=')[0]}=VALUE" in message and "\n" not in message
+
+
+def test_an_unknown_key_without_a_near_one_suggests_nothing():
+    with pytest.raises(GensciError) as err:
+        compose("points/moons", ["zzz.qqq=1"])
+    assert "did you mean" not in str(err.value) and "unknown config key 'zzz.qqq'" in str(err.value)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"max_steps": "abc"}, "trainer.max_steps must be a number, got 'abc'"),
+    ({"max_stepss": 3}, "unknown trainer setting trainer.max_stepss (did you mean trainer.max_steps?)"),
+])
+def test_trainer_settings_are_checked(settings, message):
+    from gensci.training.train import check_trainer_settings
+
+    with pytest.raises(GensciError) as err:
+        check_trainer_settings(settings)
+    assert message in str(err.value)
+    check_trainer_settings({"max_steps": 10, "accelerator": "cpu", "val_check_interval": 100})  # good settings pass

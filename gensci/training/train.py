@@ -13,6 +13,8 @@ and launch one process per node with Lightning's usual environment (see docs/tra
 
 from __future__ import annotations
 
+import difflib
+
 import os
 import time
 import warnings
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
@@ -79,17 +82,34 @@ def keep_earlier_log(run_dir: Path) -> Path | None:
     return target
 
 
+def check_trainer_settings(settings: dict[str, Any]) -> None:
+    """Raise a one-line :class:`GensciError` for a trainer setting whose value is text where
+    Lightning's default is a number (``trainer.max_steps=abc``) or that Lightning does not know."""
+    import inspect
+
+    params = inspect.signature(L.Trainer.__init__).parameters
+    for key, value in settings.items():
+        if key not in params:
+            close = difflib.get_close_matches(key, list(params), n=1)
+            hint = f" (did you mean trainer.{close[0]}?)" if close else ""
+            raise GensciError(f"unknown trainer setting trainer.{key}{hint}")
+        default = params[key].default
+        if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
+            raise GensciError(f"trainer.{key} must be a number, got {value!r}")
+
+
 def _fit(module: GenerativeModule, data: DomainDataModule, trainer_kwargs: dict[str, Any], run_dir: Path,
          checkpoint_every: int, resume: str | None, callbacks: list | None) -> L.Trainer:
     """Fit ``module`` with Lightning; resumable checkpoints go to ``run_dir/checkpoints``."""
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                                   every_n_train_steps=int(checkpoint_every))
     keep_earlier_log(run_dir)
+    check_trainer_settings(trainer_kwargs)
     try:
         trainer = L.Trainer(default_root_dir=str(run_dir), callbacks=[checkpoints, *(callbacks or [])],
                             logger=CSVLogger(str(run_dir), name="", version=""), **trainer_kwargs)
-    except (TypeError, ValueError) as err:
-        raise GensciError(f"bad trainer setting: {err}") from None
+    except (TypeError, ValueError, MisconfigurationException) as err:
+        raise GensciError(f"bad trainer setting: {' '.join(str(err).split())}") from None
     previous = os.environ.get(RUN_DIR_ENV)
     os.environ[RUN_DIR_ENV] = str(run_dir)  # read by DDP workers only, restored after fitting
     try:
