@@ -175,6 +175,7 @@ def _cmd_sample(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     from gensci.domain import Domain
 
     model = gensci.load(args.model)
+    model.domain.check_output(args.output)  # before sampling, so no work is lost to a bad path
     if args.trajectory is not None and type(model.domain).write_trajectory is Domain.write_trajectory:
         raise GensciError(f"the {model.domain.name} domain cannot write trajectories; drop --trajectory")
     kwargs = _sample_kwargs(args, extra)

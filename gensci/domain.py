@@ -35,6 +35,8 @@ fresh samples.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -360,6 +362,36 @@ class Domain(ABC):
     def write(self, samples: Any, path: str | Path) -> Path:
         """Write samples to ``path`` atomically, with their requested conditions (so that
         :meth:`read` recovers them); return the path written."""
+
+    #: the output suffixes :meth:`write` accepts (``""``: a folder); default: :attr:`suffix` alone
+    outputs: tuple[str, ...] | None = None
+
+    def check_output(self, path: str | Path) -> Path:
+        """Refuse, before any sampling, an output :meth:`write` could not honour: a suffix it does
+        not write (:attr:`outputs`), a folder where a file is meant or a file where a folder is
+        meant, or a place that cannot be written. Returns ``path``."""
+        path = Path(path)
+        accepted = self.outputs if self.outputs is not None else (self.suffix,)
+        suffix = path.suffix.lower()
+        if suffix not in accepted and not ("" in accepted and not suffix):
+            kinds = ", ".join("a folder" if a == "" else a for a in accepted)
+            raise GensciError(f"-o {path}: the {self.name} domain writes {kinds}, not {path.suffix or 'a folder'}")
+        if suffix and path.is_dir():
+            raise GensciError(f"-o {path} is a folder; give a file name ending in {suffix}")
+        if not suffix and path.exists() and not path.is_dir():
+            raise GensciError(f"-o {path} is a file; the {self.name} domain writes a folder there")
+        folder = path if not suffix else path.parent
+        blocking = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise GensciError(f"-o {path}: {blocking} is a file, so nothing can be written below it")
+        try:  # the folder is made now (writing would make it anyway) and probed with a scratch file
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".gensci-probe-", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise GensciError(f"-o {path} cannot be written: {err.strerror or err}") from None
+        return path
 
     #: how many times :meth:`gensci.model.GenerativeModel.sample` redraws the samples
     #: :meth:`rejected` names, unless the caller says otherwise (0: never)

@@ -95,3 +95,35 @@ def test_a_mask_covers_the_leading_axes_of_the_state():
     for mask in (torch.ones(2, 4), torch.ones(2, 4, 4), torch.ones(2, 4, 4, 3)):
         m = expand_mask(mask, x)
         assert m.shape[: mask.ndim] == mask.shape and m.ndim == x.ndim and (m * x).shape == x.shape
+
+
+def test_outputs_are_checked_before_sampling(tmp_path):
+    import gensci
+
+    points = gensci.load("points/moons").domain
+    assert points.check_output(tmp_path / "new" / "x.csv") == tmp_path / "new" / "x.csv"
+    assert (tmp_path / "new").is_dir()  # made, and probed with a scratch file that is gone again
+    assert list((tmp_path / "new").iterdir()) == []
+    with pytest.raises(GensciError, match="writes .csv, .png, not .sdf"):
+        points.check_output(tmp_path / "x.sdf")
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(GensciError, match="is a folder"):
+        points.check_output(tmp_path / "folder.csv")
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(GensciError, match="is a file, so nothing can be written below it"):
+        points.check_output(tmp_path / "afile" / "x.csv")
+    with pytest.raises(GensciError, match="cannot be written"):
+        points.check_output("/proc/no-such-folder/x.csv")
+
+
+def test_a_folder_domain_refuses_a_file_name(tmp_path):
+    from domains.proteins.domain import ProteinsDomain
+
+    proteins = ProteinsDomain.__new__(ProteinsDomain)  # the check needs no data
+    assert proteins.check_output(tmp_path / "chains") == tmp_path / "chains"
+    assert proteins.check_output(tmp_path / "one.pdb") == tmp_path / "one.pdb"
+    with pytest.raises(GensciError, match="writes a folder, .pdb, not .csv"):
+        proteins.check_output(tmp_path / "x.csv")
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(GensciError, match="is a file; the proteins domain writes a folder"):
+        proteins.check_output(tmp_path / "taken")

@@ -98,6 +98,7 @@ class AtomsDomain(Domain):
 
     name = "atoms"
     suffix = ".sdf"
+    outputs = (".sdf", ".xyz")
 
     def __init__(self, source: str = "qm9", family: str = "flow", conditions: Sequence[str] = (),
                  elements: Sequence[str] = ELEMENTS,

@@ -108,6 +108,7 @@ class CADDomain(Domain):
 
     name = "cad"
     suffix = ""
+    outputs = ("",)
     stages = ("autoencoder", "image_encoder")
     default_redraws = 3
 

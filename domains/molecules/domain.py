@@ -95,6 +95,7 @@ class MoleculesDomain(Domain):
 
     name = "molecules"
     suffix = ".sdf"
+    outputs = (".sdf", ".csv", ".smi", ".txt")
 
     def __init__(
         self,

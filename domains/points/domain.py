@@ -44,6 +44,7 @@ class PointsDomain(Domain):
 
     name = "points"
     suffix = ".csv"
+    outputs = (".csv", ".png")
 
     def __init__(
         self,

@@ -92,6 +92,7 @@ class ProteinsDomain(Domain):
 
     name = "proteins"
     suffix = ".pdb"
+    outputs = ("", ".pdb")
 
     def __init__(
         self,
