@@ -18,6 +18,7 @@ import difflib
 import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from gensci.config import instantiate, to_plain
 from gensci.errors import GensciError
 from gensci.model import attach_stages, build, build_stage, frozen
 from gensci.training.data import DomainDataModule
+from gensci.training.interrupt import SaveOnInterrupt
 from gensci.training.module import GenerativeModule
 from gensci.training.stages import StageData, build_objective, stage_settings
 
@@ -99,14 +101,17 @@ def check_trainer_settings(settings: dict[str, Any]) -> None:
 
 
 def _fit(module: GenerativeModule, data: DomainDataModule, trainer_kwargs: dict[str, Any], run_dir: Path,
-         checkpoint_every: int, resume: str | None, callbacks: list | None) -> L.Trainer:
-    """Fit ``module`` with Lightning; resumable checkpoints go to ``run_dir/checkpoints``."""
+         checkpoint_every: int, resume: str | None, callbacks: list | None,
+         export: Callable[[int], Path | None] | None = None) -> L.Trainer:
+    """Fit ``module`` with Lightning; resumable checkpoints go to ``run_dir/checkpoints``; on
+    Ctrl-C, a checkpoint at the step reached and ``export(step)`` (:class:`SaveOnInterrupt`)."""
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                                   every_n_train_steps=int(checkpoint_every))
     keep_earlier_log(run_dir)
     check_trainer_settings(trainer_kwargs)
     try:
-        trainer = L.Trainer(default_root_dir=str(run_dir), callbacks=[checkpoints, *(callbacks or [])],
+        trainer = L.Trainer(default_root_dir=str(run_dir),
+                            callbacks=[checkpoints, SaveOnInterrupt(run_dir, export), *(callbacks or [])],
                             logger=CSVLogger(str(run_dir), name="", version=""), **trainer_kwargs)
     except (TypeError, ValueError, MisconfigurationException) as err:
         raise GensciError(f"bad trainer setting: {' '.join(str(err).split())}") from None
@@ -217,8 +222,13 @@ def train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: lis
         load_initial_weights(network, str(cfg.init_weights))
     module = GenerativeModule(network, process, domain, seed=int(cfg.seed), **plain["optim"])
     data = DomainDataModule(domain, batch_size=int(cfg.batch_size), num_workers=int(cfg.num_workers), seed=int(cfg.seed))
+    def export_so_far(step: int) -> Path:
+        save_checkpoint(out, plain, module.ema.average.state_dict(), domain.stats(), {"interrupted_at_step": step},
+                        stages=stages)
+        return out
+
     trainer = _fit(module, data, dict(plain["trainer"]), run_dir, int(cfg.checkpoint_every),
-                   _resume_for(resume, run_dir, wanted == GENERATIVE or not domain.stages), callbacks)
+                   _resume_for(resume, run_dir, wanted == GENERATIVE or not domain.stages), callbacks, export_so_far)
     if trainer.is_global_zero:
         record = _record(trainer)
         record.update(metrics or {})
