@@ -15,6 +15,7 @@ checkpoint) prints one line ``error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import math
 import sys
@@ -99,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="metrics.json", help="JSON file for the metrics (default metrics.json)")
     _add_sampling_arguments(p)
 
-    sub.add_parser("models", help="list bundled models with their conditions and recorded metrics")
+    p = sub.add_parser("models", help="list bundled models with their conditions and headline metrics")
+    p.add_argument("--full", action="store_true", help="every recorded metric, one per line")
 
     p = sub.add_parser("design", help="run an inverse-design loop from a preset (propose, score, select, adapt)",
                        description="Run a design preset into a folder: `gensci design molecules/qm9_gap_mu_qed -o run/ "
@@ -223,7 +225,17 @@ def _cmd_evaluate(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     return 0
 
 
-def _cmd_models() -> int:
+#: metrics shown first by ``gensci models`` (the rest with ``--full``), in this order
+HEADLINE = ("validity", "validity_nc", "uniqueness", "novelty", "fcd", "w2", "molecule_stability", "atom_stability",
+            "clash_free_fraction", "kl_ramachandran", "strict_validity", "ae_acc_cmd", "ae_acc_param", "cov", "mmd_x1e3",
+            "retrieval_shaded_top1@10", "train_seconds")
+
+
+def _number(v: float) -> str:
+    return f"{int(v)}" if float(v).is_integer() else f"{v:.3g}"
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
     from gensci.checkpoint import load_checkpoint
     from gensci.model import bundled_models
 
@@ -235,10 +247,18 @@ def _cmd_models() -> int:
         payload = load_checkpoint(path)
         conds = payload["stats"].get("conditions", [])
         desc = ", ".join(c["name"] for c in conds) or "unconditional"
-        shown = {k: v for k, v in payload.get("metrics", {}).items()
-                 if isinstance(v, (int, float)) and k not in ("n_samples", "finite_fraction")}
-        metric_text = "  ".join(f"{k}={int(v)}" if float(v).is_integer() else f"{k}={v:.3g}" for k, v in shown.items())
-        print(f"{name:<28} conditions: {desc:<20} {metric_text}")
+        metrics = {k: v for k, v in payload.get("metrics", {}).items()
+                   if isinstance(v, (int, float)) and k not in ("n_samples", "finite_fraction")}
+        if args.full:
+            print(f"{name}  (conditions: {desc})")
+            for k, v in metrics.items():
+                print(f"    {k:<32} {_number(v)}")
+            continue
+        head = [k for k in HEADLINE if k in metrics]
+        rest = len(metrics) - len(head)
+        text = "  ".join(f"{k}={_number(metrics[k])}" for k in head)
+        more = f"  (+{rest} more: gensci models --full)" if rest else ""
+        print(f"{name:<22} conditions: {desc:<26} {text}{more}")
     return 0
 
 
@@ -317,13 +337,16 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_data(args)
         if args.command == "design":
             return _cmd_design(args)
-        return _cmd_models()
+        return _cmd_models(args)
     except GensciError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`gensci models | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

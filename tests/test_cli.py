@@ -36,3 +36,13 @@ def test_a_sampler_that_cannot_drive_the_model_is_refused_in_one_line(tmp_path, 
     assert err == ("error: sampler 'ddpm' needs a process with 'gaussian_posterior' and FlowMatching offers velocity; "
                    "samplers that can drive it: euler, heun")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_models_lists_headline_metrics_and_full_lists_all(capsys):
+    assert main(["models"]) == 0
+    short = capsys.readouterr().out.splitlines()
+    line = next(row for row in short if row.startswith("molecules/qm9"))
+    assert "validity=" in line and "fcd=" in line and "gensci models --full" in line and len(line) < 220
+    assert main(["models", "--full"]) == 0
+    full = capsys.readouterr().out
+    assert "molecules/qm9  (conditions: gap, mu, aromatic)" in full and "    intdiv " in full
