@@ -310,10 +310,40 @@ def _cmd_design(args: argparse.Namespace) -> int:
     return 0
 
 
+def _domain_options_help(argv: list[str]) -> str | None:
+    """For ``gensci sample|evaluate MODEL --help``: the sampling options of MODEL's domain, read
+    from its class without loading data (None when MODEL is not given or cannot be read)."""
+    words = [a for a in argv[1:] if not a.startswith("-")]
+    if not words:
+        return None
+    try:
+        from gensci.checkpoint import load_checkpoint
+        from gensci.model import resolve_model
+
+        target = load_checkpoint(resolve_model(words[0]))["config"]["domain"]["_target_"]
+        module, _, name = target.rpartition(".")
+        cls = getattr(__import__(module, fromlist=[name]), name)
+    except (GensciError, KeyError, ImportError, AttributeError):
+        return None
+    options = getattr(cls, "sampling_options", {}) or {}
+    if not options:
+        return f"\nthe {cls.name} domain of {words[0]} takes no options of its own"
+    rows = "\n".join(f"  --{k:<18} {v}" for k, v in options.items())
+    return f"\noptions of the {cls.name} domain ({words[0]}):\n{rows}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gensci`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
+    if argv and argv[0] in ("sample", "evaluate") and {"-h", "--help"} & set(argv):
+        extra = _domain_options_help(argv)
+        try:
+            parser.parse_known_args(argv)
+        except SystemExit as done:  # argparse printed the command's help
+            if extra:
+                print(extra)
+            return int(done.code or 0)
     try:
         args, rest = parser.parse_known_args(argv)
         if args.version:

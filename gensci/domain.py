@@ -363,6 +363,11 @@ class Domain(ABC):
         """Write samples to ``path`` atomically, with their requested conditions (so that
         :meth:`read` recovers them); return the path written."""
 
+    #: the domain's own sampling options (``--name VALUE`` on the command line, ``name=`` in
+    #: :meth:`gensci.model.GenerativeModel.sample`) and their help, which ``gensci sample MODEL
+    #: --help`` lists
+    sampling_options: dict[str, str] = {}
+
     #: the output suffixes :meth:`write` accepts (``""``: a folder); default: :attr:`suffix` alone
     outputs: tuple[str, ...] | None = None
 

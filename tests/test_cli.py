@@ -46,3 +46,14 @@ def test_models_lists_headline_metrics_and_full_lists_all(capsys):
     assert main(["models", "--full"]) == 0
     full = capsys.readouterr().out
     assert "molecules/qm9  (conditions: gap, mu, aromatic)" in full and "    intdiv " in full
+
+
+def test_sample_help_lists_the_domain_options(capsys):
+    assert main(["sample", "proteins/bundled", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--guidance" in out and "options of the proteins domain" in out and "--length " in out
+    assert main(["sample", "molecules/qm9", "-h"]) == 0
+    out = capsys.readouterr().out
+    assert "--3d" in out and "--oracle" in out
+    assert main(["sample", "points/moons", "--help"]) == 0
+    assert "takes no options of its own" in capsys.readouterr().out

@@ -99,6 +99,11 @@ class AtomsDomain(Domain):
     name = "atoms"
     suffix = ".sdf"
     outputs = (".sdf", ".xyz")
+    sampling_options = {
+        "atoms": "atoms per molecule, hydrogens included: N or LOW..HIGH (default: drawn from the training histogram)",
+        "atoms-seed": "seed of the atom counts drawn from a range (default 0)",
+        "fragment": "an SDF / XYZ file whose first molecule is kept fixed while the rest is generated",
+    }
 
     def __init__(self, source: str = "qm9", family: str = "flow", conditions: Sequence[str] = (),
                  elements: Sequence[str] = ELEMENTS,

@@ -109,6 +109,9 @@ class CADDomain(Domain):
     name = "cad"
     suffix = ""
     outputs = ("",)
+    sampling_options = {
+        "image": "a picture of the part (PNG / JPG: a render, an edge sketch or a photo on a plain background) to condition on; needs the image stage",
+    }
     stages = ("autoencoder", "image_encoder")
     default_redraws = 3
 

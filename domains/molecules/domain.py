@@ -96,6 +96,12 @@ class MoleculesDomain(Domain):
     name = "molecules"
     suffix = ".sdf"
     outputs = (".sdf", ".csv", ".smi", ".txt")
+    sampling_options = {
+        "atoms": "heavy atoms per molecule: N or LOW..HIGH (default: drawn from the training histogram)",
+        "atoms-seed": "seed of the atom counts drawn from a range (default 0)",
+        "3d": "write 3D coordinates (ETKDG + MMFF) instead of 2D",
+        "oracle": "yes | no | auto: the property oracle's predictions as SDF tags (auto: if cached)",
+    }
 
     def __init__(
         self,

@@ -93,6 +93,11 @@ class ProteinsDomain(Domain):
     name = "proteins"
     suffix = ".pdb"
     outputs = ("", ".pdb")
+    sampling_options = {
+        "length": "residues per chain: N or LOW..HIGH (default: the training crop lengths)",
+        "length-seed": "seed of the lengths drawn from a range (default 0)",
+        "clash-guidance": "largest torsion change per step that steers away from clashes (0: off)",
+    }
 
     def __init__(
         self,
