@@ -246,6 +246,15 @@ def _tag_columns(tags: list[dict[str, str]], prefix: str) -> dict[str, np.ndarra
 
 
 def _sdf_records(path: Path) -> tuple[list[str | None], list[dict[str, str]]]:
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except OSError as err:
+        raise GensciError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if not text.strip():
+        raise GensciError(f"{path} is empty: no molecule records")
+    if b"M  END" not in text:  # every V2000 / V3000 molecule block ends with this line
+        raise GensciError(f"{path} is not an SDF: no record ends with an 'M  END' line")
     smiles, tags = [], []
     with BlockLogs():
         for mol in Chem.SDMolSupplier(str(path), sanitize=False, removeHs=False):
@@ -320,5 +329,7 @@ def read_samples(path: str | os.PathLike) -> Samples:
         smiles, tags = readers[f.suffix.lower()](f)
         samples.smiles.extend(smiles)
         samples.tags.extend(tags)
+    if not samples.smiles:
+        raise GensciError(f"{path} holds no molecule records")
     return samples
 

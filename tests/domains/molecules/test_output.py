@@ -139,3 +139,18 @@ def test_requested_classes_that_look_like_numbers_stay_classes(tmp_path: Path):
     path = write_sdf(["CCO", "c1ccccc1"], tmp_path / "s.sdf", conditions={"gap": [0.3, 0.3], "hiv": ["1", "1"]}).path
     assert GeneratedMolecules.read(path).requested == {"gap": 0.3, "hiv": 1.0}
     assert GeneratedMolecules.read(path, categorical=["hiv"]).requested == {"gap": 0.3, "hiv": "1"}
+
+
+def test_empty_and_garbage_sample_files_are_refused_in_one_line(tmp_path: Path):
+    from gensci.errors import GensciError
+
+    (tmp_path / "empty.sdf").write_text("")
+    with pytest.raises(GensciError, match="is empty"):
+        read_samples(tmp_path / "empty.sdf")
+    (tmp_path / "noise.sdf").write_bytes(bytes(range(1, 255)) * 40)
+    with pytest.raises(GensciError, match="is not an SDF") as err:
+        read_samples(tmp_path / "noise.sdf")
+    assert "\n" not in str(err.value)
+    (tmp_path / "header.csv").write_text("smiles\n")
+    with pytest.raises(GensciError, match="holds no molecule records"):
+        read_samples(tmp_path / "header.csv")
