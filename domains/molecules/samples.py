@@ -58,13 +58,17 @@ class GeneratedMolecules:
         return [d.smiles for d in self.strict]
 
     @classmethod
-    def from_smiles(cls, smiles: Sequence[str | None], requested: dict[str, Any] | None = None) -> GeneratedMolecules:
-        """Molecules read from a file: both decodings are the parsed SMILES."""
-        decoded = []
-        for s in smiles:
+    def from_smiles(cls, smiles: Sequence[str | None], requested: dict[str, Any] | None = None,
+                    corrected: Sequence[bool] | None = None) -> GeneratedMolecules:
+        """Molecules read from a file: the parsed SMILES, and, where ``corrected`` says a record
+        needed valence correction, no molecule for its strict decoding."""
+        decoded, strict = [], []
+        flags = list(corrected) if corrected is not None else [False] * len(smiles)
+        for s, repaired in zip(smiles, flags):
             mol = Chem.MolFromSmiles(s) if s else None
-            decoded.append(Decoded(mol))
-        return cls(strict=list(decoded), corrected=list(decoded), requested=dict(requested or {}))
+            decoded.append(Decoded(mol, corrected=bool(repaired)))
+            strict.append(Decoded(None if repaired else mol))
+        return cls(strict=strict, corrected=decoded, requested=dict(requested or {}))
 
     @classmethod
     def from_mols(cls, mols: Sequence[Chem.Mol | None], requested: dict[str, Any] | None = None) -> GeneratedMolecules:
@@ -78,10 +82,14 @@ class GeneratedMolecules:
         path = Path(path)
         suffix = path.suffix.lower()
         conditions = {name: [value] * len(self) for name, value in self.requested.items()}
+        # whether each record needed valence correction, so validity without correction can be
+        # recomputed from the file
+        repaired = [{"corrected": int(bool(d.corrected))} for d in self.corrected]
         if suffix == ".sdf":
-            return write_sdf(self.molecules, path, three_d=three_d, conditions=conditions, oracle=oracle).path
+            return write_sdf(self.molecules, path, three_d=three_d, conditions=conditions, oracle=oracle,
+                             tags_per_record=repaired).path
         if suffix == ".csv":
-            return write_csv(self.molecules, path, conditions=conditions, oracle=oracle).path
+            return write_csv(self.molecules, path, conditions=conditions, oracle=oracle, tags_per_record=repaired).path
         if suffix in (".smi", ".txt"):
             with atomic_write(path) as handle:
                 for s in self.smiles:
@@ -110,4 +118,6 @@ class GeneratedMolecules:
                     requested[name] = float(value)
                 except ValueError:
                     requested[name] = value
-        return cls.from_smiles(samples.smiles, requested)
+        flags = [record.get("corrected") for record in samples.tags]
+        corrected = [flag == "1" for flag in flags] if all(f in ("0", "1") for f in flags) else None
+        return cls.from_smiles(samples.smiles, requested, corrected)

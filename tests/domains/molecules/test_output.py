@@ -154,3 +154,18 @@ def test_empty_and_garbage_sample_files_are_refused_in_one_line(tmp_path: Path):
     (tmp_path / "header.csv").write_text("smiles\n")
     with pytest.raises(GensciError, match="holds no molecule records"):
         read_samples(tmp_path / "header.csv")
+
+
+@pytest.mark.parametrize("name", ["s.sdf", "s.csv"])
+def test_written_files_say_which_records_were_valence_corrected(tmp_path: Path, name: str):
+    from domains.molecules.decode import Decoded
+    from domains.molecules.samples import GeneratedMolecules
+
+    mols = [Chem.MolFromSmiles(s) for s in ("CCO", "c1ccccc1", "CC(=O)O")]
+    samples = GeneratedMolecules(strict=[Decoded(mols[0]), Decoded(None), Decoded(mols[2])],
+                                 corrected=[Decoded(mols[0]), Decoded(mols[1], corrected=True), Decoded(mols[2])])
+    samples.write(tmp_path / name)
+    back = GeneratedMolecules.read(tmp_path / name)
+    assert [d.corrected for d in back.corrected] == [False, True, False]
+    assert [d.mol is not None for d in back.strict] == [True, False, True]  # validity without correction: 2 of 3
+    assert [d.mol is not None for d in back.corrected] == [True, True, True]
