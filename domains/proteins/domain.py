@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -277,8 +278,13 @@ class ProteinsDomain(Domain):
     def read(self, path: str | Path) -> Backbones:
         """Backbones ``(L, 4, 3)`` from a PDB file or a folder of them (sorted by name), with
         the requested conditions their ``REMARK 250`` lines record: those every file
-        records with the same value (a folder of differently conditioned files keeps none)."""
-        chains, _ = read_chains(path, min_length=1)
+        records with the same value (a folder of differently conditioned files keeps none).
+        Only what no angle can explain is skipped (non-finite coordinates, bond lengths, chain
+        breaks), with a warning: a generated backbone's angles and clashes are for its
+        evaluation to judge."""
+        chains, report = read_chains(path, min_length=1, geometry="bonds")
+        if report.skipped:
+            warnings.warn(f"{report.summary()}; first: {report.skipped[0]}", stacklevel=2)
         recorded = [read_condition_remarks(f) for f in structure_files(path)]
         common = dict(recorded[0]) if recorded else {}
         for other in recorded[1:]:

@@ -14,6 +14,13 @@ Both assign one label per residue in the three-state alphabet ``H`` (helix), ``E
   :func:`biotite.structure.annotate_sse` implements it: CA distances ``d(i,i+2)``,
   ``d(i,i+3)``, ``d(i,i+4)`` and CA virtual angles/dihedrals only, so it is a cross-check
   that does not depend on the O placement. Biotite's ``a``/``b``/``c`` become ``H``/``E``/``-``.
+  Its contact count builds a :class:`biotite.structure.CellList` over the CA bounding box,
+  12 bytes per cube of 5.2 Å: memory grows with the volume of that box, not with the chain
+  (one CA at 9999 Å asks for 80 GiB). The CA atoms are therefore first turned onto their
+  principal axes (a proper rotation: distances, angles and dihedrals, all that P-SEA reads,
+  stay), which shrinks the box of an elongated chain to about its length; a backbone whose
+  grid would still exceed :data:`MAX_PSEA_GRID_BYTES` (1 GiB) is refused with a
+  :class:`GensciError` before anything is allocated.
 
 :func:`ss_fractions` gives a chain's composition ``(f_H, f_E, f_-) = (n_H, n_E, n_-) / L``;
 :func:`ss_composition` averages the per-chain fractions over a set of backbones (each
@@ -30,7 +37,8 @@ import torch
 from domains.proteins.nerf import place_oxygen
 from gensci.errors import GensciError
 
-__all__ = ["SS_STATES", "SS_NAMES", "dssp_labels", "psea_labels", "ss_fractions", "ss_composition"]
+__all__ = ["SS_STATES", "SS_NAMES", "MAX_PSEA_GRID_BYTES", "psea_grid_bytes", "dssp_labels", "psea_labels",
+           "ss_fractions", "ss_composition"]
 
 #: the three states, in the order of :func:`ss_fractions`
 SS_STATES = ("H", "E", "-")
@@ -38,6 +46,10 @@ SS_STATES = ("H", "E", "-")
 SS_NAMES = ("helix", "strand", "coil")
 _PSEA_TO_3 = {"a": "H", "b": "E", "c": "-"}
 METHODS = ("dssp", "psea")
+#: the largest cell grid P-SEA may allocate (bytes)
+MAX_PSEA_GRID_BYTES = 2**30
+#: biotite's P-SEA contact radius, the cell size of its grid (Å), and the bytes per cell
+_PSEA_CELL, _CELL_BYTES = 5.2, 12
 
 
 def _full_backbone(backbone: np.ndarray) -> np.ndarray:
@@ -75,16 +87,45 @@ def dssp_labels(backbone: np.ndarray, sequence: str | None = None) -> np.ndarray
     return np.asarray(labels, dtype="<U1")
 
 
+def psea_grid_bytes(ca: np.ndarray) -> float:
+    """Bytes of the cell grid biotite's P-SEA builds over CA atoms ``(L, 3)``: 12 per 5.2 Å cube
+    of their bounding box (``floor(range / 5.2) + 1`` cells along each axis)."""
+    ca = np.asarray(ca, dtype=np.float64).reshape(-1, 3)
+    if len(ca) == 0:
+        return 0.0
+    cells = np.floor(np.ptp(ca, axis=0) / _PSEA_CELL) + 1
+    return _CELL_BYTES * float(np.prod(cells))
+
+
+def _principal_frame(points: np.ndarray) -> np.ndarray:
+    """``points`` ``(L, 3)`` centred and turned onto their principal axes by a proper rotation."""
+    centred = points - points.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=True)
+    if np.linalg.det(vt) < 0:  # a reflection would flip the sign of every dihedral
+        vt[-1] *= -1
+    return centred @ vt.T
+
+
 def psea_labels(backbone: np.ndarray) -> np.ndarray:
-    """Three-state P-SEA labels ``(L,)`` of one backbone (CA atoms only), with biotite."""
+    """Three-state P-SEA labels ``(L,)`` of one backbone (CA atoms only), with biotite.
+
+    Refuses, in one line, a backbone whose CA atoms, on their principal axes, would need a
+    cell grid above :data:`MAX_PSEA_GRID_BYTES` (module docstring)."""
     import biotite.structure as struc
 
     x = _full_backbone(backbone)
     n = len(x)
     if n == 0:
         return np.zeros(0, dtype="<U1")
+    ca = _principal_frame(x[:, 1])
+    grid = psea_grid_bytes(ca)
+    if grid > MAX_PSEA_GRID_BYTES:
+        span = " x ".join(f"{v:.0f}" for v in np.ptp(ca, axis=0))
+        raise GensciError(f"P-SEA refuses a backbone of {n} residues whose CA atoms span {span} Å: its contact "
+                          f"grid would take {grid / 2**30:.3g} GiB (at most {MAX_PSEA_GRID_BYTES / 2**30:g}); "
+                          "are its coordinates in Å and its chain unbroken?")
     atoms = struc.AtomArray(n)  # one CA per residue is all P-SEA reads
-    atoms.coord = x[:, 1]
+    atoms.coord = ca
     atoms.atom_name = np.full(n, "CA")
     atoms.element = np.full(n, "C")
     atoms.res_name = np.full(n, "GLY")

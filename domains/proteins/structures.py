@@ -12,8 +12,13 @@ which case it is skipped with one reason, recorded in a :class:`ReadReport`:
 * ``chain not found`` — a requested chain ID is absent;
 * ``non-standard residue`` — a residue outside the 20 canonical amino acids (e.g. MSE);
 * ``missing backbone atoms`` — a residue lacks N, CA or C;
+* ``non-finite coordinates`` — a NaN or infinite N, CA or C;
 * ``chain break`` — a peptide bond C(i)-N(i+1) longer than ``max_peptide_bond`` (2 Å;
-  a real one is 1.33 Å), e.g. unresolved residues;
+  a real one is 1.33 Å), e.g. unresolved residues, or CA(i)-CA(i+1) longer than 4.3 Å;
+* ``bond length``, ``bond angle``, ``CA-CA distance``, ``coincident atoms`` — geometry no
+  protein has (:mod:`domains.proteins.geometry_checks`: N-CA or CA-C outside [1.2, 1.8] Å,
+  N-CA-C outside [80°, 140°], consecutive CAs closer than 2.7 Å, atoms on top of each other);
+  ``geometry="bonds"`` keeps only the bond-length check of these (for generated backbones);
 * ``too short`` / ``too long`` — outside ``[min_length, max_length]`` residues.
 
 Hydrogens, waters and ligands are ignored. Models train on crops of long chains:
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import torch
 
+from domains.proteins.geometry_checks import backbone_problem
 from gensci.errors import GensciError
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ __all__ = [
     "STANDARD_RESIDUES",
     "STRUCTURE_SUFFIXES",
     "PDB_RECORDS",
+    "GEOMETRY_LEVELS",
     "looks_like_pdb",
     "BackboneChain",
     "SkippedChain",
@@ -60,6 +67,8 @@ STANDARD_RESIDUES = frozenset(
 )
 #: file suffixes read (each also with ".gz"); extensionless PDB files are read too
 STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
+#: how much of the geometry :func:`extract_chains` checks
+GEOMETRY_LEVELS = ("strict", "bonds")
 #: record names (columns 1-6, stripped) that can open a PDB file
 PDB_RECORDS = frozenset(
     "HEADER OBSLTE TITLE SPLIT CAVEAT COMPND SOURCE KEYWDS EXPDTA NUMMDL MDLTYP AUTHOR REVDAT SPRSDE "
@@ -196,32 +205,44 @@ def read_structure(path: str | Path) -> AtomArray:
         raise GensciError(f"cannot read {path.name}: {message}") from exc
 
 
-def _residue_table(atoms: AtomArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per residue: res_id, res_name and N, CA, C, O coordinates ``(R, 4, 3)`` (NaN if missing)."""
+def _residue_table(atoms: AtomArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per residue: res_id, res_name, N, CA, C, O coordinates ``(R, 4, 3)`` (NaN if missing)
+    and which of the four atoms the file has ``(R, 4)`` (a NaN coordinate is present)."""
     import biotite.structure as struc
 
     starts = struc.get_residue_starts(atoms)
     position = np.searchsorted(starts, np.arange(len(atoms)), side="right") - 1
     coords = np.full((len(starts), 4, 3), np.nan)
+    present = np.zeros((len(starts), 4), dtype=bool)
     for k, name in enumerate(("N", "CA", "C", "O")):
         sel = np.flatnonzero(atoms.atom_name == name)[::-1]  # the first copy of an atom wins
         coords[position[sel], k] = atoms.coord[sel]
-    return atoms.res_id[starts], atoms.res_name[starts], coords
+        present[position[sel], k] = True
+    return atoms.res_id[starts], atoms.res_name[starts], coords, present
 
 
-def _check_chain(res_ids, res_names, coords, max_peptide_bond: float) -> tuple[str, str] | None:
+def _check_chain(res_ids, res_names, coords, present, max_peptide_bond: float, strict: bool) -> tuple[str, str] | None:
     odd = [i for i, r in enumerate(res_names) if r not in STANDARD_RESIDUES]
     if odd:
         return "non-standard residue", f"{res_names[odd[0]]} {res_ids[odd[0]]}" + (f" and {len(odd) - 1} more" if len(odd) > 1 else "")
-    missing = np.isnan(coords[:, :3, 0])
+    missing = ~present[:, :3]
     if missing.any():
         i, k = np.argwhere(missing)[0]
         return "missing backbone atoms", f"residue {res_ids[i]} {res_names[i]} lacks {('N', 'CA', 'C')[k]}"
+    names = [f"{i} {n}" for i, n in zip(res_ids, res_names)]
+    backbone = coords[:, :3]
+    if not np.isfinite(backbone).all():  # before any distance: a NaN compares as neither short nor long
+        return backbone_problem(backbone, names)
     bonds = np.linalg.norm(coords[1:, 0] - coords[:-1, 2], axis=-1)
     if len(bonds) and bonds.max() > max_peptide_bond:
         i = int(np.argmax(bonds > max_peptide_bond))
         return "chain break", f"C-N {bonds[i]:.2f} Å between residues {res_ids[i]} and {res_ids[i + 1]}"
-    return None
+    return backbone_problem(backbone, names, bonds <= max_peptide_bond, strict=strict)
+
+
+def _check_level(geometry: str) -> None:
+    if geometry not in GEOMETRY_LEVELS:
+        raise GensciError(f"geometry must be one of {', '.join(GEOMETRY_LEVELS)}, got {geometry!r}")
 
 
 def extract_chains(
@@ -231,11 +252,16 @@ def extract_chains(
     min_length: int = 1,
     max_length: int | None = None,
     max_peptide_bond: float = 2.0,
+    geometry: str = "strict",
 ) -> tuple[list[BackboneChain], list[SkippedChain]]:
-    """Split one structure into backbone chains; return the kept ones and the skipped ones."""
+    """Split one structure into backbone chains; return the kept ones and the skipped ones.
+
+    ``geometry`` is ``"strict"`` (every check of the module docstring) or ``"bonds"``
+    (non-finite coordinates and bond lengths only, for generated backbones)."""
     import biotite.structure as struc
     from biotite.sequence import ProteinSequence
 
+    _check_level(geometry)
     atoms = atoms[~np.isin(np.char.upper(atoms.element.astype(str)), ["H", "D"])]
     protein = atoms[struc.filter_amino_acids(atoms)]
     present = list(dict.fromkeys(protein.chain_id.tolist()))
@@ -245,8 +271,8 @@ def extract_chains(
     if not present:
         skipped.append(SkippedChain(source, None, "no protein"))
     for chain_id in wanted:
-        res_ids, res_names, coords = _residue_table(protein[protein.chain_id == chain_id])
-        problem = _check_chain(res_ids, res_names, coords, max_peptide_bond)
+        res_ids, res_names, coords, present = _residue_table(protein[protein.chain_id == chain_id])
+        problem = _check_chain(res_ids, res_names, coords, present, max_peptide_bond, geometry == "strict")
         n = len(res_ids)
         if problem is None and n < min_length:
             problem = ("too short", f"{n} < {min_length} residues")
@@ -267,16 +293,20 @@ def read_chains(
     max_length: int | None = None,
     max_peptide_bond: float = 2.0,
     allow_empty: bool = False,
+    geometry: str = "strict",
 ) -> tuple[list[BackboneChain], ReadReport]:
     """Backbone chains from files and folders, with a :class:`ReadReport` of what was skipped.
 
     ``chains`` selects chain IDs (``"A"``, ``"A,B"`` or a list; None keeps every protein
-    chain). Raises :class:`GensciError` when nothing is kept, unless ``allow_empty``.
+    chain). ``geometry="bonds"`` checks non-finite coordinates and bond lengths only (for
+    generated backbones, whose angles and contacts their evaluation judges). Raises
+    :class:`GensciError` when nothing is kept, unless ``allow_empty``.
     """
     if isinstance(chains, str):
         chains = [c.strip() for c in chains.split(",") if c.strip()]
     if min_length < 1 or (max_length is not None and max_length < min_length):
         raise GensciError(f"length filter needs 1 <= min_length <= max_length, got {min_length} and {max_length}")
+    _check_level(geometry)
     sources = [paths] if isinstance(paths, (str, Path)) else list(paths)
     files = [f for p in sources for f in structure_files(p)]
     report = ReadReport(files=len(files))
@@ -287,7 +317,7 @@ def read_chains(
         except GensciError as exc:
             report.skipped.append(SkippedChain(str(path), None, "unreadable", str(exc).split(": ", 1)[-1]))
             continue
-        kept, skipped = extract_chains(atoms, str(path), chains, min_length, max_length, max_peptide_bond)
+        kept, skipped = extract_chains(atoms, str(path), chains, min_length, max_length, max_peptide_bond, geometry)
         out += kept
         report.skipped += skipped
     report.kept = len(out)
