@@ -136,3 +136,19 @@ def test_requested_conditions_travel_through_pdb_files(data_dir, tmp_path):
     d.write(other[:1], out / "sample_003.pdb")
     assert d.read(out).conditions == {}
     assert "condition_helix_mae" not in d.evaluate(list(samples))  # a plain list carries none
+
+
+def test_read_keeps_odd_samples_and_skips_impossible_ones_with_a_warning(domain, tmp_path):
+    """Reading samples back checks bonds only: random angles stay (evaluation judges them), a
+    CA at 9999 Å is skipped with a warning naming the reason."""
+    plan = domain.plan(2, length="20..30")
+    samples = domain.decode(Torus().noise(plan.shape, generator=torch.Generator().manual_seed(4), mask=plan.mask), plan)
+    out = domain.write(samples, tmp_path / "out")
+    first = out / "sample_000.pdb"
+    lines = first.read_text().splitlines()
+    k = next(i for i, line in enumerate(lines) if line.startswith("ATOM") and line[12:16].strip() == "CA")
+    lines[k] = lines[k][:30] + f"{9999.0:8.3f}" * 3 + lines[k][54:]
+    first.write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match=r"kept 1 chains, skipped 1 \(bond length 1\); first: sample_000.pdb:A: bond"):
+        back = domain.read(out)
+    assert back.lengths == plan.info["lengths"][1:]

@@ -76,3 +76,25 @@ def test_an_ideal_alpha_helix_is_helix_and_bad_input_is_refused():
         dssp_labels(np.zeros((5, 2, 3)))
     with pytest.raises(GensciError, match="method"):
         ss_composition([bb], "stride")
+
+
+def test_psea_is_invariant_to_rotation_and_bounded_in_memory(real_chains):
+    """P-SEA runs on the CA atoms' principal axes: a rotated chain gets the same labels, a chain
+    with one CA at 9999 Å no longer asks for a 80 GiB grid, and a cloud spread in all three
+    directions is refused in one line before anything is allocated."""
+    from scipy.spatial.transform import Rotation
+
+    from domains.proteins.secondary import MAX_PSEA_GRID_BYTES, psea_grid_bytes
+
+    chain = real_chains[0].coords
+    turned = Rotation.from_euler("xyz", [40, -70, 125], degrees=True).apply(chain.reshape(-1, 3)).reshape(chain.shape)
+    assert (psea_labels(turned) == psea_labels(chain)).all()
+    far = chain.copy()
+    far[5, 1] = 9999.0
+    assert psea_grid_bytes(far[:, 1]) > 50 * 2**30
+    assert psea_labels(far).shape == (len(chain),)
+    cloud = np.zeros((4, 3, 3))
+    cloud[1:, :, :] = 5000.0 * np.eye(3)[:, None, :]
+    with pytest.raises(GensciError, match=r"^P-SEA refuses a backbone of 4 residues .* GiB") as err:
+        psea_labels(cloud)
+    assert "\n" not in str(err.value) and psea_grid_bytes(cloud[:, 1]) > MAX_PSEA_GRID_BYTES
