@@ -46,6 +46,8 @@ SS_STATES = ("H", "E", "-")
 SS_NAMES = ("helix", "strand", "coil")
 _PSEA_TO_3 = {"a": "H", "b": "E", "c": "-"}
 METHODS = ("dssp", "psea")
+#: the fewest residues pydssp assigns without failing
+_DSSP_MIN_RESIDUES = 6
 #: the largest cell grid P-SEA may allocate (bytes)
 MAX_PSEA_GRID_BYTES = 2**30
 #: biotite's P-SEA contact radius, the cell size of its grid (Å), and the bytes per cell
@@ -73,6 +75,8 @@ def dssp_labels(backbone: np.ndarray, sequence: str | None = None) -> np.ndarray
     ``backbone`` is ``(L, 4, 3)`` N, CA, C, O (or ``(L, 3, 3)``: O is placed ideally).
     ``sequence`` (one-letter codes), when known, marks prolines as lacking the N-H donor,
     as DSSP does; without it every residue may donate (right for poly-glycine samples).
+    pydssp fails on 3 to 5 residues (its i -> i+5 turn diagonal is empty), so such a chain is
+    padded to 6 with residues 1000 Å away and apart, which bond with nothing.
     """
     import pydssp
 
@@ -83,8 +87,12 @@ def dssp_labels(backbone: np.ndarray, sequence: str | None = None) -> np.ndarray
     if n < 3:
         return np.full(n, "-")
     donor = None if sequence is None else torch.tensor([aa != "P" for aa in sequence], dtype=torch.float32)
+    pad = _DSSP_MIN_RESIDUES - n
+    if pad > 0:
+        x = np.concatenate([x, x[-1] + 1000.0 * np.arange(1, pad + 1)[:, None, None]])
+        donor = None if donor is None else torch.cat([donor, torch.ones(pad)])
     labels = pydssp.assign(torch.from_numpy(x).float(), donor_mask=donor, out_type="c3")
-    return np.asarray(labels, dtype="<U1")
+    return np.asarray(labels, dtype="<U1")[:n]
 
 
 def psea_grid_bytes(ca: np.ndarray) -> float:

@@ -98,3 +98,13 @@ def test_psea_is_invariant_to_rotation_and_bounded_in_memory(real_chains):
     with pytest.raises(GensciError, match=r"^P-SEA refuses a backbone of 4 residues .* GiB") as err:
         psea_labels(cloud)
     assert "\n" not in str(err.value) and psea_grid_bytes(cloud[:, 1]) > MAX_PSEA_GRID_BYTES
+
+
+def test_every_length_gets_labels(real_chains):
+    """pydssp itself fails on 3 to 5 residues (found by fuzzing the reader: a 5-residue chain
+    read from a PDB file); both methods label chains of any length."""
+    chain = real_chains[0].coords
+    for n in range(8):
+        for assign in (dssp_labels, psea_labels):
+            labels = assign(chain[:n])
+            assert labels.shape == (n,) and set(labels) <= {"H", "E", "-"}, (assign.__name__, n)
