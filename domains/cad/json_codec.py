@@ -75,15 +75,34 @@ def _get(d: Any, key: str, where: str) -> Any:
     except TypeError:  # an unhashable reference
         present = False
     if not present:
-        raise CADError(f"{where}: missing key {key!r}")
+        raise CADError(f"{where}: missing key {_show(key)}")
     return d[key]
+
+
+def _show(v: Any) -> str:
+    """``v`` for a message: its repr on one line, at most 60 characters (strings escape their
+    line breaks; a value holding an integer too long for ``repr`` is named by its type)."""
+    try:
+        text = repr(v)
+    except ValueError:
+        text = f"a {type(v).__name__} with an integer too long to print"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name(v: Any) -> str:
+    """A schema name as written (a short printable string), anything else as :func:`_show`."""
+    return v if isinstance(v, str) and v.isprintable() and len(v) <= 60 else _show(v)
 
 
 def _num(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise CADError(f"{where}: expected a number, got {v!r}")
-    if not math.isfinite(v):
-        raise CADError(f"{where}: expected a finite number, got {v!r}")
+        raise CADError(f"{where}: expected a number, got {_show(v)}")
+    try:
+        finite = math.isfinite(v)
+    except OverflowError:  # an integer beyond the float range
+        finite = False
+    if not finite:
+        raise CADError(f"{where}: expected a finite number, got {_show(v)}")
     return float(v)
 
 
@@ -166,7 +185,7 @@ def _curve(d: Any, flip: float, where: str) -> Curve:
             return Arc.through(start, mid, end)
         except CADError as e:
             raise CADError(f"{where}: {e}") from e
-    raise CADError(f"{where}: {kind} is not a line, arc or circle")
+    raise CADError(f"{where}: {_name(kind)} is not a line, arc or circle")
 
 
 def _profile(d: Any, flip: float, where: str) -> Profile:
@@ -191,7 +210,7 @@ def _profile(d: Any, flip: float, where: str) -> Profile:
 def _distance(extent: Any, where: str) -> float:
     kind = extent.get("type", "DistanceExtentDefinition") if isinstance(extent, Mapping) else None
     if kind != "DistanceExtentDefinition":
-        raise CADError(f"{where} is {kind or 'not an object'}, not a distance (DistanceExtentDefinition)")
+        raise CADError(f"{where} is {_name(kind) if kind else 'not an object'}, not a distance (DistanceExtentDefinition)")
     value = _val(_get(extent, "distance", where), "value", f"{where}.distance")
     angle = _val(extent.get("taper_angle", {"value": 0.0}), "value", f"{where}.taper_angle")
     if angle != 0.0:
@@ -202,17 +221,17 @@ def _distance(extent: Any, where: str) -> float:
 def _extrudes(data: Mapping, eid: str, where: str) -> list[Extrude]:
     entities = _get(data, "entities", where)
     if not isinstance(entities, Mapping) or not isinstance(eid, str) or eid not in entities:
-        raise CADError(f"{where}: the sequence names entity {eid!r}, which is not among the entities")
+        raise CADError(f"{where}: the sequence names entity {_show(eid)}, which is not among the entities")
     ent = entities[eid]
-    where = f"{where} extrude {eid!r}"
+    where = f"{where} extrude {_show(eid)}"
     start = _get(_get(ent, "start_extent", where), "type", f"{where}.start_extent")
     if start != "ProfilePlaneStartDefinition":
-        raise CADError(f"{where}: start_extent {start} is not supported (only ProfilePlaneStartDefinition)")
+        raise CADError(f"{where}: start_extent {_name(start)} is not supported (only ProfilePlaneStartDefinition)")
     op, etype = _get(ent, "operation", where), _get(ent, "extent_type", where)
-    if op not in _OPERATIONS:
-        raise CADError(f"{where}: unknown operation {op!r}; one of {', '.join(_OPERATIONS)}")
-    if etype not in _EXTENT_TYPES:
-        raise CADError(f"{where}: unknown extent_type {etype!r}; one of {', '.join(_EXTENT_TYPES)}")
+    if not isinstance(op, str) or op not in _OPERATIONS:
+        raise CADError(f"{where}: unknown operation {_show(op)}; one of {', '.join(_OPERATIONS)}")
+    if not isinstance(etype, str) or etype not in _EXTENT_TYPES:
+        raise CADError(f"{where}: unknown extent_type {_show(etype)}; one of {', '.join(_EXTENT_TYPES)}")
     e1 = _distance(_get(ent, "extent_one", where), f"{where}: extent_one")
     e2 = _distance(_get(ent, "extent_two", where), f"{where}: extent_two") if etype == EXTENT_TYPE_NAMES[
         "two_sides"] else 0.0
@@ -222,12 +241,12 @@ def _extrudes(data: Mapping, eid: str, where: str) -> list[Extrude]:
     out = []
     for i, ref in enumerate(refs):
         sid, pid = _get(ref, "sketch", f"{where} profile {i}"), _get(ref, "profile", f"{where} profile {i}")
-        sw = f"{where}: sketch {sid!r}"
+        sw = f"{where}: sketch {_show(sid)}"
         sketch = entities.get(sid) if isinstance(sid, str) else None
         if not isinstance(sketch, Mapping) or sketch.get("type", "Sketch") != "Sketch":
             raise CADError(f"{sw} is not a Sketch among the entities")
         plane, flip = _plane(_get(sketch, "transform", sw), f"{sw} transform")
-        profile = _profile(_get(_get(sketch, "profiles", sw), pid, f"{sw} profiles"), flip, f"{sw} profile {pid!r}")
+        profile = _profile(_get(_get(sketch, "profiles", sw), pid, f"{sw} profiles"), flip, f"{sw} profile {_show(pid)}")
         operation = "join" if (i > 0 and op == OPERATION_NAMES["new"]) else _OPERATIONS[op]
         out.append(Extrude(profile, plane, e1, e2, operation, _EXTENT_TYPES[etype]))
     return out
@@ -259,7 +278,7 @@ def read_json(source: str | os.PathLike | Mapping) -> CADSequence:
         if kind == "ExtrudeFeature":
             extrudes += _extrudes(data, _get(step, "entity", f"{name} sequence step {k}"), name)
         elif kind != "Sketch":
-            raise CADError(f"{name}: sequence step {k} is a {kind}; only Sketch and ExtrudeFeature are supported")
+            raise CADError(f"{name}: sequence step {k} is a {_name(kind)}; only Sketch and ExtrudeFeature are supported")
     if not extrudes:
         raise CADError(f"{name}: the sequence has no ExtrudeFeature")
     props = data.get("properties") if isinstance(data.get("properties"), Mapping) else {}
