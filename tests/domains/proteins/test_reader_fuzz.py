@@ -95,6 +95,13 @@ atom_name = st.one_of(st.sampled_from(["N", "CA", "C", "O", "CB", "OXT", "H", "D
 one_char = st.one_of(st.sampled_from([" ", "A", "B"]), st.characters(min_codepoint=32, max_codepoint=126))
 
 
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _mutate(draw: st.DrawFn, lines: list[str]) -> list[str]:
     """One random change to a list of ATOM records."""
     if not lines:
@@ -132,8 +139,8 @@ def _mutate(draw: st.DrawFn, lines: list[str]) -> list[str]:
         return lines[: k + 1] + [line] + lines[k + 1:]
     elif op == "shift":  # the whole window moved far, within what the format can write
         offset = draw(st.sampled_from([5000.0, -500.0, 1e4]))
-        return [_field(ln, 30, 38, f"{float(ln[30:38]) + offset:.3f}") if ln[30:38].strip().replace(".", "", 1)
-                .lstrip("-").isdigit() else ln for ln in lines]
+        return [_field(ln, 30, 38, f"{x + offset:.3f}") if (x := _number(ln[30:38])) is not None else ln
+                for ln in lines]
     lines = list(lines)
     lines[k] = line
     return lines
