@@ -226,7 +226,7 @@ class GenerativeModel:
         except (TypeError, ValueError):
             raise GensciError(f"the number of samples must be a whole number, got {n!r}") from None
         if count < 1 or count != n:
-            raise GensciError(f"the number of samples must be a positive whole number, got {n!r}")
+            raise GensciError(f"the number of samples must be positive (a whole number), got {n!r}")
         n = count
         if steps is not None and (not float(steps).is_integer() or int(steps) < 1):
             raise GensciError(f"steps must be a whole number of at least 1, got {steps}")

@@ -95,7 +95,7 @@ def test_user_mistakes_give_one_clear_line(trained: Path, tmp_path: Path, capsys
     broken.write_bytes((trained / "model.pt").read_bytes()[:2000])
     _one_line_error(capsys, ["sample", str(broken), "-n", "5", "-o", out], "corrupt or truncated")
     _one_line_error(capsys, ["train", "points/moons", "trainer.max_steps==3"], "bad config override")
-    _one_line_error(capsys, ["train", "points/moons", "optim.lrr=1"], "bad config override")
+    _one_line_error(capsys, ["train", "points/moons", "optim.lrr=1"], "did you mean 'optim.lr'?")
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n3,oops\n")
     _one_line_error(capsys, ["train", "points/csv", f"domain.path={bad}", f"run_dir={tmp_path / 'bad'}"], "line 3: column 'b' holds 'oops'")
