@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 
 from domains.cad.data import SPLITS, PartSet, json_parts, procedural_parts, split_indices
 from domains.cad.sequence import CADError, CADSequence
-from domains.cad.vector import PART_SIZE, decode as decode_vector
+from domains.cad.vector import EOS, PART_SIZE, decode as decode_vector
 from gensci.domain import BatchDataset, ConditionRequest, Domain, SamplePlan, check_conditions
 from gensci.errors import GensciError
 from gensci.io import atomic_write
@@ -83,7 +83,7 @@ def _rows_text(vector: np.ndarray) -> list[str]:
     rows = []
     for row in np.asarray(vector):
         rows.append(" ".join(str(int(v)) for v in row))
-        if int(row[0]) == 3:
+        if int(row[0]) == EOS:
             break
     return rows
 
@@ -208,7 +208,7 @@ class CADDomain(Domain):
         # batches group parts of similar length, and the autoencoder runs only to the batch's longest
         vectors = torch.as_tensor(self.split(split).vectors, dtype=torch.long)
         data = BatchDataset(vectors)
-        data.sizes = (vectors[:, :, 0] != 3).sum(1) + 1
+        data.sizes = (vectors[:, :, 0] != EOS).sum(1) + 1
         return data
 
     def attach(self, stage: str, module: nn.Module) -> None:
@@ -227,10 +227,9 @@ class CADDomain(Domain):
 
     @torch.no_grad()
     def _encode(self, vectors: np.ndarray, batch: int = 512) -> Tensor:
-        ae = self.module("autoencoder")
-        device = next(ae.parameters()).device
-        return torch.cat([ae.encode(torch.as_tensor(vectors[i:i + batch], dtype=torch.long, device=device)).float().cpu()
-                          for i in range(0, len(vectors), batch)])
+        from domains.cad.evaluation import encode_vectors
+
+        return encode_vectors(self.module("autoencoder"), vectors, batch)
 
     def dataset(self, split: str) -> Dataset:
         """The prior's states ``[standardised z, standardised log size]`` with the conditions."""

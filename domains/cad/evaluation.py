@@ -29,7 +29,7 @@ from domains.cad.sequence import CADError
 from domains.cad.shape_metrics import chamfer, coverage_mmd, jsd, normalize_cloud
 from domains.cad.vector import decode as decode_vector
 
-__all__ = ["POINTS", "reference_clouds", "generation_metrics", "family_accuracy", "reconstruction_metrics"]
+__all__ = ["POINTS", "encode_vectors", "reference_clouds", "generation_metrics", "family_accuracy", "reconstruction_metrics"]
 
 #: surface points per part for every point-cloud metric (DeepCAD's 2000)
 POINTS = 2000
@@ -75,17 +75,19 @@ def generation_metrics(sample_points: Sequence[np.ndarray | None], refs: Sequenc
 
 
 @torch.no_grad()
-def _latents(ae: torch.nn.Module, vectors: np.ndarray, batch: int = 512) -> np.ndarray:
+def encode_vectors(ae: torch.nn.Module, vectors: np.ndarray, batch: int = 512) -> torch.Tensor:
+    """The autoencoder's latents of ``vectors`` ``(N, 60, 17)``, ``batch`` at a time on its
+    device, as a float32 CPU tensor ``(N, latent)``."""
     device = next(ae.parameters()).device
     return torch.cat([ae.encode(torch.as_tensor(vectors[i:i + batch], dtype=torch.long, device=device)).float().cpu()
-                      for i in range(0, len(vectors), batch)]).numpy()
+                      for i in range(0, len(vectors), batch)])
 
 
 def family_accuracy(ae: torch.nn.Module, train_vectors: np.ndarray, train_family: np.ndarray,
                     sample_vectors: np.ndarray, requested: str, k: int = 5) -> float:
     """Share of samples whose k-NN family (cosine on autoencoder latents) is ``requested``."""
-    reference = _latents(ae, train_vectors)
-    query = _latents(ae, sample_vectors)
+    reference = encode_vectors(ae, train_vectors).numpy()
+    query = encode_vectors(ae, sample_vectors).numpy()
     reference /= np.linalg.norm(reference, axis=1, keepdims=True) + 1e-12
     query /= np.linalg.norm(query, axis=1, keepdims=True) + 1e-12
     hits = 0
