@@ -26,11 +26,14 @@ baseline 0.040 Ha) in 652 s, ``mu`` MAE 0.58 D (baseline 1.16 D) in 722 s. With
 regressor's default) the fit is 2–2.3 times faster at the same MAE (15k molecules,
 20 trees: gap 0.01071 vs 0.01069 Ha, mu 0.630 vs 0.639 D); ``n_jobs`` uses more cores.
 
-Cache: each fitted property is stored as ``<cache>/oracle/<key>.joblib`` (``<cache>`` =
+Cache: each fitted property is stored as ``<cache>/oracle/<key>.npz`` (``<cache>`` =
 ``cache_dir``, ``$GENSCI_CACHE`` or ``~/.cache/gensci``), ``key`` the SHA-256 of the
 scikit-learn version, the settings, the property's name and kind, and the train and
-held-out SMILES with their labels. Files are written atomically. They are pickles (the
-only way scikit-learn models are saved): load only caches this program wrote.
+held-out SMILES with their labels. A file holds the forest's tree arrays and its record
+(:mod:`domains.molecules.forest_arrays`), is written atomically and read with
+``np.load(allow_pickle=False)``: reading a cache never runs code. The fitted forest is kept
+as those arrays from the start, so a cached and a fresh oracle predict the same. Caches of
+the old pickled format (``.joblib``) are never read; an unreadable or damaged cache is refit.
 """
 
 from __future__ import annotations
@@ -52,14 +55,15 @@ from rdkit.Chem import rdFingerprintGenerator
 from scipy import sparse
 
 from domains.molecules.data import table_splits
+from domains.molecules.forest_arrays import ForestArrays, load_forest, save_forest
 from domains.molecules.metrics import parse_smiles
 from gensci.errors import GensciError
-from gensci.io import atomic_path, cache_root
+from gensci.io import cache_root
 
 __all__ = ["OracleSettings", "PropertyModel", "PropertyOracle", "ecfp_matrix", "fit_oracle", "oracle_from_table"]
 
 #: bump when the stored layout or the featurisation changes
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 MolLike = Chem.Mol | str | None
 
@@ -96,7 +100,7 @@ class OracleSettings:
 
 @dataclass
 class PropertyModel:
-    """One fitted forest and its held-out record.
+    """One fitted forest (as :class:`ForestArrays`) and its held-out record.
 
     ``heldout_error`` is the MAE (numeric) or the accuracy (categorical) on the held-out
     rows; ``baseline_error`` the same for the train mean / majority class.
@@ -104,7 +108,7 @@ class PropertyModel:
 
     name: str
     kind: str  # "numeric" or "categorical"
-    model: Any
+    model: ForestArrays
     heldout_error: float
     baseline_error: float
     n_train: int
@@ -172,20 +176,33 @@ def _key(settings: OracleSettings, name: str, kind: str, parts: Sequence[tuple[S
     return digest.hexdigest()
 
 
-def _load(path: Path) -> PropertyModel | None:
-    import joblib
+#: the record fields stored beside a forest's arrays
+_RECORD = ("name", "kind", "heldout_error", "baseline_error", "n_train", "n_heldout", "fit_seconds", "classes")
 
+
+def _load(path: Path, name: str, kind: str) -> PropertyModel | None:
+    """The cached model at ``path`` (an ``.npz`` of arrays, never a pickle); None when absent,
+    and None with a warning when unreadable or not the model of ``name`` (it is then refit)."""
     if not path.is_file():
         return None
     try:
-        model = joblib.load(path)
-    except Exception as err:  # noqa: BLE001 - any unreadable cache is refit
+        forest, meta = load_forest(path)
+        record = {k: meta[k] for k in _RECORD}
+        if record["name"] != name or record["kind"] != kind or forest.is_classifier != (kind == "categorical"):
+            raise GensciError(f"it holds {record['kind']} property {record['name']!r}")
+        record["heldout_error"] = float("nan") if record["heldout_error"] is None else float(record["heldout_error"])
+        record["baseline_error"] = float("nan") if record["baseline_error"] is None else float(record["baseline_error"])
+    except (GensciError, KeyError, TypeError, ValueError) as err:
         warnings.warn(f"ignoring unreadable oracle cache {path}: {err}", RuntimeWarning, stacklevel=3)
         return None
-    if not isinstance(model, PropertyModel):
-        return None
-    model.from_cache = True
-    return model
+    return PropertyModel(model=forest, from_cache=True, **record)
+
+
+def _save(path: Path, model: PropertyModel) -> None:
+    meta = {k: getattr(model, k) for k in _RECORD}
+    for k in ("heldout_error", "baseline_error"):  # JSON has no NaN
+        meta[k] = None if math.isnan(meta[k]) else meta[k]
+    save_forest(path, model.model, meta)
 
 
 def _fit_one(name: str, kind: str, x_train: sparse.csr_matrix, y_train: np.ndarray, x_held: sparse.csr_matrix, y_held: np.ndarray,
@@ -212,7 +229,8 @@ def _fit_one(name: str, kind: str, x_train: sparse.csr_matrix, y_train: np.ndarr
         classes = [str(c) for c in model.classes_]
     if not len(y_held):
         warnings.warn(f"oracle {name!r}: no labelled held-out molecule, so its own error is NaN", RuntimeWarning, stacklevel=3)
-    return PropertyModel(name, kind, model, error, baseline, len(y_train), len(y_held), fit_seconds, classes)
+    return PropertyModel(name, kind, ForestArrays.from_sklearn(model), error, baseline, len(y_train), len(y_held),
+                         fit_seconds, classes)
 
 
 class PropertyOracle:
@@ -322,17 +340,14 @@ def fit_oracle(
         rows_h = np.flatnonzero(_labelled(y_held, kind) & ok_held)
         key = _key(settings, name, kind, [([train_smiles[i] for i in rows_t], y_train[rows_t]),
                                           ([heldout_smiles[i] for i in rows_h], y_held[rows_h])])
-        path = cache_root(cache_dir) / "oracle" / f"{key}.joblib"
-        model = _load(path) if use_cache else None
+        path = cache_root(cache_dir) / "oracle" / f"{key}.npz"
+        model = _load(path, name, kind) if use_cache else None
         if model is None and not fit:
             continue
         if model is None:
             model = _fit_one(name, kind, x_train[rows_t], y_train[rows_t], x_held[rows_h], y_held[rows_h], settings)
             if use_cache:
-                import joblib
-
-                with atomic_path(path) as tmp:
-                    joblib.dump(model, tmp, compress=3)
+                _save(path, model)
         models[name] = model
     if not models:
         return None

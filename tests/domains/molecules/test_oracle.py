@@ -54,14 +54,14 @@ def test_oracle_is_cached_by_content_and_predicts_nan_for_invalid(qm9: MoleculeT
     first = oracle_from_table(qm9, ["mu"], n_estimators=5, cache_dir=tmp_path)
     again = oracle_from_table(qm9, ["mu"], n_estimators=5, cache_dir=tmp_path)
     assert not first.models["mu"].from_cache and again.models["mu"].from_cache
-    assert len(list((tmp_path / "oracle").glob("*.joblib"))) == 1
+    assert len(list((tmp_path / "oracle").glob("*.npz"))) == 1
     pred_a = first.predict(qm9.smiles[:20] + [None, "C1CC"])["mu"]
     pred_b = again.predict(qm9.smiles[:20] + [None, "C1CC"])["mu"]
     np.testing.assert_array_equal(pred_a, pred_b)
     assert np.isfinite(pred_a[:20]).all() and np.isnan(pred_a[20:]).all()
     other = oracle_from_table(qm9, ["mu"], n_estimators=6, cache_dir=tmp_path)  # new settings, new key
     assert not other.models["mu"].from_cache
-    assert len(list((tmp_path / "oracle").glob("*.joblib"))) == 2
+    assert len(list((tmp_path / "oracle").glob("*.npz"))) == 2
 
 
 def test_categorical_oracle_reports_accuracy_and_skips_missing_labels(tmp_path: Path):
