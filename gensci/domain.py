@@ -60,7 +60,9 @@ __all__ = ["Batch", "BatchDataset", "Domain", "SamplePlan", "ConditionRequest", 
 class Batch:
     """A collated minibatch of clean data.
 
-    ``x`` is the clean state ``(B, ...)``; ``cond`` maps condition names to float tensors
+    ``x`` is the clean state ``(B, ...)``; ``x0`` (optional) the start state paired with each
+    row (a conformer's force-field geometry for its DFT one), which training uses instead of
+    :meth:`Domain.source`; ``cond`` maps condition names to float tensors
     ``(B,)`` (NaN = missing); ``mask`` is None (every entry real), a token mask ``(B, N)``, a
     pair mask ``(B, N, N)`` or an element mask of ``x``'s shape, covering the leading axes
     ``x.shape[:mask.ndim]`` (module docstring); for a multi-field state, a dict field name ->
@@ -70,10 +72,13 @@ class Batch:
     x: Tensors
     cond: Condition | None = None
     mask: Mask = None
+    #: the t = 0 state paired with each clean sample (bridge matching), or None to draw it
+    x0: Tensors | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         move = lambda v: v.to(device)  # noqa: E731
-        return Batch(batch_map(move, self.x), batch_map(move, self.cond), batch_map(move, self.mask))
+        return Batch(batch_map(move, self.x), batch_map(move, self.cond), batch_map(move, self.mask),
+                     batch_map(move, self.x0))
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -85,15 +90,16 @@ class BatchDataset(Dataset):
     calls :meth:`__getitems__` with the batch's indices and :meth:`Domain.collate` passes
     the :class:`Batch` through."""
 
-    def __init__(self, x: Tensors, cond: Condition | None = None, mask: Mask = None):
-        self.x, self.cond, self.mask = x, (cond or None), mask
+    def __init__(self, x: Tensors, cond: Condition | None = None, mask: Mask = None, x0: Tensors | None = None):
+        self.x, self.cond, self.mask, self.x0 = x, (cond or None), mask, x0
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def __getitems__(self, indices: list[int]) -> Batch:
         rows = torch.as_tensor(indices, dtype=torch.long)
-        return Batch(x=take(self.x, rows), cond=take(self.cond, rows), mask=take(self.mask, rows))
+        return Batch(x=take(self.x, rows), cond=take(self.cond, rows), mask=take(self.mask, rows),
+                     x0=take(self.x0, rows))
 
     def __getitem__(self, i: int) -> Batch:
         return self.__getitems__([i])
@@ -221,6 +227,9 @@ class SamplePlan:
     mask: Tensor | None = None
     cond: Condition | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: the start state of each sample (refining given inputs, :meth:`Domain.start`), or None
+    #: to draw it from :meth:`Domain.source` / the process prior
+    x0: Tensors | None = None
 
 
 class Domain(ABC):
@@ -351,6 +360,12 @@ class Domain(ABC):
         Must raise :class:`GensciError` for unknown condition names (listing the known
         ones) and for values the model cannot honour (giving the training range).
         """
+
+    def start(self, inputs: Any, **options: Any) -> SamplePlan:
+        """A plan whose start states (``SamplePlan.x0``) are the given ``inputs`` (a path or the
+        domain's objects), for models that carry inputs to outputs (bridges, refinement:
+        :meth:`gensci.model.GenerativeModel.refine`); one sample per input, in order."""
+        raise GensciError(f"the {self.name} domain does not refine given inputs; draw new samples with sample()")
 
     @abstractmethod
     def decode(self, x: Tensor, plan: SamplePlan) -> Any:

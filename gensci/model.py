@@ -239,6 +239,68 @@ class GenerativeModel:
             guidance = Guidance(scale=float(guidance))
         if guidance is not None and plan.cond is None:
             raise GensciError("guidance needs at least one --condition")
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        redraws = self.domain.default_redraws if redraws is None else int(redraws)
+        if redraws < 0:
+            raise GensciError(f"redraws must be 0 or more, got {redraws}")
+        samples, trajectory = self._draw(plan, steps=steps, guidance=guidance, sampler=sampler, seed=seed,
+                                         batch_size=batch_size, progress=progress, return_trajectory=return_trajectory,
+                                         trajectory_frames=trajectory_frames, precision=precision,
+                                         network_wrapper=network_wrapper)
+        if return_trajectory:
+            return samples, trajectory
+        for attempt in range(1, redraws + 1):
+            rows = list(self.domain.rejected(samples))
+            if not rows:
+                break
+            fresh = self.sample(len(rows), conditions, steps=steps, guidance=guidance, sampler=sampler,
+                                seed=(int(seed) + 7919 * attempt) % (2 ** 31), batch_size=batch_size,
+                                progress=progress, precision=precision, network_wrapper=network_wrapper,
+                                redraws=0, **options)
+            samples = self.domain.replace(samples, rows, fresh, attempt)
+        return samples
+
+    def refine(
+        self,
+        inputs: Any,
+        steps: int | None = None,
+        sampler: str | None = None,
+        seed: int | None = None,
+        batch_size: int = 4096,
+        progress: bool = True,
+        return_trajectory: bool = False,
+        trajectory_frames: int | None = None,
+        precision: str = "fp32",
+        **options: Any,
+    ) -> Any:
+        """Carry given inputs from ``t = 0`` to ``t = 1``: a bridge model's refinement of
+        objects it is handed (e.g. force-field conformers toward DFT geometries), one output per
+        input, in order.
+
+        ``inputs`` are whatever the domain's :meth:`~gensci.domain.Domain.start` reads (a path,
+        or domain objects); the start state of each sample is the input's own
+        (``SamplePlan.x0``), not a prior draw. Other arguments as in :meth:`sample`.
+        """
+        if steps is not None and (not float(steps).is_integer() or int(steps) < 1):
+            raise GensciError(f"steps must be a whole number of at least 1, got {steps}")
+        if int(batch_size) < 1:
+            raise GensciError(f"batch_size must be at least 1, got {batch_size}")
+        plan = self.domain.start(inputs, **options)
+        if plan.x0 is None:
+            raise GensciError(f"the {self.domain.name} domain's start() gave no start states to refine")
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        samples, trajectory = self._draw(plan, steps=steps, guidance=None, sampler=sampler, seed=seed,
+                                         batch_size=batch_size, progress=progress, return_trajectory=return_trajectory,
+                                         trajectory_frames=trajectory_frames, precision=precision, network_wrapper=None)
+        return (samples, trajectory) if return_trajectory else samples
+
+    def _draw(self, plan: Any, *, steps: int | None, guidance: Guidance | None, sampler: str | None, seed: int,
+              batch_size: int, progress: bool, return_trajectory: bool, trajectory_frames: int | None,
+              precision: str, network_wrapper: Any) -> tuple[Any, list[Any] | None]:
+        """Run the sampler over ``plan`` in batches from the plan's start states (or source /
+        prior draws) and decode; the decoded trajectory too when asked."""
         smp = make_sampler(sampler if sampler is not None else self.config["sampler"], steps=steps, progress=progress)
         smp.check(self.process)  # IncompatibleSampler names the samplers that can
         if precision not in PRECISIONS:
@@ -246,16 +308,18 @@ class GenerativeModel:
         network = self.domain.wrap_network(with_precision(self.network, precision), plan, self.process)
         if network_wrapper is not None:
             network = network_wrapper(network, plan, self.process)
-        if seed is None:
-            seed = int.from_bytes(os.urandom(4), "little")
         device = self.device
         generator = torch.Generator(device=device).manual_seed(int(seed))
         to_device = lambda v: v.to(device)  # noqa: E731
+        n = state.batch_size(plan.x0) if plan.x0 is not None else _planned(plan.shape)
         xs, paths = [], []
         for start in range(0, n, batch_size):
             m = min(batch_size, n - start)
             rows = slice(start, start + m)
-            x_init = state.batch_map(to_device, self.domain.source(m, generator=generator))
+            if plan.x0 is not None:
+                x_init = state.batch_map(to_device, state.take(plan.x0, rows))
+            else:
+                x_init = state.batch_map(to_device, self.domain.source(m, generator=generator))
             result = smp.sample(network, self.process, state.with_batch(plan.shape, m),
                                 cond=state.batch_map(to_device, state.take(plan.cond, rows)),
                                 mask=state.batch_map(to_device, state.take(plan.mask, rows)), guidance=guidance,
@@ -264,25 +328,12 @@ class GenerativeModel:
             if return_trajectory:
                 paths.append(state.stack(result.trajectory))
         samples = self.domain.decode(state.cat(xs), plan)
-        redraws = self.domain.default_redraws if redraws is None else int(redraws)
-        if redraws < 0:
-            raise GensciError(f"redraws must be 0 or more, got {redraws}")
         if not return_trajectory:
-            for attempt in range(1, redraws + 1):
-                rows = list(self.domain.rejected(samples))
-                if not rows:
-                    break
-                fresh = self.sample(len(rows), conditions, steps=steps, guidance=guidance, sampler=sampler,
-                                    seed=(int(seed) + 7919 * attempt) % (2 ** 31), batch_size=batch_size,
-                                    progress=progress, precision=precision, network_wrapper=network_wrapper,
-                                    redraws=0, **options)
-                samples = self.domain.replace(samples, rows, fresh, attempt)
-        if return_trajectory:
-            traj = state.cat(paths, dim=1)
-            if trajectory_frames is not None:
-                traj = traj[thin_indices(len(traj), trajectory_frames)]
-            return samples, [self.domain.decode(step, plan) for step in traj]
-        return samples
+            return samples, None
+        traj = state.cat(paths, dim=1)
+        if trajectory_frames is not None:
+            traj = traj[thin_indices(len(traj), trajectory_frames)]
+        return samples, [self.domain.decode(step, plan) for step in traj]
 
     def write(self, samples: Any, path: str | os.PathLike) -> Path:
         """Write samples with the domain's writer (atomically); the samples carry their
@@ -293,6 +344,12 @@ class GenerativeModel:
         """The domain's metrics of ``samples`` (drawn by :meth:`sample` or read back by
         ``domain.read``) against its held-out ``split``, condition errors included."""
         return self.domain.evaluate(samples, split=split)
+
+
+def _planned(shape: Any) -> int:
+    """The sample count of a plan's shape (a tuple, or a dict field -> tuple)."""
+    first = next(iter(shape.values())) if isinstance(shape, dict) else shape
+    return int(first[0])
 
 
 def load(name_or_path: str | os.PathLike) -> GenerativeModel:

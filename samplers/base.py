@@ -14,7 +14,8 @@ field from ``t`` to ``s`` given the network's prediction. States of several name
 :class:`~gensci.core.product.ProductProcess`) are stepped field by field, each from
 ``tau_f(t)`` to ``tau_f(s)``: a field whose process offers the sampler's capability moves by
 the sampler's rule, a categorical field by the categorical posterior jump
-(:func:`categorical_jump`), and any other field is refused in one line that names the
+(:func:`categorical_jump`), a given field (:class:`~gensci.core.context.Context`) is kept as
+it is, and any other field is refused in one line that names the
 samplers that can drive it.
 
 Randomness comes only from the explicit ``torch.Generator``: the same seed gives the same
@@ -106,7 +107,9 @@ class Sampler(ABC):
 
     def rule(self, process: Process) -> str:
         """``"own"`` if :meth:`move` drives ``process``, ``"jump"`` for a categorical field
-        moved by the posterior jump, else ``""``."""
+        moved by the posterior jump, ``"keep"`` for a given (context) field, else ``""``."""
+        if "context" in process.capabilities:
+            return "keep"
         if self.drives(process):
             return "own"
         if "categorical_posterior" in process.capabilities and not process.space.continuous:
@@ -118,7 +121,7 @@ class Sampler(ABC):
         one this sampler cannot move."""
         fields = field_processes(process)
         for name, p in fields.items():
-            if self.rule(p) == "own" or (self.rule(p) == "jump" and len(fields) > 1):
+            if self.rule(p) == "own" or (self.rule(p) in ("jump", "keep") and len(fields) > 1):
                 continue
             able = sorted(n for n, cls in Sampler.registry.items() if cls.drives(p))
             what = type(p).__name__ if name is None else f"field {name!r} ({type(p).__name__})"
@@ -185,7 +188,7 @@ class Sampler(ABC):
         out = {}
         for name, p in process.fields.items():
             rule = self.rule(p)
-            if only is not None and rule != only:
+            if rule == "keep" or (only is not None and rule != only):
                 out[name] = x[name]
                 continue
             tf, sf = process.field_time(name, t), process.field_time(name, s)

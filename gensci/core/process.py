@@ -16,7 +16,8 @@ Sampling asks the process for what a step needs, and a process declares what it 
 * ``"velocity"`` — :meth:`Process.velocity`, the ODE drift (Euler, Heun);
 * ``"sde"`` — :meth:`Process.sde`, drift and diffusion (Euler–Maruyama);
 * ``"gaussian_posterior"`` — ``to_x0``, ``posterior``, ``coefficients``, ``noise`` (DDPM, DDIM);
-* ``"categorical_posterior"`` — ``posterior_probs(x_t, p1_hat, t, s)`` (categorical jumps).
+* ``"categorical_posterior"`` — ``posterior_probs(x_t, p1_hat, t, s)`` (categorical jumps);
+* ``"context"`` — a given field of a record, kept as it is (:class:`~gensci.core.context.Context`).
 
 States are tensors, or :class:`~gensci.core.state.State` records of named fields for a
 :class:`~gensci.core.product.ProductProcess`.
@@ -36,7 +37,7 @@ from gensci.core.spaces import Space
 __all__ = ["Corruption", "Process", "Condition", "masked_mean", "broadcast_time", "CAPABILITIES"]
 
 #: every capability a process may declare (see the module docstring)
-CAPABILITIES = ("velocity", "sde", "gaussian_posterior", "categorical_posterior")
+CAPABILITIES = ("velocity", "sde", "gaussian_posterior", "categorical_posterior", "context")
 
 #: Conditions travel as named float tensors of shape ``(B,)``; NaN marks a missing or
 #: dropped value. Categorical conditions hold class indices as floats.

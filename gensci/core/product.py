@@ -153,6 +153,8 @@ class ProductProcess(Process):
 
     # ------------------------------------------------------------ training
     def prior(self, shape, generator=None, device=None, mask: Mask = None, dtype=torch.float32) -> State:
+        """A draw of every field's prior (a :class:`~gensci.core.context.Context` field has none:
+        its values come with the start state)."""
         return State({k: p.prior(tuple(shape[k]), generator=generator, device=device, mask=field_mask(mask, k),
                                  dtype=dtype) for k, p in self.fields.items()})
 
@@ -203,13 +205,16 @@ class ProductProcess(Process):
 
     def loss(self, prediction: State, c: Corruption) -> tuple[Tensor, dict[str, Tensor]]:
         """``sum_f w_f L_f``, with every field's own diagnostics logged as ``<field>/<name>``."""
-        missing = [k for k in self.fields if not isinstance(prediction, State) or k not in prediction]
+        missing = [k for k, p in self.fields.items()
+                   if "context" not in p.capabilities and (not isinstance(prediction, State) or k not in prediction)]
         if missing:
             raise ValueError(f"the network's prediction lacks fields {missing}; it must return a State with "
                              f"fields {list(self.fields)}")
         total: Tensor | None = None
         logs: dict[str, Tensor] = {}
         for name, process in self.fields.items():
+            if "context" in process.capabilities:
+                continue  # a given field: nothing predicted, nothing lost
             value, part_logs = process.loss(prediction[name], c.parts[name])
             logs.update({f"{name}/{k}": v for k, v in part_logs.items()})
             term = self.weights[name] * value

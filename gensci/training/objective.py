@@ -6,7 +6,7 @@ an :class:`Objective`; the last, generative stage is a process and a network, tr
 :class:`ProcessObjective`. A reconstruction or contrastive loss is an objective, not a
 :class:`~gensci.core.process.Process`: it has no time, no noise and no sampler.
 
-* :class:`ProcessObjective` — ``c = process.corrupt(x1, cond, x0=domain source)``,
+* :class:`ProcessObjective` — ``c = process.corrupt(x1, cond, x0=batch's paired start or domain source)``,
   ``L = process.loss(network(c.x_t, c.t, c.cond, c.mask), c)``.
 * :class:`Reconstruction` — an autoencoder's ``L = mean |module(x) - x|^2`` over real entries
   (``"mse"``), or the cross-entropy of its logits ``module(x)`` ``(..., K)`` on the classes
@@ -48,7 +48,7 @@ class ProcessObjective(Objective):
         self.domain = domain
 
     def loss(self, module: nn.Module, batch: Any, generator: torch.Generator) -> tuple[Tensor, Logs]:
-        x0 = self.domain.source(len(batch), generator=generator)
+        x0 = batch.x0 if getattr(batch, "x0", None) is not None else self.domain.source(len(batch), generator=generator)
         if x0 is not None:
             x0 = x0.to(batch.x.device)
         c = self.process.corrupt(batch.x, generator=generator, cond=batch.cond, mask=batch.mask, x0=x0)
