@@ -1,7 +1,8 @@
 """``gensci train``: compose a config, fit with Lightning, export a gensci checkpoint.
 
 The run directory holds Lightning's resumable checkpoints (``checkpoints/last.ckpt``,
-resume with ``resume=PATH``), the metrics log (``metrics.csv``), the resolved config
+resume with ``resume=PATH``), the metrics log (``metrics.csv``, one file across resumed legs,
+each row tagged with its ``leg``), the resolved config
 (``config.yaml``) and the exported model (``model.pt``: EMA weights, config, statistics).
 ``init_weights=PATH`` starts from the weights of an exported ``model.pt`` instead (fine-tuning:
 a fresh optimiser, schedule and EMA, on whatever the config says now).
@@ -26,7 +27,6 @@ import lightning as L
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from gensci.checkpoint import GENERATIVE, load_checkpoint, save_checkpoint
@@ -34,11 +34,12 @@ from gensci.config import instantiate, to_plain
 from gensci.errors import GensciError
 from gensci.model import attach_stages, build, build_stage, frozen
 from gensci.training.data import DomainDataModule
-from gensci.training.interrupt import SaveOnInterrupt
+from gensci.training.interrupt import SaveOnInterrupt, lightning_fitting, sigterm_as_interrupt
+from gensci.training.metrics_log import LegLogger
 from gensci.training.module import GenerativeModule
 from gensci.training.stages import StageData, build_objective, stage_settings
 
-__all__ = ["train", "run_dir_for", "load_initial_weights", "keep_earlier_log"]
+__all__ = ["train", "run_dir_for", "load_initial_weights"]
 
 RUN_DIR_ENV = "GENSCI_RUN_DIR"
 
@@ -69,21 +70,6 @@ def load_initial_weights(network: torch.nn.Module, path: str | Path) -> None:
                           "fine-tuning needs the same model settings as the run that wrote it") from None
 
 
-def keep_earlier_log(run_dir: Path) -> Path | None:
-    """Move an earlier leg's ``metrics.csv`` aside to ``metrics.<k>.csv`` (the next free
-    ``k``): Lightning's CSV logger starts the file afresh, and a resumed run would otherwise
-    lose the log of the legs before it."""
-    log = Path(run_dir) / "metrics.csv"
-    if not log.is_file():
-        return None
-    k = 1
-    while (log.parent / f"metrics.{k}.csv").exists():
-        k += 1
-    target = log.parent / f"metrics.{k}.csv"
-    os.replace(log, target)
-    return target
-
-
 def check_trainer_settings(settings: dict[str, Any]) -> None:
     """Raise a one-line :class:`GensciError` for a trainer setting whose value is text where
     Lightning's default is a number (``trainer.max_steps=abc``) or that Lightning does not know."""
@@ -104,21 +90,22 @@ def _fit(module: GenerativeModule, data: DomainDataModule, trainer_kwargs: dict[
          checkpoint_every: int, resume: str | None, callbacks: list | None,
          export: Callable[[int], Path | None] | None = None) -> L.Trainer:
     """Fit ``module`` with Lightning; resumable checkpoints go to ``run_dir/checkpoints``; on
-    Ctrl-C, a checkpoint at the step reached and ``export(step)`` (:class:`SaveOnInterrupt`)."""
+    Ctrl-C or SIGTERM, a checkpoint at the step reached and ``export(step)`` (:class:`SaveOnInterrupt`).
+    A resumed leg appends to ``run_dir/metrics.csv`` (:class:`~gensci.training.metrics_log.LegLogger`)."""
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
                                   every_n_train_steps=int(checkpoint_every))
-    keep_earlier_log(run_dir)
     check_trainer_settings(trainer_kwargs)
     try:
         trainer = L.Trainer(default_root_dir=str(run_dir),
                             callbacks=[checkpoints, SaveOnInterrupt(run_dir, export), *(callbacks or [])],
-                            logger=CSVLogger(str(run_dir), name="", version=""), **trainer_kwargs)
+                            logger=LegLogger(run_dir, resumed=resume is not None), **trainer_kwargs)
     except (TypeError, ValueError, MisconfigurationException) as err:
         raise GensciError(f"bad trainer setting: {' '.join(str(err).split())}") from None
     previous = os.environ.get(RUN_DIR_ENV)
     os.environ[RUN_DIR_ENV] = str(run_dir)  # read by DDP workers only, restored after fitting
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=resume)
+        with lightning_fitting():  # a checkpoint is read without unpickling code
+            trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
     finally:
         if previous is None:
             os.environ.pop(RUN_DIR_ENV, None)
@@ -145,6 +132,15 @@ def _resume_for(resume: str | None, stage_dir: Path, only: bool) -> str | None:
 
 
 def train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: list | None = None) -> Path:
+    """Train the model ``cfg`` describes; return the path of the exported ``model.pt`` (:func:`_train`).
+
+    SIGTERM behaves as Ctrl-C does (:mod:`gensci.training.interrupt`); the handler installed
+    before comes back after."""
+    with sigterm_as_interrupt():
+        return _train(cfg, metrics, callbacks)
+
+
+def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: list | None = None) -> Path:
     """Train the model ``cfg`` describes; return the path of the exported ``model.pt``.
 
     A domain with earlier stages (``Domain.stages``) trains each in order, from

@@ -1,7 +1,9 @@
-"""Ctrl-C in training: a checkpoint at the step reached (not the last periodic one), the weights
+"""Ctrl-C or SIGTERM in training: a checkpoint at the step reached (not the last periodic one), the weights
 so far as model.pt, the resume command printed, and a resume that finishes the run."""
 
+import os
 import signal
+import time
 from pathlib import Path
 
 import lightning as L
@@ -10,6 +12,7 @@ import torch
 
 from gensci.checkpoint import load_checkpoint
 from gensci.config import compose
+from gensci.training.interrupt import SIGTERM_STATUS, sigterm_as_interrupt
 from gensci.training.train import train
 
 
@@ -40,7 +43,7 @@ def test_ctrl_c_keeps_the_step_reached_and_says_how_to_resume(tmp_path, capsys):
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores SIGINT after one
     checkpoint = run / "checkpoints" / "last.ckpt"
-    assert torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"] == 13
+    assert torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"] == 13
     exported = load_checkpoint(run / "model.pt")
     assert exported["metrics"]["interrupted_at_step"] == 13 and exported["state_dict"]
     message = capsys.readouterr().err
@@ -48,3 +51,47 @@ def test_ctrl_c_keeps_the_step_reached_and_says_how_to_resume(tmp_path, capsys):
     train(config(run, f"resume={checkpoint}"))
     finished = load_checkpoint(run / "model.pt")["metrics"]
     assert finished["steps"] == 30 and "interrupted_at_step" not in finished
+
+
+class Term(L.Callback):
+    """Send this process SIGTERM as step ``step`` ends."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _before(signum, frame):  # the handler installed before training, to be restored after
+    raise AssertionError("the handler from before training ran during training")
+
+
+def test_sigterm_keeps_the_step_reached_and_restores_the_handler(tmp_path, capsys):
+    run = tmp_path / "run"
+    previous = signal.signal(signal.SIGTERM, _before)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            train(config(run), callbacks=[Term(13)])
+        assert signal.getsignal(signal.SIGTERM) is _before
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert stopped.value.code == SIGTERM_STATUS == 143
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    assert torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"] == 13
+    exported = load_checkpoint(run / "model.pt")
+    assert exported["metrics"]["interrupted_at_step"] == 13 and exported["state_dict"]
+    message = capsys.readouterr().err
+    assert "stopped by SIGTERM at step 13" in message and f"resume={checkpoint}" in message
+    train(config(run, f"resume={checkpoint}"))
+    assert load_checkpoint(run / "model.pt")["metrics"]["steps"] == 30
+
+
+def test_sigterm_outside_fitting_is_an_interrupt():
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises at once
+    assert signal.getsignal(signal.SIGTERM) is previous

@@ -1,4 +1,8 @@
-"""A run killed at any step and resumed ends with the same weights, bit for bit, as one never killed."""
+"""A run killed at any step and resumed ends with the same weights, bit for bit, as one never killed;
+its metrics.csv holds every leg."""
+
+import csv
+import io
 
 from pathlib import Path
 
@@ -45,7 +49,7 @@ def config(run_dir: Path, *extra: str, steps: int = STEPS):
 
 def weights(run_dir: Path) -> tuple[dict, dict]:
     ema = load_checkpoint(run_dir / "model.pt")["state_dict"]
-    raw = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    raw = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
     return ema, {k: v for k, v in raw.items() if k.startswith("network.")}
 
 
@@ -64,7 +68,7 @@ def test_a_killed_and_resumed_run_ends_with_the_same_weights(uninterrupted, tmp_
     with pytest.raises(Killed):
         train(config(run), callbacks=[KillAt(kill_at)])
     assert not (run / "model.pt").exists()
-    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert saved["global_step"] == kill_at - 1
     train(config(run, f"resume={run / 'checkpoints' / 'last.ckpt'}"))
     ema, raw = weights(run)
@@ -97,6 +101,13 @@ def assert_same(got: tuple[dict, dict], want: tuple[dict, dict]) -> None:
 # second checkpoint must record that epoch 2 was under way, or the last leg replays it
 def test_a_run_resumed_twice_around_epoch_ends_ends_with_the_same_weights(uninterrupted, tmp_path: Path):
     assert_same(resume_until_done(tmp_path / "run", [9, 13]), uninterrupted)
+    # one log across the three legs: one header, every step once, each row tagged with its leg
+    text = (tmp_path / "run" / "metrics.csv").read_text()
+    assert text.count("step") == 1
+    rows = [row for row in csv.DictReader(io.StringIO(text)) if row["train/loss"]]
+    assert [int(row["step"]) for row in rows] == list(range(STEPS))
+    legs = [int(row["leg"]) for row in rows]
+    assert legs == sorted(legs) and set(legs) == {1, 2, 3}
 
 
 # with gradient accumulation and a shortened epoch a step is not a batch: 3 batches an
@@ -180,13 +191,21 @@ def test_length_grouped_epochs_see_every_item_once_in_batches_of_similar_size():
     assert waste(batches) < 0.25 * waste(plain)
 
 
-def test_a_resumed_leg_keeps_the_earlier_legs_logs(tmp_path: Path):
-    from gensci.training.train import keep_earlier_log
+def test_a_fresh_run_moves_an_earlier_log_aside_and_a_resumed_leg_appends_with_the_union_header(tmp_path: Path):
+    from gensci.training.metrics_log import LegLogger
 
-    assert keep_earlier_log(tmp_path) is None  # a fresh run has nothing to keep
-    for leg in (1, 2):
-        (tmp_path / "metrics.csv").write_text(f"step,loss\n{leg},0.{leg}\n")
-        assert keep_earlier_log(tmp_path) == tmp_path / f"metrics.{leg}.csv"
-    assert (tmp_path / "metrics.1.csv").read_text().endswith("1,0.1\n")
-    assert (tmp_path / "metrics.2.csv").read_text().endswith("2,0.2\n")
+    assert LegLogger(tmp_path, resumed=False).leg == 1  # nothing to keep
+    (tmp_path / "metrics.csv").write_text("loss,step\n0.5,0\n0.4,1\n")  # a log from before the leg column
+    LegLogger(tmp_path, resumed=False)
+    assert (tmp_path / "metrics.1.csv").read_text() == "loss,step\n0.5,0\n0.4,1\n"
     assert not (tmp_path / "metrics.csv").exists()
+    (tmp_path / "metrics.csv").write_text("loss,step\n0.5,0\n0.4,1\n")
+    logger = LegLogger(tmp_path, resumed=True)
+    assert logger.leg == 2
+    logger.log_metrics({"loss": 0.3}, step=2)
+    logger.save()
+    logger.log_metrics({"loss": 0.2, "ess": 0.9}, step=3)  # a column the earlier legs lacked
+    logger.save()
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines == ["ess,leg,loss,step", ",,0.5,0", ",,0.4,1", ",2,0.3,2", "0.9,2,0.2,3"]
+    assert LegLogger(tmp_path, resumed=True).leg == 3
