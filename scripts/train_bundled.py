@@ -12,6 +12,10 @@ config's sampler (``--sample KEY=VALUE`` passes options such as the chain length
 sampling; ``--compare SAMPLER:STEPS`` adds the same metrics with another sampler or step
 count); for every condition, each class (categorical) or two targets (numeric) at each
 guidance scale.
+
+``--resume`` is this script's flag: it finds the newest checkpoint under
+``runs/bundled/<experiment>`` and passes it on as ``resume=PATH``, the one resume syntax of
+``gensci train`` (which has no ``--resume``).
 """
 
 from __future__ import annotations
@@ -104,7 +108,8 @@ def main() -> None:
     parser.add_argument("--scales", default="0,1,2,3", help="guidance scales evaluated (comma-separated)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models train fastest on one)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted training in runs/bundled/<experiment> from its last checkpoint")
+                        help="continue the interrupted training in runs/bundled/<experiment> from its last checkpoint "
+                             "(this script's flag; `gensci train` takes resume=PATH)")
     parser.add_argument("--train-only", action="store_true",
                         help="train (a first stage that a later preset fine-tunes) without evaluating or bundling")
     parser.add_argument("--evaluate-only", action="store_true",
