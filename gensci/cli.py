@@ -225,40 +225,10 @@ def _cmd_evaluate(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     return 0
 
 
-#: metrics shown first by ``gensci models`` (the rest with ``--full``), in this order
-HEADLINE = ("validity", "validity_nc", "uniqueness", "novelty", "fcd", "w2", "molecule_stability", "atom_stability",
-            "clash_free_fraction", "kl_ramachandran", "strict_validity", "ae_acc_cmd", "ae_acc_param", "cov", "mmd_x1e3",
-            "retrieval_shaded_top1@10", "train_seconds")
-
-
-def _number(v: float) -> str:
-    return f"{int(v)}" if float(v).is_integer() else f"{v:.3g}"
-
-
 def _cmd_models(args: argparse.Namespace) -> int:
-    from gensci.checkpoint import load_checkpoint
-    from gensci.model import bundled_models
+    from gensci.cli_models import bundled_records, model_lines  # the JSON records: no torch, no domains
 
-    models = bundled_models()
-    if not models:
-        print("no bundled models")
-        return 0
-    for name, path in models.items():
-        payload = load_checkpoint(path)
-        conds = payload["stats"].get("conditions", [])
-        desc = ", ".join(c["name"] for c in conds) or "unconditional"
-        metrics = {k: v for k, v in payload.get("metrics", {}).items()
-                   if isinstance(v, (int, float)) and k not in ("n_samples", "finite_fraction")}
-        if args.full:
-            print(f"{name}  (conditions: {desc})")
-            for k, v in metrics.items():
-                print(f"    {k:<32} {_number(v)}")
-            continue
-        head = [k for k in HEADLINE if k in metrics]
-        rest = len(metrics) - len(head)
-        text = "  ".join(f"{k}={_number(metrics[k])}" for k in head)
-        more = f"  (+{rest} more: gensci models --full)" if rest else ""
-        print(f"{name:<22} conditions: {desc:<26} {text}{more}")
+    print("\n".join(model_lines(bundled_records(), full=args.full)))
     return 0
 
 
@@ -359,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "design":  # overrides may follow -o DIR
             args.overrides = list(args.overrides) + [r for r in rest if "=" in r and not r.startswith("-")]
             rest = [r for r in rest if not ("=" in r and not r.startswith("-"))]
+        if args.command == "train" and any(r.split("=", 1)[0] == "--resume" for r in rest):
+            raise GensciError("gensci train resumes with resume=PATH (e.g. resume=runs/.../checkpoints/last.ckpt), "
+                              "not --resume")
         if rest:
             raise GensciError(f"unexpected arguments: {' '.join(rest)}")
         if args.command == "train":

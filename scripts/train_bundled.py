@@ -162,6 +162,7 @@ def main() -> None:
                        options=options, split=args.split, compare=args.compare, compare_options=args.compare_sample)
     record = {
         "experiment": args.experiment,
+        "conditions": [spec["name"] for spec in model.conditions],  # read by `gensci models`
         "command": " ".join(["python", "scripts/train_bundled.py", args.experiment] + args.overrides),
         "evaluation": " ".join(["--samples", str(args.samples), "--conditional-samples",
                                 str(args.conditional_samples or args.samples), "--scales", args.scales,

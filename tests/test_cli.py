@@ -57,3 +57,29 @@ def test_sample_help_lists_the_domain_options(capsys):
     assert "--3d" in out and "--oracle" in out
     assert main(["sample", "points/moons", "--help"]) == 0
     assert "takes no options of its own" in capsys.readouterr().out
+
+
+def test_models_reads_the_json_records_without_torch_or_domains():
+    code = ("import sys; from gensci.cli import main; main(['models']); "
+            "print(sorted(m for m in ('torch', 'domains', 'hydra', 'lightning') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "[]"
+    assert "points/labelled_moons  conditions: label " in out.stdout
+
+
+def test_a_checkpoint_without_a_record_is_listed_from_its_own_metrics(tmp_path: Path):
+    from gensci.checkpoint import save_checkpoint
+    from gensci.cli_models import bundled_records, model_lines
+
+    save_checkpoint(tmp_path / "toy" / "a.pt", {}, {}, {"conditions": [{"name": "size"}]}, {"w2": 0.5, "n_samples": 9})
+    save_checkpoint(tmp_path / "toy" / "b.pt", {}, {}, {}, {"w2": 0.25})
+    (tmp_path / "toy" / "b.json").write_text('{"conditions": [], "train_seconds": 3, "metrics": {"unconditional": {"w2": 0.125}}}')
+    records = bundled_records(tmp_path)
+    assert [(r.name, r.conditions, r.metrics) for r in records] == [
+        ("toy/a", ["size"], {"w2": 0.5}), ("toy/b", [], {"train_seconds": 3, "w2": 0.125})]
+    assert model_lines(records)[1].startswith("toy/b                  conditions: unconditional")
+
+
+def test_train_names_the_one_resume_syntax(capsys):
+    assert main(["train", "points/moons", "--resume", "runs/x/checkpoints/last.ckpt"]) == 2
+    assert "resume=PATH" in capsys.readouterr().err
