@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 import torch
 
+from domains.proteins.cif_limits import check_binary_cif, check_cif_text
 from domains.proteins.geometry_checks import backbone_problem
 from gensci.errors import GensciError
 
@@ -180,7 +181,11 @@ def structure_files(path: str | Path) -> list[Path]:
 
 
 def read_structure(path: str | Path) -> AtomArray:
-    """The first model of a PDB / mmCIF / BinaryCIF file (optionally gzipped) as an AtomArray."""
+    """The first model of a PDB / mmCIF / BinaryCIF file (optionally gzipped) as an AtomArray.
+
+    mmCIF and BinaryCIF files whose columns would decode past the bounds of
+    :mod:`domains.proteins.cif_limits` are refused before biotite builds them."""
+    import msgpack
     from biotite.structure.io import pdb, pdbx
 
     path = Path(path)
@@ -197,9 +202,15 @@ def read_structure(path: str | Path) -> AtomArray:
                     return pdb.PDBFile.read(handle).get_structure(model=1)
             if suffix == ".bcif":
                 with opener(path, "rb") as handle:
-                    return pdbx.get_structure(pdbx.BinaryCIFFile.read(handle), model=1)
+                    content = msgpack.unpackb(handle.read(), use_list=True, raw=False)
+                check_binary_cif(content)  # declared sizes, before anything is decoded
+                return pdbx.get_structure(pdbx.BinaryCIFFile.deserialize(content), model=1)
             with opener(path, "rt") as handle:
-                return pdbx.get_structure(pdbx.CIFFile.read(handle), model=1)
+                cif = pdbx.CIFFile.read(handle)
+            atom_site = getattr(cif.block, "_categories", {}).get("atom_site")  # its raw text, not yet parsed
+            if isinstance(atom_site, str):
+                check_cif_text(atom_site)
+            return pdbx.get_structure(cif, model=1)
     except Exception as exc:  # biotite raises several types for malformed files
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GensciError(f"cannot read {path.name}: {message}") from exc
