@@ -239,13 +239,17 @@ def read_csv(path: str | Path, smiles_column: str = "smiles", numeric: Sequence[
     if not path.is_file():
         raise GensciError(f"data file {str(path)!r} does not exist")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", newline="") as handle:
-        try:
+    try:
+        with opener(path, "rt", newline="") as handle:
             reader = csv.DictReader(handle)
             header = [h.strip() for h in (reader.fieldnames or [])]
             rows = [{(k or "").strip(): v for k, v in row.items()} for row in reader]
-        except csv.Error as err:
-            raise GensciError(f"{path}: not a readable CSV file ({err})") from None
+    except csv.Error as err:
+        raise GensciError(f"{path}: not a readable CSV file ({' '.join(str(err).split())})") from None
+    except UnicodeDecodeError as err:
+        raise GensciError(f"{path}: not a text file (byte {err.start} is not UTF-8)") from None
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise GensciError(f"{path}: cannot be read ({' '.join(str(err).split())})") from None
     if not header:
         raise GensciError(f"{path}: the file is empty; it needs a header row")
     if smiles_column not in header:

@@ -6,6 +6,8 @@ Every record carries, as SD data fields or CSV columns:
 * ``valid``: 1, or 0 for a molecule that did not decode;
 * ``requested_<name>``: the condition the molecule was sampled under (omitted if none);
 * ``predicted_<name>``: the property oracle's prediction (:mod:`domains.molecules.oracle`);
+* ``measured_<name>``: a label RDKit computes exactly from the structure
+  (:mod:`domains.molecules.labels`), for a requested label of that kind;
 * ``sa``, ``qed``, ``logp``, ``mw``: RDKit properties (:mod:`domains.molecules.properties`);
 * ``coordinates`` (SDF only): ``2D``, ``3D (ETKDG+MMFF94)``, ``3D (ETKDG)`` or
   ``2D (3D embedding failed)``;
@@ -47,7 +49,7 @@ from gensci.io import atomic_path, atomic_write
 __all__ = ["Written", "Samples", "as_molecules", "record_tags", "write_sdf", "write_csv", "read_samples", "SAMPLE_SUFFIXES"]
 
 SAMPLE_SUFFIXES = (".sdf", ".csv", ".smi", ".txt")
-REQUESTED, PREDICTED = "requested_", "predicted_"
+REQUESTED, PREDICTED, MEASURED = "requested_", "predicted_", "measured_"
 
 
 @dataclass
@@ -294,7 +296,12 @@ def _csv_records(path: Path) -> tuple[list[str | None], list[dict[str, str]]]:
         matches = [h for h in header if h.strip().lower() == "smiles"]
         if len(matches) != 1:
             raise GensciError(f"{path}: needs one SMILES column; the header has {', '.join(header) or 'nothing'}")
-        rows = list(reader)
+        rows = []
+        for row in reader:
+            if None in row:  # cells beyond the header's columns
+                raise GensciError(f"{path}: line {reader.line_num} has {len(header) + len(row[None])} cells; "
+                                  f"the header has {len(header)}")
+            rows.append(row)
     smiles = [(r.get(matches[0]) or "").strip() or None for r in rows]
     smiles = [None if (r.get("valid") or "").strip() == "0" else s for s, r in zip(smiles, rows)]
     return smiles, [{k: (v or "") for k, v in r.items() if k != matches[0]} for r in rows]
@@ -326,7 +333,12 @@ def read_samples(path: str | os.PathLike) -> Samples:
     readers = {".sdf": _sdf_records, ".csv": _csv_records, ".smi": _smi_records, ".txt": _smi_records}
     samples = Samples([], [], files)
     for f in files:
-        smiles, tags = readers[f.suffix.lower()](f)
+        try:
+            smiles, tags = readers[f.suffix.lower()](f)
+        except UnicodeDecodeError as err:
+            raise GensciError(f"{f}: not a text file (byte {err.start} is not UTF-8)") from None
+        except csv.Error as err:
+            raise GensciError(f"{f}: not a readable CSV file ({' '.join(str(err).split())})") from None
         samples.smiles.extend(smiles)
         samples.tags.extend(tags)
     if not samples.smiles:
