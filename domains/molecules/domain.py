@@ -21,7 +21,8 @@ NeurIPS 2024, arXiv 2401.13858.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ class MoleculesDomain(Domain):
         "atoms": "heavy atoms per molecule: N or LOW..HIGH (default: drawn from the training histogram)",
         "atoms-seed": "seed of the atom counts drawn from a range (default 0)",
         "3d": "write 3D coordinates (ETKDG + MMFF) instead of 2D",
-        "oracle": "yes | no | auto: the property oracle's predictions as SDF tags (auto: if cached)",
+        "oracle": "yes | no | auto: the property oracle's predictions as tags (auto: a cached oracle, fitted when a "
+                  "property it predicts is requested; no: none, so requested_* tags stand alone)",
     }
 
     def __init__(
@@ -299,11 +301,17 @@ class MoleculesDomain(Domain):
 
     def write(self, samples: GeneratedMolecules, path: str | Path) -> Path:
         """SDF (2D coordinates; samples drawn with ``--3d`` get ETKDG + MMFF), CSV or SMILES,
-        by suffix. Records carry the requested conditions, RDKit properties and, when the
-        property oracle is at hand (samples drawn with ``--oracle yes`` fit it; by default a
-        cached one is used; ``--oracle no`` skips it), its predictions."""
-        oracle = self.oracle(fit=samples.oracle == "yes") if samples.oracle != "no" else None
-        return samples.write(path, three_d=samples.three_d, oracle=oracle)
+        by suffix. Records carry the requested conditions, RDKit properties and the property
+        oracle's predictions when it is at hand (``--oracle yes`` fits it; by default a cached
+        one is used; ``--oracle no`` skips it). Every requested property gets its counterpart
+        in each valid record: ``predicted_<name>`` from the oracle (fitted now, once, unless
+        ``--oracle no``) or, for a label RDKit computes, ``measured_<name>``."""
+        scored = [k for k in samples.requested if k in self.numeric_conditions + self.categorical_conditions]
+        oracle = None
+        if samples.oracle != "no":
+            oracle = self.oracle(fit=samples.oracle == "yes" or bool(scored), notice=_notice)
+        measured = [k for k in samples.requested if k in self.derived_conditions]
+        return samples.write(path, three_d=samples.three_d, oracle=oracle, measured=measured)
 
     def read(self, path: str | Path) -> GeneratedMolecules:
         """Molecules of a file :meth:`write` produced, with the requested conditions its
@@ -352,11 +360,12 @@ class MoleculesDomain(Domain):
         return dict(ORACLES)
 
     # -------------------------------------------------------------- metrics
-    def oracle(self, fit: bool = True) -> PropertyOracle | None:
+    def oracle(self, fit: bool = True, notice: Callable[[str], None] | None = None) -> PropertyOracle | None:
         """The random-forest property oracle on ECFP4 for the model's oracle-scored
         conditions (numeric ones and the file's categorical columns), trained on the train
         split only and scored on the validation split; cached on disk. With ``fit=False``
-        only an already cached oracle is returned (else None)."""
+        only an already cached oracle is returned (else None); ``notice`` is told before a
+        forest is fitted."""
         names = self.numeric_conditions + self.categorical_conditions
         if not names:
             return None
@@ -372,7 +381,7 @@ class MoleculesDomain(Domain):
             order = np.random.default_rng(self.seed).permutation(len(train))[: self.oracle_max_train]
             train = train.subset(np.sort(order))
         return fit_oracle(train.smiles, labels(train), held.smiles, labels(held), categorical=self.categorical_conditions,
-                          fit=fit, n_estimators=self.oracle_trees, max_features=self.oracle_max_features)
+                          fit=fit, n_estimators=self.oracle_trees, max_features=self.oracle_max_features, notice=notice)
 
     def evaluate(self, samples: GeneratedMolecules, split: str = "test") -> dict[str, float]:
         """Validity (with and without correction), uniqueness, novelty (vs train), FCD, internal
@@ -397,6 +406,10 @@ class MoleculesDomain(Domain):
             valid = [a for a in achieved if a is not None]
             metrics[f"accuracy_{name}"] = sum(a == value for a in valid) / len(valid) if valid else math.nan
         return metrics
+
+
+def _notice(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _renormalise(values: Sequence[float]) -> list[float]:

@@ -44,7 +44,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,6 +305,7 @@ def fit_oracle(
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     fit: bool = True,
+    notice: Callable[[str], None] | None = None,
     **setting_overrides: Any,
 ) -> PropertyOracle | None:
     """Fit one forest per property of ``train_labels`` and score it on the held-out rows.
@@ -314,7 +315,7 @@ def fit_oracle(
     or if its values are not numbers. Settings come from ``settings`` or keyword overrides
     (``n_estimators=``, ``n_jobs=``, ...). Fitted forests are cached (module docstring).
     With ``fit=False`` nothing is fitted: only cached forests are used, and without any the
-    result is None.
+    result is None. ``notice`` (e.g. ``print``) is told before each forest is fitted.
     """
     settings = settings or OracleSettings()
     if setting_overrides:
@@ -345,6 +346,9 @@ def fit_oracle(
         if model is None and not fit:
             continue
         if model is None:
+            if notice is not None:
+                notice(f"fitting the property oracle for {name!r} on {len(rows_t)} molecules "
+                       f"(once; cached in {path.parent})")
             model = _fit_one(name, kind, x_train[rows_t], y_train[rows_t], x_held[rows_h], y_held[rows_h], settings)
             if use_cache:
                 _save(path, model)

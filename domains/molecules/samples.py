@@ -21,7 +21,8 @@ from typing import Any
 from rdkit import Chem
 
 from domains.molecules.decode import Decoded
-from domains.molecules.output import REQUESTED, read_samples, write_csv, write_sdf
+from domains.molecules.labels import derived_labels
+from domains.molecules.output import MEASURED, REQUESTED, read_samples, write_csv, write_sdf
 from gensci.errors import GensciError
 from gensci.io import atomic_write
 
@@ -76,15 +77,20 @@ class GeneratedMolecules:
         decoded = [Decoded(m) for m in mols]
         return cls(strict=list(decoded), corrected=list(decoded), requested=dict(requested or {}))
 
-    def write(self, path: str | Path, three_d: bool = False, oracle: Any = None) -> Path:
+    def write(self, path: str | Path, three_d: bool = False, oracle: Any = None, measured: Sequence[str] = ()) -> Path:
         """Write by suffix: ``.sdf`` (one record per sample, invalid ones flagged), ``.csv`` or
-        ``.smi``, atomically; ``oracle`` adds ``predicted_*`` tags."""
+        ``.smi``, atomically; ``oracle`` adds ``predicted_*`` tags, and each requested label
+        named in ``measured`` (labels RDKit computes, :mod:`domains.molecules.labels`) a
+        ``measured_*`` tag with the label the molecule has."""
         path = Path(path)
         suffix = path.suffix.lower()
         conditions = {name: [value] * len(self) for name, value in self.requested.items()}
         # whether each record needed valence correction, so validity without correction can be
         # recomputed from the file
-        repaired = [{"corrected": int(bool(d.corrected))} for d in self.corrected]
+        repaired: list[dict[str, Any]] = [{"corrected": int(bool(d.corrected))} for d in self.corrected]
+        for name in (m for m in measured if m in self.requested):
+            for tags, label in zip(repaired, derived_labels(name, self.smiles)):
+                tags[MEASURED + name] = label
         if suffix == ".sdf":
             return write_sdf(self.molecules, path, three_d=three_d, conditions=conditions, oracle=oracle,
                              tags_per_record=repaired).path
