@@ -234,6 +234,19 @@ class PointsDomain(Domain):
         return {"expression": VectorExpression, "function": VectorFunction}
 
     # -------------------------------------------------------------- metrics
+    def figures(self, samples: PointTable, stem: Path, split: str = "test") -> list[Path]:
+        """``<stem>_points.png``: the samples over the ``split``'s points, and per requested
+        class over that class's points (:mod:`domains.points.figures`)."""
+        from domains.points.figures import scatter_figure, scatter_panels
+
+        if split not in SPLITS:
+            raise GensciError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        specs = self._require_stats()["conditions"]
+        categorical = [spec["name"] for spec in specs if spec["kind"] != "numeric"]
+        panels = scatter_panels(samples, self._load_tables()[split], categorical, split)
+        columns = list(self._require_stats()["columns"]) + [""]
+        return [scatter_figure(panels, Path(stem).parent / f"{Path(stem).name}_points.png", (columns[0], columns[1]))]
+
     def evaluate(self, samples: PointTable, split: str = "test") -> dict[str, float]:
         tables = self._load_tables()
         return point_metrics(samples, tables["train"], tables[split], self._require_stats()["conditions"])
