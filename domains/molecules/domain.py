@@ -383,6 +383,16 @@ class MoleculesDomain(Domain):
         return fit_oracle(train.smiles, labels(train), held.smiles, labels(held), categorical=self.categorical_conditions,
                           fit=fit, n_estimators=self.oracle_trees, max_features=self.oracle_max_features, notice=notice)
 
+    def figures(self, samples: GeneratedMolecules, stem: Path, split: str = "test") -> list[Path]:
+        """``<stem>_properties.png`` (property histograms of the samples against the requested
+        values and the ``split``'s molecules) and ``<stem>_molecules.png`` (depictions of the
+        first valid samples); :mod:`domains.molecules.figures`."""
+        from domains.molecules.figures import molecule_figures
+
+        if split not in SPLITS:
+            raise GensciError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        return molecule_figures(samples, self, stem, split)
+
     def evaluate(self, samples: GeneratedMolecules, split: str = "test") -> dict[str, float]:
         """Validity (with and without correction), uniqueness, novelty (vs train), FCD, internal
         diversity, SNN, fragment / scaffold similarity (vs ``split``), atom-type coverage and
