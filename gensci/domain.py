@@ -504,7 +504,22 @@ class Domain(ABC):
     @abstractmethod
     def evaluate(self, samples: Any, split: str = "test") -> dict[str, float]:
         """Metrics of ``samples`` against the held-out ``split``, with the condition errors of
-        the conditions the samples carry."""
+        the conditions the samples carry. Metrics that need no data are always given; a metric
+        the domain cannot compute (no reference data, an input too large) is left out with
+        :func:`gensci.skipped.skip` (kind ``"metric"``) rather than failing the whole call;
+        :func:`gensci.progress.stage` / :func:`~gensci.progress.track` announce long steps."""
+
+    def use_reference(self, path: str | Path) -> None:
+        """Compare samples with the objects in ``path`` (``gensci evaluate --reference PATH``)
+        instead of the data the domain's config names: the whole set stands in for the held-out
+        split and the training set. Default: refused (the domain reads its data from its config)."""
+        raise GensciError(f"the {self.name} domain takes no --reference; it compares with the data its config names")
+
+    def reference_statistics(self) -> dict[str, Any]:
+        """Compact statistics of the data :meth:`evaluate` compares with (histograms,
+        compositions), which bundling stores in the checkpoint's statistics under
+        ``"reference"`` so that a bundled model scores samples without its data. Default: none."""
+        return {}
 
     def figures(self, samples: Any, stem: Path, split: str = "test") -> list[Path]:
         """Optional plots of ``samples`` against ``split``, written as ``<stem>_<what>.png``;
