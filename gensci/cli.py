@@ -92,12 +92,22 @@ def _parser() -> argparse.ArgumentParser:
                         "0 keeps every step)")
     _add_sampling_arguments(p)
 
+    p = sub.add_parser("refine", help="carry given inputs through a bridge model (e.g. conformers toward DFT) into a file",
+                       description="Refine every input with a bridge model and write one output per input, in order: "
+                                   "`gensci refine atoms/conformers in.sdf -o refined.sdf --steps 10`.")
+    p.add_argument("model", help="bundled model name (see `gensci models`) or checkpoint path")
+    p.add_argument("input", help="the inputs: a file the model's domain reads (e.g. SDF, or SMILES in .smi), or a SMILES")
+    p.add_argument("-o", "--output", required=True, help="output file")
+    p.add_argument("--steps", type=int, default=None, metavar="K", help="sampling steps (default: the model's)")
+    p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, sde, ...)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (stochastic samplers; default 0)")
+    p.add_argument("--batch-size", type=int, default=256, help="inputs refined per batch (default 256)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
     p = sub.add_parser("evaluate", help="metrics of a model's samples (or of a sample file) as a table and JSON")
-    p.add_argument("model", help="bundled model name or checkpoint path")
-    p.add_argument("-n", "--num", type=int, default=2000, help="samples to draw when --samples is not given")
-    p.add_argument("--samples", default=None, help="evaluate this sample file (or folder) instead of drawing new samples")
-    p.add_argument("--split", default="test", help="held-out split to compare with (default test)")
-    p.add_argument("-o", "--output", default="metrics.json", help="JSON file for the metrics (default metrics.json)")
+    from gensci.cli_evaluate import add_evaluate_arguments
+
+    add_evaluate_arguments(p)
     _add_sampling_arguments(p)
 
     p = sub.add_parser("models", help="list bundled models with their conditions and headline metrics")
@@ -195,6 +205,22 @@ def _cmd_sample(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     return 0
 
 
+def _cmd_refine(args: argparse.Namespace, extra: dict[str, Any]) -> int:
+    import time
+
+    import gensci
+
+    model = gensci.load(args.model)
+    model.domain.check_output(args.output)  # before refining, so no work is lost to a bad path
+    began = time.perf_counter()
+    samples = model.refine(args.input, steps=args.steps, sampler=args.sampler, seed=args.seed,
+                           batch_size=args.batch_size, progress=not args.quiet, **extra)
+    seconds = time.perf_counter() - began
+    path = model.write(samples, args.output)
+    print(f"refined {len(samples)} inputs in {seconds:.1f} s; wrote {path}")
+    return 0
+
+
 def _format_table(metrics: dict[str, float]) -> str:
     width = max(len(k) for k in metrics) if metrics else 6
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]
@@ -205,24 +231,9 @@ def _format_table(metrics: dict[str, float]) -> str:
 
 
 def _cmd_evaluate(args: argparse.Namespace, extra: dict[str, Any]) -> int:
-    import gensci
-    from gensci.io import atomic_write
+    from gensci.cli_evaluate import run_evaluate
 
-    model = gensci.load(args.model)
-    if args.samples:
-        if not Path(args.samples).exists():
-            raise GensciError(f"sample file or folder {args.samples!r} does not exist")
-        samples = model.domain.read(args.samples)
-    else:
-        samples = model.sample(args.num, **_sample_kwargs(args, extra))
-    metrics = model.evaluate(samples, split=args.split)
-    print(_format_table(metrics))
-    with atomic_write(args.output) as handle:
-        json.dump({"model": str(args.model), "split": args.split, "metrics": metrics}, handle, indent=2)
-    print(f"metrics written to {args.output}")
-    for figure in model.domain.figures(samples, Path(args.output).with_suffix(""), split=args.split):
-        print(f"figure written to {figure}")
-    return 0
+    return run_evaluate(args, _sample_kwargs(args, extra) if not args.samples else {}, _format_table)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -306,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gensci`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
-    if argv and argv[0] in ("sample", "evaluate") and {"-h", "--help"} & set(argv):
+    if argv and argv[0] in ("sample", "evaluate", "refine") and {"-h", "--help"} & set(argv):
         extra = _domain_options_help(argv)
         try:
             parser.parse_known_args(argv)
@@ -324,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        if args.command in ("sample", "evaluate"):
-            return (_cmd_sample if args.command == "sample" else _cmd_evaluate)(args, _options(rest))
+        if args.command in ("sample", "evaluate", "refine"):
+            command = {"sample": _cmd_sample, "evaluate": _cmd_evaluate, "refine": _cmd_refine}[args.command]
+            return command(args, _options(rest))
         if args.command == "design":  # overrides may follow -o DIR
             args.overrides = list(args.overrides) + [r for r in rest if "=" in r and not r.startswith("-")]
             rest = [r for r in rest if not ("=" in r and not r.startswith("-"))]

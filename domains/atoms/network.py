@@ -10,6 +10,13 @@ equivariant trunk (:class:`~domains.atoms.egnn.EGNNTrunk` or
   model that diffuses them as continuous one-hot vectors (B, N, K), -> (B, N, K) outputs;
 * ``bonds`` (B, N, N) class indices (optional) -> symmetric logits (B, N, N, K).
 
+Fields marked ``given`` (a conformer model's atom types, charges and bonds: context, not
+generated; :class:`~gensci.core.context.Context`) are embedded the same way but predicted
+by no head. A process that asks for two outputs of ``pos`` (a Schrödinger bridge's flow
+and score) gets the trunk's displacement and a second equivariant vector read from the
+final edge features, ``sum_j (x_i - x_j) / (|x_i - x_j| + 1) phi(e_ij) / Z``, side by side
+on the last axis (B, N, 6).
+
 Invariant inputs: node features ``h_i = sum_f embed_f(x_f,i) + c`` with
 ``c = time(t) + conditions(cond)`` (:class:`~gensci.nn.conditioning.TimeConditioned`), and
 edge features ``e_ij = embed(bonds_ij) + W c`` (or ``W c`` alone without a bond field).
@@ -71,9 +78,11 @@ class AtomsNetwork(TimeConditioned, nn.Module):
         self.fields = {k: dict(v) for k, v in fields.items()}
         if "pos" not in self.fields or self.fields["pos"].get("kind") != "positions":
             raise ValueError("the atoms network needs a 'pos' field of kind 'positions'")
-        counts = heads.values() if isinstance(heads, Mapping) else [heads or 1]
-        if any(int(h) != 1 for h in counts):
-            raise ValueError(f"the atoms network predicts one output per field, the process asks for {heads}")
+        counts = dict(heads) if isinstance(heads, Mapping) else {"pos": heads or 1}
+        if any(int(h) != 1 for k, h in counts.items() if k != "pos") or int(counts.get("pos", 1)) not in (1, 2):
+            raise ValueError(f"the atoms network predicts one output per field (two for 'pos'), the process asks "
+                             f"for {heads}")
+        self.pos_heads = int(counts.get("pos", 1))
         self.conditions: list[dict[str, Any]] = specs_to_dicts(conditions or [])
         self.time = TimeEmbedding(hidden, features=max(32, hidden + hidden % 2))
         self.cond = (ConditionEncoder(self.conditions, hidden, dropout=cond_dropout, dropout_each=cond_dropout_each)
@@ -89,9 +98,12 @@ class AtomsNetwork(TimeConditioned, nn.Module):
         self.trunk = _trunk_class(trunk)(node_dim=hidden, edge_dim=edge_dim, hidden=hidden, edge_out=edge_dim, **kwargs)
         self.node_heads = nn.ModuleDict({k: nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(),
                                                           nn.Linear(hidden, self.fields[k]["classes"]))
-                                         for k in self.node_fields})
+                                         for k in self.node_fields if not self.fields[k].get("given")})
         self.bond_head = (nn.Sequential(nn.Linear(edge_dim, edge_dim), nn.SiLU(),
-                                        nn.Linear(edge_dim, self.fields["bonds"]["classes"])) if self.has_bonds else None)
+                                        nn.Linear(edge_dim, self.fields["bonds"]["classes"]))
+                          if self.has_bonds and not self.fields["bonds"].get("given") else None)
+        self.vector_head = (nn.Sequential(nn.Linear(edge_dim, edge_dim), nn.SiLU(), nn.Linear(edge_dim, 1))
+                            if self.pos_heads == 2 else None)
 
     def forward(self, x_t: State, t: Tensor, cond: Mapping[str, Tensor] | None = None,
                 mask: Mapping[str, Tensor | None] | None = None) -> State:
@@ -113,9 +125,20 @@ class AtomsNetwork(TimeConditioned, nn.Module):
         am = atoms.to(dtype)[..., None]
         disp = disp * am
         disp = (disp - disp.sum(1, keepdim=True) / am.sum(1, keepdim=True).clamp_min(1.0)) * am
-        out = {"pos": disp}
-        for k in self.node_fields:
+        out = {"pos": disp if self.vector_head is None else torch.cat([disp, self._edge_vector(pos.to(dtype), e, pairs, atoms)], -1)}
+        for k in self.node_heads:
             out[k] = self.node_heads[k](h) * am
-        if self.has_bonds:
+        if self.bond_head is not None:
             out["bonds"] = self.bond_head(e) * pairs.to(dtype)[..., None]
-        return State({k: out[k] for k in x_t.keys()})
+        return State({k: out[k] for k in x_t.keys() if k in out})
+
+    def _edge_vector(self, pos: Tensor, e: Tensor, pairs: Tensor, atoms: Tensor) -> Tensor:
+        """``sum_j (x_i - x_j) / (|x_i - x_j| + 1) phi(e_ij) / Z`` over real partners, centred:
+        an equivariant vector per atom from invariant edge features."""
+        pm = pairs.to(pos.dtype)
+        diff = pos[:, :, None, :] - pos[:, None, :, :]
+        dist = diff.pow(2).sum(-1).add(1e-8).sqrt()
+        norm = pm.sum(-1, keepdim=True).clamp_min(1.0)
+        v = (diff / (dist[..., None] + 1.0) * self.vector_head(e) * pm[..., None]).sum(2) / norm
+        am = atoms.to(pos.dtype)[..., None]
+        return (v - v.sum(1, keepdim=True) / am.sum(1, keepdim=True).clamp_min(1.0)) * am

@@ -1,0 +1,220 @@
+r"""Conformer refinement: a bridge from force-field geometries to DFT ones, :class:`ConformerDomain`.
+
+A molecule's ETKDG + MMFF conformer is cheap and close to, but not at, its DFT geometry. This
+domain trains a Schrödinger bridge / bridge matching model (``process=conformer_bridge``;
+Shi et al. 2023, arXiv 2303.16852; Liu et al. 2023, arXiv 2302.05872; Tong et al. 2023,
+arXiv 2307.03672) between the two, on pairs built by :mod:`domains.atoms.pairs`:
+
+* ``pos`` (B, N, 3) on :class:`~gensci.core.spaces.ZeroCoM`, in Å / ``position_scale``: at
+  ``t = 0`` the force-field conformer, at ``t = 1`` the DFT geometry (paired per molecule,
+  ``Batch.x0``; or, for the unpaired bridge, coupled by the process's own plan);
+* ``types``, ``charges``, ``bonds``: the molecule's graph, given as context
+  (:class:`~gensci.core.context.Context`) — the same at both ends and never generated.
+
+Refinement (:meth:`ConformerDomain.start`): input molecules (SDF with hydrogens, or SMILES
+embedded by ETKDG + MMFF on the fly, :mod:`domains.atoms.refine_inputs`) become the start
+states; the sampler carries them to ``t = 1``; each output keeps its input's atom order and
+frame (the input's centroid is added back) and carries the predicted displacement as tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from domains.atoms.domain import AtomsDataset, AtomsDomain, AtomSamples
+from domains.atoms.molecule import BOND_CLASSES, CHARGES, Molecule3D
+from domains.atoms.pairs import ConformerPairs, load_pairs
+from gensci.core.state import State
+from gensci.domain import Batch, ConditionRequest, SamplePlan
+from gensci.errors import GensciError
+
+__all__ = ["ConformerDomain"]
+
+
+class ConformerDomain(AtomsDomain):
+    """Args:
+        source: ``"qm9"`` (the DFT geometries; pairs are built from it).
+        limits: pairs per split, e.g. ``{"train": 20000, "val": 500, "test": 500}`` (None: all).
+        pair_seed: the ETKDG seed base of the pairs.
+        Other arguments as :class:`~domains.atoms.domain.AtomsDomain`.
+    """
+
+    name = "atoms"
+    suffix = ".sdf"
+    outputs = (".sdf", ".xyz")
+    sampling_options = {
+        "input": "molecules to refine: an SDF file (all hydrogens) or a .smi / .txt file of SMILES (embedded by ETKDG + MMFF)",
+        "embed-seed": "seed of the ETKDG embedding of SMILES inputs (default 0)",
+    }
+    default_redraws = 0
+
+    def __init__(self, source: str = "qm9", limits: dict[str, int | None] | None = None, pair_seed: int = 0,
+                 position_scale: float = 1.0, seed: int = 0, cache_dir: str | None = None, progress: bool = True,
+                 limit: int | None = None):
+        super().__init__(source=source, family="flow", conditions=(), limit=limit, position_scale=position_scale,
+                         seed=seed, cache_dir=cache_dir, progress=progress)
+        self.limits = dict(limits or {})
+        self.pair_seed = int(pair_seed)
+        self._pairs: dict[str, ConformerPairs] = {}
+
+    # ----------------------------------------------------------------- data
+    def pairs(self, split: str) -> ConformerPairs:
+        """The aligned (force field, DFT) pairs of ``split``, built once and cached."""
+        if split not in self._pairs:
+            rows = self.rows(split)
+            limit = self.limits.get(split)
+            rows = rows if limit is None else rows[: int(limit)]
+            if not rows:
+                raise GensciError(f"the conformer data has no {split} molecules")
+            self._pairs[split] = load_pairs(self.data, rows, seed=self.pair_seed, cache_dir=self.cache_dir,
+                                            progress=self.progress)
+        return self._pairs[split]
+
+    def prepare(self) -> None:
+        if self._stats is not None:
+            return
+        pairs = self.pairs("train")
+        start, target = pairs.start.double(), pairs.target.positions.double()
+        self._stats = {
+            "family": "conformers", "elements": list(self.elements), "charges": list(CHARGES),
+            "bond_classes": list(BOND_CLASSES), "position_scale": self.position_scale, "onehot_scale": self.onehot_scale,
+            "atom_count_histogram": torch.bincount(pairs.target.num_atoms).tolist(), "conditions": [],
+            "source": self.data_source, "train_size": len(pairs), "pairs_failed": pairs.failed,
+            # the root-mean-square displacement the bridge learns to undo, Å
+            "displacement_rms": float((start - target).pow(2).sum(-1).mean().sqrt()),
+        }
+
+    def load_stats(self, stats: dict[str, Any]) -> None:
+        self._stats = dict(stats)
+        self.elements = list(stats["elements"])
+        self.position_scale, self.onehot_scale = float(stats["position_scale"]), float(stats["onehot_scale"])
+        self.condition_names = []
+
+    def dataset(self, split: str) -> Dataset:
+        self.prepare()
+        pairs = self.pairs(split)
+        return AtomsDataset(pairs.target, range(len(pairs)), _PairFeatures(self, pairs))
+
+    def featurise_pairs(self, rows: Sequence[int], pairs: ConformerPairs) -> Batch:
+        """Padded records of pairs ``rows``: the DFT state as ``x``, the force-field state as ``x0``."""
+        batch = AtomsDomain.featurise(self, rows, pairs.target)
+        start = batch.x["pos"].clone()
+        for k, r in enumerate(rows):
+            a0, a1 = int(pairs.target.atom_ptr[r]), int(pairs.target.atom_ptr[r + 1])
+            p = pairs.start[a0:a1]
+            start[k, : a1 - a0] = (p - p.mean(0)) / self.position_scale
+        x0 = State(pos=start, **{k: batch.x[k] for k in ("types", "charges", "bonds")})
+        return Batch(x=batch.x, cond=None, mask=batch.mask, x0=x0)
+
+    # ------------------------------------------------------------ network
+    def process_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def network_kwargs(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"pos": {"kind": "positions"},
+                                  "types": {"kind": "categorical", "classes": len(self.elements), "given": True},
+                                  "charges": {"kind": "categorical", "classes": len(CHARGES), "given": True},
+                                  "bonds": {"kind": "categorical", "classes": len(BOND_CLASSES), "given": True}}
+        return {"fields": fields, "conditions": []}
+
+    # ------------------------------------------------------------ refining
+    def plan(self, n: int, conditions: ConditionRequest | None = None, input: Any = None, embed_seed: Any = 0,
+             **options: Any) -> SamplePlan:
+        """Sampling means refining: ``--input FILE`` names the molecules (one output each, so
+        ``n`` must not exceed their number; the first ``n`` are refined)."""
+        if input is None:
+            raise GensciError("a conformer model refines given molecules: pass --input FILE (SDF or SMILES), or use "
+                              "gensci refine MODEL FILE -o OUT")
+        if conditions:
+            raise GensciError("a conformer model takes no conditions")
+        plan = self.start(input, embed_seed=embed_seed, **options)
+        count = len(plan.info["inputs"])
+        if n > count:
+            raise GensciError(f"-n {n} asks for more molecules than the {count} in {input}")
+        if n < count:
+            plan = self.start(plan.info["inputs"][:n])
+        return plan
+
+    def start(self, inputs: Any, embed_seed: Any = 0, **options: Any) -> SamplePlan:
+        """Start states from ``inputs``: a path (SDF, or SMILES in .smi / .txt / .csv), a
+        SMILES string, or :class:`Molecule3D` objects (all hydrogens explicit)."""
+        if options:
+            raise GensciError(f"unknown option(s) {', '.join('--' + k for k in options)}; a conformer model takes "
+                              "--input and --embed-seed")
+        from domains.atoms.refine_inputs import read_refine_inputs
+
+        molecules = read_refine_inputs(inputs, seed=int(embed_seed)) if not _is_molecules(inputs) else list(inputs)
+        if not molecules:
+            raise GensciError(f"no molecules to refine in {inputs!r}")
+        for i, m in enumerate(molecules):
+            bad = sorted({int(z) for z in m.numbers} - set(self.atomic_numbers))
+            if bad:
+                raise GensciError(f"molecule {i + 1}: elements with atomic numbers {bad} are outside this model's "
+                                  f"vocabulary {', '.join(self.elements)}")
+            if m.bonds is None:
+                raise GensciError(f"molecule {i + 1} has no bonds: a conformer model needs the molecular graph")
+            if not np.isfinite(m.positions).all():
+                raise GensciError(f"molecule {i + 1} has non-finite coordinates")
+        b, n = len(molecules), max(len(m) for m in molecules)
+        pos = torch.zeros(b, n, 3)
+        types = torch.zeros(b, n, dtype=torch.long)
+        charges = torch.ones(b, n, dtype=torch.long)
+        bonds = torch.zeros(b, n, n, dtype=torch.long)
+        centroids = []
+        for k, m in enumerate(molecules):
+            c = m.positions.mean(0)
+            centroids.append(c)
+            pos[k, : len(m)] = torch.from_numpy((m.positions - c) / self.position_scale).float()
+            types[k, : len(m)] = self.type_index(torch.as_tensor(m.numbers))
+            charges[k, : len(m)] = torch.as_tensor(m.charges) + 1
+            bonds[k, : len(m), : len(m)] = torch.as_tensor(m.bonds)
+        atoms = torch.arange(n)[None] < torch.tensor([len(m) for m in molecules])[:, None]
+        x0 = State(pos=pos, types=types, charges=charges * atoms, bonds=bonds)
+        shape = {"pos": (b, n, 3), "types": (b, n), "charges": (b, n), "bonds": (b, n, n)}
+        return SamplePlan(shape=shape, mask=self._masks(atoms), x0=x0,
+                          info={"inputs": molecules, "centroids": centroids, "num_atoms": [len(m) for m in molecules]})
+
+    def decode(self, x: State, plan: SamplePlan) -> AtomSamples:
+        """Refined molecules: the inputs' graphs at the new positions, in the inputs' frames,
+        tagged with the predicted displacement (Å): ``displacement_rms``, ``displacement_max``."""
+        inputs = plan.info.get("inputs")
+        if inputs is None:  # a trajectory frame of a plan without inputs cannot happen; keep decode total
+            return super().decode(x, plan)
+        pos = (x["pos"].detach().double().cpu() * self.position_scale).numpy()
+        out = []
+        for k, (m, c) in enumerate(zip(inputs, plan.info["centroids"])):
+            new = pos[k, : len(m)] + c
+            step = np.linalg.norm(new - m.positions, axis=1)
+            props = dict(m.properties)
+            props.update({"displacement_rms": float(np.sqrt((step ** 2).mean())), "displacement_max": float(step.max()),
+                          "bonds_source": "input"})
+            out.append(Molecule3D(m.numbers, new, m.charges, m.bonds, props))
+        return AtomSamples(out, {}, "given")
+
+    def evaluate(self, samples: AtomSamples, split: str = "test") -> dict[str, float]:
+        from domains.atoms.conformer_metrics import stability_rates
+
+        return stability_rates(samples.molecules)
+
+    def figures(self, samples: AtomSamples, stem: Path, split: str = "test") -> list[Path]:
+        return []
+
+
+def _is_molecules(inputs: Any) -> bool:
+    return isinstance(inputs, (list, tuple)) and bool(inputs) and all(isinstance(m, Molecule3D) for m in inputs)
+
+
+class _PairFeatures:
+    """What :class:`AtomsDataset` calls to featurise rows: pairs with their starts."""
+
+    def __init__(self, domain: ConformerDomain, pairs: ConformerPairs):
+        self.domain, self.pairs = domain, pairs
+
+    def featurise(self, rows: Sequence[int], data: Any = None) -> Batch:
+        return self.domain.featurise_pairs(rows, self.pairs)

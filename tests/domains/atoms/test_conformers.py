@@ -1,0 +1,109 @@
+"""The conformer bridge: paired batches, refinement from files, equivariance, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from domains.atoms.conformers import ConformerDomain
+from domains.atoms.files import read_sdf, write_sdf
+from domains.atoms.molecule import Molecule3D
+from domains.atoms.network import AtomsNetwork
+from gensci.cli import main
+from gensci.config import compose
+from gensci.errors import GensciError
+from gensci.model import GenerativeModel, build_process
+
+LIMITS = {"train": 24, "val": 8, "test": 8}
+
+
+@pytest.fixture(scope="module")
+def domain(tmp_path_factory) -> ConformerDomain:
+    d = ConformerDomain(limits=LIMITS, limit=600, cache_dir=str(tmp_path_factory.mktemp("cache")), progress=False)
+    d.prepare()
+    return d
+
+
+@pytest.fixture(scope="module")
+def model(domain: ConformerDomain) -> GenerativeModel:
+    cfg = OmegaConf.to_container(compose("atoms/conformers_tiny", []), resolve=True)
+    process = build_process(cfg["process"], domain)
+    torch.manual_seed(0)
+    net = AtomsNetwork(**domain.network_kwargs(), hidden=32, edge_dim=8, trunk_kwargs={"layers": 2},
+                       heads=process.heads).double().eval()
+    # a non-trivial vector head, so the score output is not identically zero
+    torch.nn.init.normal_(net.vector_head[-1].weight, std=0.5)
+    return GenerativeModel(domain, process, net, cfg)
+
+
+def _rotation(seed: int) -> np.ndarray:
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_batches_pair_each_dft_geometry_with_its_force_field_start(domain: ConformerDomain):
+    batch = domain.dataset("train").__getitems__([0, 1, 2])
+    pairs = domain.pairs("train")
+    for k in range(3):
+        n = int(pairs.target.num_atoms[k])
+        a0 = int(pairs.target.atom_ptr[k])
+        start = pairs.start[a0:a0 + n]
+        assert torch.allclose(batch.x0["pos"][k, :n], start - start.mean(0), atol=1e-5)
+        for field in ("types", "charges", "bonds"):
+            assert torch.equal(batch.x0[field], batch.x[field])
+    assert domain.stats()["displacement_rms"] > 0.05
+
+
+def test_refining_keeps_order_graph_and_frame_and_is_equivariant(domain: ConformerDomain, model: GenerativeModel):
+    inputs = [domain.pairs("test").molecule(k, "start") for k in range(4)]
+    moved = [Molecule3D(m.numbers, m.positions + np.array([3.0, -1.0, 2.0]), m.charges, m.bonds) for m in inputs]
+    rot = _rotation(3)
+    turned = [Molecule3D(m.numbers, m.positions @ rot.T, m.charges, m.bonds) for m in inputs]
+    a = model.refine(moved, steps=6, seed=1, progress=False)
+    b = model.refine(turned, steps=6, seed=1, progress=False)
+    for m_in, m_a, m_b, m_t in zip(moved, a.molecules, b.molecules, turned):
+        assert np.array_equal(m_a.numbers, m_in.numbers) and np.array_equal(m_a.bonds, m_in.bonds)
+        # the output stays in the input's frame: same centroid
+        assert np.allclose(m_a.positions.mean(0), m_in.positions.mean(0), atol=1e-6)
+        assert m_a.properties["displacement_rms"] > 0
+        # rotate the input, the output rotates (translation-invariant displacement)
+        shift_a = m_a.positions - m_in.positions
+        shift_b = m_b.positions - m_t.positions
+        assert np.abs(shift_a @ rot.T - shift_b).max() < 1e-6
+
+
+def test_plan_and_start_refuse_what_a_conformer_model_cannot_take(domain: ConformerDomain):
+    with pytest.raises(GensciError, match="--input"):
+        domain.plan(3)
+    chlorine = Molecule3D(np.array([17, 1]), np.array([[0.0, 0, 0], [1.3, 0, 0]]), bonds=np.array([[0, 1], [1, 0]]))
+    with pytest.raises(GensciError, match="vocabulary"):
+        domain.start([chlorine])
+    with pytest.raises(GensciError, match="not a valid SMILES"):
+        domain.start("C1CC(")
+
+
+def test_cli_refines_an_sdf_and_smiles_into_one_record_each(domain: ConformerDomain, model: GenerativeModel, tmp_path,
+                                                           monkeypatch, capsys):
+    import gensci
+
+    monkeypatch.setattr(gensci, "load", lambda name: model)
+    inputs = [domain.pairs("test").molecule(k, "start") for k in range(3)]
+    write_sdf(inputs, tmp_path / "in.sdf")
+    assert main(["refine", "any", str(tmp_path / "in.sdf"), "-o", str(tmp_path / "out.sdf"), "--steps", "3", "-q"]) == 0
+    out = read_sdf(tmp_path / "out.sdf")
+    assert len(out) == 3
+    for m_in, m_out in zip(inputs, out):
+        assert np.array_equal(m_in.numbers, m_out.numbers)
+        step = np.linalg.norm(m_out.positions - m_in.positions, axis=1)
+        assert float(m_out.properties["displacement_max"]) == pytest.approx(step.max(), abs=1e-3)
+    (tmp_path / "in.smi").write_text("CCO ethanol\nc1ccccc1\n")
+    assert main(["refine", "any", str(tmp_path / "in.smi"), "-o", str(tmp_path / "smi.sdf"), "-q"]) == 0
+    from rdkit import Chem
+
+    mols = list(Chem.SDMolSupplier(str(tmp_path / "smi.sdf"), removeHs=False))
+    assert [m.GetNumAtoms() for m in mols] == [9, 12]
+    assert main(["refine", "any", str(tmp_path / "in.smi"), "-o", str(tmp_path / "bad.pdb")]) == 2
+    assert "error" in capsys.readouterr().err
