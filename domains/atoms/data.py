@@ -48,6 +48,7 @@ from rdkit.rdBase import BlockLogs
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from domains.atoms.files import read_text
 from domains.atoms.molecule import CHARGES, Molecule3D, from_rdkit
 from gensci.errors import GensciError
 from gensci.io import atomic_path, cache_root
@@ -280,11 +281,11 @@ def _read_files(path: Path, kekulize: bool, seed: int) -> tuple[list[Molecule3D]
             if suffix == ".sdf":
                 mols = list(Chem.SDMolSupplier(str(f), removeHs=False, sanitize=True))
             elif suffix == ".xyz":
-                mols = [_perceive_xyz(block) for block in _xyz_frames(f)]
+                mols = [_perceive_xyz(frame) for frame in _xyz_frames(f)]
             elif suffix in (".smi", ".txt"):
                 warnings.warn(f"{f}: embedding SMILES with ETKDG + MMFF94; the model will learn force-field "
                               "conformers, not DFT geometries", stacklevel=3)
-                mols = [_embed(line.split()[0], seed + i) for i, line in enumerate(f.read_text().splitlines())
+                mols = [_embed(line.split()[0], seed + i) for i, line in enumerate(read_text(f).splitlines())
                         if line.strip() and not line.lower().startswith("smiles")]
             else:
                 raise GensciError(f"{f}: unknown suffix {f.suffix!r}; use .sdf, .xyz, .smi or .txt")
@@ -292,9 +293,14 @@ def _read_files(path: Path, kekulize: bool, seed: int) -> tuple[list[Molecule3D]
             if mol is None or mol.GetNumConformers() == 0 or not _check_charges(mol):
                 dropped += 1
                 continue
-            if kekulize:
-                Chem.Kekulize(mol, clearAromaticFlags=True)
-            molecules.append(from_rdkit(mol))
+            try:  # RDKit's kekulisation and bonds outside single..aromatic (dative, quadruple ...)
+                if kekulize:
+                    Chem.Kekulize(mol, clearAromaticFlags=True)
+                molecule = from_rdkit(mol)
+            except ValueError:
+                dropped += 1
+                continue
+            molecules.append(molecule)
             smiles.append(Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False), isomericSmiles=False))
     if not molecules:
         raise GensciError(f"{path}: no molecule could be read (3D coordinates and formal charges of -1, 0 or +1 "
@@ -302,8 +308,9 @@ def _read_files(path: Path, kekulize: bool, seed: int) -> tuple[list[Molecule3D]
     return molecules, smiles, dropped
 
 
-def _xyz_frames(path: Path) -> Iterator[str]:
-    lines = path.read_text().splitlines()
+def _xyz_frames(path: Path) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Each frame's element symbols and positions; a malformed frame is a one-line error."""
+    lines = read_text(path).splitlines()
     i = 0
     while i < len(lines):
         if not lines[i].strip():
@@ -311,15 +318,35 @@ def _xyz_frames(path: Path) -> Iterator[str]:
             continue
         try:
             n = int(lines[i].split()[0])
+            if n < 0:
+                raise ValueError
         except ValueError:
             raise GensciError(f"{path}:{i + 1}: expected an atom count, got {lines[i]!r}") from None
-        yield "\n".join(lines[i:i + n + 2])
+        if i + n + 2 > len(lines):
+            raise GensciError(f"{path}:{i + 1}: the frame promises {n} atoms; the file ends first")
+        rows = [line.split() for line in lines[i + 2:i + n + 2]]
+        try:
+            positions = np.array([[float(v) for v in r[1:4]] for r in rows], dtype=np.float64).reshape(n, 3)
+        except ValueError:
+            k = next(k for k, r in enumerate(rows) if len(r) < 4 or not all(_is_float(v) for v in r[1:4]))
+            raise GensciError(f"{path}:{i + 3 + k}: expected 'element x y z', got {lines[i + 2 + k]!r}") from None
+        yield [r[0] for r in rows], positions
         i += n + 2
 
 
-def _perceive_xyz(block: str):
-    rows = [line.split() for line in block.splitlines()[2:]]
-    return perceive([r[0] for r in rows], np.array([[float(v) for v in r[1:4]] for r in rows]), kekulize=False)
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _perceive_xyz(frame: tuple[list[str], np.ndarray]):
+    symbols, positions = frame
+    if not np.isfinite(positions).all():
+        return None
+    return perceive(symbols, positions, kekulize=False)
 
 
 def _embed(smiles: str, seed: int):

@@ -53,7 +53,7 @@ from gensci.errors import GensciError
 from gensci.io import atomic_path, atomic_write
 
 __all__ = ["BONDS_GENERATED", "BONDS_INFERRED", "BONDS_NONE", "write_sdf", "write_xyz", "write_trajectory_sdf",
-           "trajectory_paths", "read_sdf", "read_xyz", "read_molecules", "MOLECULE_SUFFIXES"]
+           "trajectory_paths", "read_text", "read_sdf", "read_xyz", "read_molecules", "MOLECULE_SUFFIXES"]
 
 BONDS_GENERATED, BONDS_INFERRED, BONDS_NONE = "generated", "inferred (EDM lookup)", "none"
 MOLECULE_SUFFIXES = (".sdf", ".xyz")
@@ -242,6 +242,14 @@ def _check_file(path: str | os.PathLike, suffix: str) -> Path:
     return path
 
 
+def read_text(path: Path) -> str:
+    """The text of ``path``; a file that is not UTF-8 is a one-line :class:`GensciError`."""
+    try:
+        return path.read_text()
+    except UnicodeDecodeError as err:
+        raise GensciError(f"{path}: not a text file (byte {err.start} is not UTF-8)") from None
+
+
 def read_sdf(path: str | os.PathLike) -> list[Molecule3D]:
     """The molecules of an SD file, data items as properties (module docstring)."""
     path = _check_file(path, ".sdf")
@@ -253,8 +261,11 @@ def read_sdf(path: str | os.PathLike) -> list[Molecule3D]:
             where = f"{path}: record {i + 1} (from line {starts[min(i, len(starts) - 1)]})"
             if mol is None:
                 raise GensciError(f"{where} is not a readable CTfile molecule")
-            names = mol.GetPropNames(includePrivate=True, includeComputed=False)
-            props = {k: _parse(mol.GetProp(k)) for k in names if k not in _RDKIT_PROPS}
+            try:
+                names = mol.GetPropNames(includePrivate=True, includeComputed=False)
+                props = {k: _parse(mol.GetProp(k)) for k in names if k not in _RDKIT_PROPS}
+            except UnicodeDecodeError:
+                raise GensciError(f"{where}: a data item is not UTF-8 text") from None
             try:
                 m = from_rdkit(mol, properties=props) if mol.GetNumConformers() else None
             except ValueError as e:
@@ -283,7 +294,7 @@ def _xyz_comment(line: str) -> dict[str, Any]:
 def read_xyz(path: str | os.PathLike) -> list[Molecule3D]:
     """The frames of a (multi-frame) XYZ file; ``bonds`` None, charges 0."""
     path = _check_file(path, ".xyz")
-    lines = path.read_text().splitlines()
+    lines = read_text(path).splitlines()
     out, n = [], 0
     while n < len(lines):
         if not lines[n].strip() and not any(line.strip() for line in lines[n:]):
