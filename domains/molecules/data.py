@@ -288,8 +288,11 @@ def read_sdf(path: str | Path, numeric: Sequence[str] | None = None, categorical
             if mol is None or mol.GetNumAtoms() == 0:
                 bad += 1
                 continue
+            try:
+                records.append(dict(mol.GetPropsAsDict(includePrivate=False, includeComputed=False)))
+            except UnicodeDecodeError:
+                raise GensciError(f"{path} record {i + 1}: a data item is not UTF-8 text") from None
             smiles.append(Chem.MolToSmiles(mol))
-            records.append({k: v for k, v in mol.GetPropsAsDict(includePrivate=False, includeComputed=False).items()})
             where.append(f"{path} record {i + 1}")
     if bad:
         warnings.warn(f"{path}: skipped {bad} of {bad + len(smiles)} records RDKit cannot read", stacklevel=2)

@@ -264,7 +264,10 @@ def _sdf_records(path: Path) -> tuple[list[str | None], list[dict[str, str]]]:
                 smiles.append(None)
                 tags.append({})
                 continue
-            record = {k: mol.GetProp(k) for k in mol.GetPropNames(includePrivate=False, includeComputed=False)}
+            try:
+                record = {k: mol.GetProp(k) for k in mol.GetPropNames(includePrivate=False, includeComputed=False)}
+            except UnicodeDecodeError:
+                raise GensciError(f"{path}: record {len(smiles) + 1}: a data item is not UTF-8 text") from None
             tags.append(record)
             smiles.append(_record_smiles(mol, record))
     return smiles, tags

@@ -74,7 +74,7 @@ SUFFIX = {"sdf": ".sdf", "v3000": ".sdf", "xyz": ".xyz", "smi": ".smi"}
 odd_field = st.one_of(
     st.sampled_from(["999", "99999", "0", "-1", "-3", "nan", "inf", "1e30", "-1e308", "", " ", "V3000", "V2000", "M  END",
                      "$$$$", "> <x>", "> <bonds_source>", "none", "M  CHG  1   1  9", "M  CHG  2   1 -5   2  4", "M  ISO  1   1 999",
-                     "M  V30 COUNTS 99999999 0 0 0 0", "M  V30 BEGIN ATOM", "X", "Xx", "R#", "*", "Uuo", "D", "118", "119",
+                     "M  V30 COUNTS 99999999 0 0 0 0", "M  V30 BEGIN ATOM", "\udc80", "caf\udce9", "X", "Xx", "R#", "*", "Uuo", "D", "118", "119",
                      "²", "٣", "1_0", "0x10", "a=b", "=x", 'k="v', "k='\\'", "\x00"]),
     st.integers(-10**6, 10**12).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),

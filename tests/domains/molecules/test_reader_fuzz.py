@@ -72,7 +72,7 @@ smiles_text = st.text("CNOSPFIBrcnos()[]=#@+-0123456789%/\\.*:H", max_size=30)
 odd_field = st.one_of(
     st.sampled_from(["999", "99999", "0", "-1", "nan", "inf", "1e30", "-1e308", "", " ", "V3000", "V2000", "M  END",
                      "$$$$", "> <x>", "> <>", "M  CHG  1   1  9", "M  CHG  9", "M  ISO  1   1 999", "M  RAD  1   1  7",
-                     "M  V30 COUNTS 99999999 0 0 0 0", "M  V30 BEGIN ATOM", "smiles", "SMILES", '"', "'", ",", "\x00"]),
+                     "M  V30 COUNTS 99999999 0 0 0 0", "M  V30 BEGIN ATOM", "\udc80", "caf\udce9", "smiles", "SMILES", '"', "'", ",", "\x00"]),
     st.integers(-10**6, 10**12).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     smiles_text,
@@ -241,4 +241,18 @@ def test_crashes_found_by_fuzzing_are_one_line_errors(reader: str, data: bytes, 
             path = Path(folder) / "fuzz.csv"
             path.write_bytes(data)
             GeneratedMolecules.read(path) if reader == "samples" else read_csv(path)
+    assert _one_line(str(err.value))
+
+
+@pytest.mark.parametrize("reader", ["samples", "data"])
+def test_sd_data_item_that_is_not_utf8(reader: str) -> None:
+    """An SD data item that is not UTF-8 raised UnicodeDecodeError in both SDF readers."""
+    lines = MATERIAL["sdf"][: MATERIAL["sdf"].index("$$$$") + 1]
+    k = next(k for k, line in enumerate(lines) if line.startswith(">"))
+    data = "\n".join(lines[:k + 1] + ["caf\udce9"] + lines[k + 2:]).encode("utf-8", "surrogateescape")
+    with pytest.raises(GensciError, match=r"fuzz\.sdf:? record 1: a data item is not UTF-8 text") as err:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "fuzz.sdf"
+            path.write_bytes(data)
+            GeneratedMolecules.read(path) if reader == "samples" else read_sdf(path)
     assert _one_line(str(err.value))
