@@ -361,6 +361,11 @@ class Domain(ABC):
         ones) and for values the model cannot honour (giving the training range).
         """
 
+    def evaluation_inputs(self, split: str, n: int) -> Any:
+        """Held-out inputs a refining model is evaluated on (starts whose references
+        :meth:`evaluate` knows), at most ``n``; None for models that draw their samples."""
+        return None
+
     def start(self, inputs: Any, **options: Any) -> SamplePlan:
         """A plan whose start states (``SamplePlan.x0``) are the given ``inputs`` (a path or the
         domain's objects), for models that carry inputs to outputs (bridges, refinement:

@@ -42,7 +42,11 @@ ROOT = Path(gensci.__file__).resolve().parent / "checkpoints"
 
 def _timed_evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, split: str, **kwargs) -> dict:
     start = time.time()
-    samples = model.sample(n, seed=seed, progress=False, **kwargs)
+    inputs = model.domain.evaluation_inputs(split, n)
+    if inputs is not None:  # a refining model: carry held-out inputs to their references
+        samples = model.refine(inputs, seed=seed, progress=False, **{k: v for k, v in kwargs.items() if k == "steps"})
+    else:
+        samples = model.sample(n, seed=seed, progress=False, **kwargs)
     seconds = time.time() - start
     return {**model.evaluate(samples, split=split), "sample_seconds": round(seconds, 1)}
 

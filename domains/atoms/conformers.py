@@ -197,10 +197,32 @@ class ConformerDomain(AtomsDomain):
             out.append(Molecule3D(m.numbers, new, m.charges, m.bonds, props))
         return AtomSamples(out, {}, "given")
 
-    def evaluate(self, samples: AtomSamples, split: str = "test") -> dict[str, float]:
-        from domains.atoms.conformer_metrics import stability_rates
+    def evaluation_inputs(self, split: str, n: int) -> list[Molecule3D]:
+        """The force-field starts of the first ``n`` pairs of ``split``, each tagged with its
+        pair (``pair_split``, ``pair_index``) so :meth:`evaluate` finds its DFT reference."""
+        pairs = self.pairs(split)
+        out = []
+        for k in range(min(int(n), len(pairs))):
+            m = pairs.molecule(k, "start")
+            m.properties = {"pair_split": split, "pair_index": k}
+            out.append(m)
+        return out
 
-        return stability_rates(samples.molecules)
+    def evaluate(self, samples: AtomSamples, split: str = "test") -> dict[str, float]:
+        """Against the DFT references when the samples carry their pair (refined
+        :meth:`evaluation_inputs`): RMSDs, bond-length / angle errors and stability
+        (:func:`~domains.atoms.conformer_metrics.compare_geometries`), with the same numbers of
+        the unrefined starts as ``start_*``; else EDM stability alone."""
+        from domains.atoms.conformer_metrics import compare_geometries, stability_rates
+
+        tags = [(m.properties.get("pair_split"), m.properties.get("pair_index")) for m in samples.molecules]
+        if not tags or any(s is None or k is None for s, k in tags):
+            return stability_rates(samples.molecules)
+        refs = [self.pairs(str(s)).molecule(int(k)) for s, k in tags]
+        starts = [self.pairs(str(s)).molecule(int(k), "start") for s, k in tags]
+        out = compare_geometries(samples.molecules, refs)
+        out.update({f"start_{k}": v for k, v in compare_geometries(starts, refs).items() if k != "n_molecules"})
+        return out
 
     def figures(self, samples: AtomSamples, stem: Path, split: str = "test") -> list[Path]:
         return []

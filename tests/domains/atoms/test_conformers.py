@@ -107,3 +107,20 @@ def test_cli_refines_an_sdf_and_smiles_into_one_record_each(domain: ConformerDom
     assert [m.GetNumAtoms() for m in mols] == [9, 12]
     assert main(["refine", "any", str(tmp_path / "in.smi"), "-o", str(tmp_path / "bad.pdb")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_evaluation_compares_refined_pairs_with_their_references(domain: ConformerDomain, model: GenerativeModel):
+    inputs = domain.evaluation_inputs("test", 3)
+    assert [m.properties["pair_index"] for m in inputs] == [0, 1, 2]
+    refined = model.refine(inputs, steps=2, progress=False)
+    metrics = domain.evaluate(refined)
+    # the starts' own numbers are reported beside the refined ones, from the same references
+    from domains.atoms.conformer_metrics import compare_geometries
+
+    starts = compare_geometries(inputs, [domain.pairs("test").molecule(k) for k in range(3)])
+    assert metrics["start_heavy_rmsd_median"] == pytest.approx(starts["heavy_rmsd_median"])
+    assert metrics["n_molecules"] == 3 and metrics["heavy_rmsd_median"] >= 0
+    # untagged molecules get the reference-free stability alone
+    bare = Molecule3D(inputs[0].numbers, inputs[0].positions, inputs[0].charges, inputs[0].bonds)
+    alone = domain.evaluate(type(refined)([bare]))
+    assert "heavy_rmsd_median" not in alone and 0 <= alone["molecule_stability"] <= 1
