@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from gensci.config import compose, list_experiments
+    from gensci.config import compose, list_experiments, to_plain
 
     if args.list:
         print("\n".join(list_experiments()))
@@ -149,6 +149,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.insert(0, experiment)
         experiment = None
     cfg = compose(experiment, overrides)
+    to_plain(cfg)  # an interpolation that does not resolve is one line here, not a traceback later
     if args.print_config:
         from omegaconf import OmegaConf
 

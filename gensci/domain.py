@@ -395,6 +395,8 @@ class Domain(ABC):
         """Refuse, before any sampling, an output :meth:`write` could not honour: a suffix it does
         not write (:attr:`outputs`), a folder where a file is meant or a file where a folder is
         meant, or a place that cannot be written. Returns ``path``."""
+        if "\x00" in str(path):  # the OS refuses it, but only when the samples are written
+            raise GensciError(f"-o {str(path)!r}: a path cannot hold a NUL character")
         path = Path(path)
         accepted = self.outputs if self.outputs is not None else (self.suffix,)
         suffix = path.suffix.lower()

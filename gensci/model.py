@@ -241,6 +241,8 @@ class GenerativeModel:
             raise GensciError("guidance needs at least one --condition")
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little")
+        if not -(2**63) <= int(seed) < 2**64:  # what torch.Generator.manual_seed takes
+            raise GensciError(f"the seed must be a whole number in -2**63 .. 2**64-1, got {seed}")
         redraws = self.domain.default_redraws if redraws is None else int(redraws)
         if redraws < 0:
             raise GensciError(f"redraws must be 0 or more, got {redraws}")

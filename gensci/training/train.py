@@ -157,12 +157,17 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     # the train sampler resumes mid-epoch itself (gensci.training.data.EpochSampler)
     warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    torch.manual_seed(int(cfg.seed))  # initialisation of every module, in stage order
+    plain = to_plain(cfg)  # every interpolation resolves, or one line names the one that does not
+    threads, seed = plain.get("threads"), plain.get("seed")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
+        raise GensciError(f"threads must be null, 0 (torch's default) or a whole number, got {threads!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -(2**63) <= seed < 2**64:
+        raise GensciError(f"seed must be a whole number in -2**63 .. 2**64-1, got {seed!r}")
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)  # initialisation of every module, in stage order
     run_dir = run_dir_for(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    plain = to_plain(cfg)
     domain = instantiate(cfg.domain)
     domain.prepare()
     order = [*domain.stages, GENERATIVE]
