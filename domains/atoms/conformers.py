@@ -136,7 +136,8 @@ class ConformerDomain(AtomsDomain):
         plan = self.start(input, embed_seed=embed_seed, **options)
         count = len(plan.info["inputs"])
         if n > count:
-            raise GensciError(f"-n {n} asks for more molecules than the {count} in {input}")
+            raise GensciError(f"-n {n} asks for more molecules than the {count} in {input}: pass -n {count}, or "
+                              f"refine them all with gensci refine MODEL {input} -o OUT")
         if n < count:
             plan = self.start(plan.info["inputs"][:n])
         return plan
