@@ -128,7 +128,7 @@ def _mutate_rows(draw: st.DrawFn, rows: list[str]) -> list[str]:
         at = draw(st.integers(0, len(rows[k])))
         line = rows[k][:at] + draw(st.text(max_size=6)) + rows[k][at:]
     else:
-        i = draw(st.integers(0, len(tokens) - 1))
+        i = draw(st.integers(0, max(len(tokens) - 1, 0)))  # a line cut to nothing has no tokens
         tokens = tokens[:i] + ([] if op == "drop token" else [draw(odd_token)]) + tokens[i + 1:]
         line = " ".join(tokens)
     return rows[:k] + [line] + rows[k + 1:]
