@@ -5,9 +5,9 @@
     python scripts/train_bundled.py proteins/bundled --samples 200 --conditional-samples 50 \
         --scales 1,2 --split train --sample length=50..128 --compare euler:50
 
-Writes ``gensci/checkpoints/<experiment>.pt`` (EMA weights, resolved config, statistics,
-metrics) and ``gensci/checkpoints/<experiment>.json`` (the metrics, the command, the
-machine). Metrics: the domain's own against ``--split``, on ``--samples`` draws with the
+Writes ``gensci/checkpoints/<experiment>.pt`` (EMA weights, resolved config, statistics
+with the domain's reference statistics, so that evaluation needs no data, metrics) and
+``gensci/checkpoints/<experiment>.json`` (the metrics, the command, the machine). Metrics: the domain's own against ``--split``, on ``--samples`` draws with the
 config's sampler (``--sample KEY=VALUE`` passes options such as the chain lengths to
 sampling; ``--compare SAMPLER:STEPS`` adds the same metrics with another sampler or step
 count); for every condition, each class (categorical) or two targets (numeric) at each
@@ -183,7 +183,9 @@ def main() -> None:
     payload = load_checkpoint(path)
     target = ROOT / f"{args.experiment}.pt"
     flat = {"train_seconds": record["train_seconds"], **{k: v for k, v in metrics["unconditional"].items()}}
-    save_checkpoint(target, payload["config"], payload["state_dict"], payload["stats"], {**payload["metrics"], **flat},
+    reference = model.domain.reference_statistics()  # lets the bundled model be evaluated without its data
+    stats = {**payload["stats"], "reference": reference} if reference else payload["stats"]
+    save_checkpoint(target, payload["config"], payload["state_dict"], stats, {**payload["metrics"], **flat},
                     stages=payload.get("stages") or None)
     with atomic_write(target.with_suffix(".json")) as handle:
         json.dump(record, handle, indent=2)

@@ -24,11 +24,15 @@ the 1-D KLs cannot tell it from a good model; it breaks the phi-psi coupling (th
 alpha-helix and beta basins become a product of marginals), so the two joint KLs are the
 ones a model has to beat it on. Finite samples put a floor under every KL: real test
 chains against training chains do not give 0.
+
+The reference side needs only its counts (:func:`angle_histograms`, 1,368 numbers), and the
+baseline only the training marginals at 1 degree (:func:`marginal_counts`), so a bundled model
+can carry both and score samples without its data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -38,11 +42,15 @@ from domains.proteins.angles import ANGLE_NAMES
 from gensci.errors import GensciError
 
 __all__ = [
+    "circular_counts",
+    "smoothed_density",
     "circular_density",
     "kl_divergence",
     "angle_values",
     "angle_pairs",
+    "angle_histograms",
     "angle_kls",
+    "marginal_counts",
     "independent_marginal_baseline",
 ]
 
@@ -54,23 +62,27 @@ def _wrap(x: np.ndarray) -> np.ndarray:
     return (x + np.pi) % (2 * np.pi) - np.pi
 
 
-def circular_density(values: np.ndarray, bins: int = 36, sigma: float = 1.0) -> np.ndarray:
-    """Smoothed histogram density of points on the torus ``[-pi, pi)^d``.
-
-    ``values`` is ``(N,)`` or ``(N, d)``; the result has ``bins`` cells per axis and sums to
-    1. Smoothing is a circular convolution with a Gaussian of ``sigma`` bins per axis
-    (done in Fourier space, so the cells at ``-pi`` and ``pi`` are neighbours).
-    """
+def circular_counts(values: np.ndarray, bins: int = 36) -> np.ndarray:
+    """Counts of points on the torus ``[-pi, pi)^d`` (``values`` ``(N,)`` or ``(N, d)``) in
+    ``bins`` equal cells per axis; points with a non-finite coordinate are left out."""
     v = np.asarray(values, dtype=np.float64)
     v = v[:, None] if v.ndim == 1 else v
     v = v[np.isfinite(v).all(axis=1)]
-    d = v.shape[1]
-    if len(v) == 0:
-        raise GensciError("no finite angles to histogram")
     index = np.floor((_wrap(v) + np.pi) / (2 * np.pi) * bins).astype(int) % bins
-    counts = np.zeros((bins,) * d)
+    counts = np.zeros((bins,) * v.shape[1])
     np.add.at(counts, tuple(index.T), 1.0)
+    return counts
+
+
+def smoothed_density(counts: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """A histogram of :func:`circular_counts` smoothed by a circular Gaussian of ``sigma``
+    cells per axis (in Fourier space, so the cells at ``-pi`` and ``pi`` are neighbours),
+    floored at ``EPS`` of a uniform cell and normalised to sum to 1."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if not counts.sum() > 0:
+        raise GensciError("no finite angles to histogram")
     if sigma > 0:
+        bins, d = counts.shape[0], counts.ndim
         k = np.fft.fftfreq(bins) * bins  # integer frequencies
         gain = np.exp(-0.5 * (2 * np.pi * k / bins) ** 2 * sigma**2)  # Fourier transform of the Gaussian
         spectrum = np.fft.fftn(counts)
@@ -81,6 +93,15 @@ def circular_density(values: np.ndarray, bins: int = 36, sigma: float = 1.0) -> 
         counts = np.fft.ifftn(spectrum).real
     p = np.maximum(counts / counts.sum(), EPS / counts.size)
     return p / p.sum()
+
+
+def circular_density(values: np.ndarray, bins: int = 36, sigma: float = 1.0) -> np.ndarray:
+    """Smoothed histogram density of points on the torus ``[-pi, pi)^d``.
+
+    ``values`` is ``(N,)`` or ``(N, d)``; the result has ``bins`` cells per axis and sums to
+    1: :func:`smoothed_density` of :func:`circular_counts`.
+    """
+    return smoothed_density(circular_counts(values, bins), sigma)
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
@@ -121,36 +142,70 @@ def angle_pairs(angles: Sequence[Tensor | np.ndarray], first: str, second: str, 
     return pairs[np.isfinite(pairs).all(axis=1)]
 
 
+#: the two joints: key -> (first angle, second angle, shift along the chain)
+JOINTS = {"ramachandran": ("phi", "psi", 0), "psi_phi_next": ("psi", "phi", 1)}
+#: cells per axis of the marginal and the joint histograms
+BINS, JOINT_BINS = 36, 24
+#: cells of the fine marginals that stand in for training angles (1 degree; 36 and 24 divide it)
+FINE_BINS = 360
+
+#: counts of angles: an angle name or a joint name (:data:`JOINTS`) -> histogram
+Histograms = Mapping[str, np.ndarray]
+
+
+def angle_histograms(angles: Sequence[Tensor | np.ndarray], bins: int = BINS, joint_bins: int = JOINT_BINS) -> dict[str, np.ndarray]:
+    """Counts of the six marginals (``bins`` cells) and the two joints (``joint_bins`` per axis)
+    of angle arrays ``(L_i, 6)``: what :func:`angle_kls` compares, small enough to store."""
+    out = {name: circular_counts(angle_values(angles, name), bins) for name in ANGLE_NAMES}
+    for key, (first, second, shift) in JOINTS.items():
+        out[key] = circular_counts(angle_pairs(angles, first, second, shift), joint_bins)
+    return out
+
+
 def angle_kls(
     samples: Sequence[Tensor | np.ndarray],
-    reference: Sequence[Tensor | np.ndarray],
-    bins: int = 36,
-    joint_bins: int = 24,
+    reference: Sequence[Tensor | np.ndarray] | Histograms,
+    bins: int = BINS,
+    joint_bins: int = JOINT_BINS,
     sigma: float = 1.0,
 ) -> dict[str, float]:
     """``KL(samples || reference)`` of the six marginals, their mean, and the two joints.
 
-    Both arguments are lists of angle arrays ``(L_i, 6)`` (NaN where undefined), e.g. from
-    :func:`domains.proteins.angles.backbone_to_angles`.
+    ``samples`` is a list of angle arrays ``(L_i, 6)`` (NaN where undefined), e.g. from
+    :func:`domains.proteins.angles.backbone_to_angles`; ``reference`` another such list or its
+    :func:`angle_histograms` (the same numbers, from stored counts).
     """
-    out: dict[str, float] = {}
-    for name in ANGLE_NAMES:
-        p = circular_density(angle_values(samples, name), bins, sigma)
-        q = circular_density(angle_values(reference, name), bins, sigma)
-        out[f"kl_{name}"] = kl_divergence(p, q)
+    mine = angle_histograms(samples, bins, joint_bins)
+    ref = reference if isinstance(reference, Mapping) else angle_histograms(reference, bins, joint_bins)
+    for key in mine:
+        if np.shape(ref.get(key)) != mine[key].shape:
+            raise GensciError(f"the reference histogram {key!r} has shape {np.shape(ref.get(key))}, "
+                              f"the samples' {mine[key].shape}")
+    kl = {key: kl_divergence(smoothed_density(mine[key], sigma), smoothed_density(np.asarray(ref[key]), sigma))
+          for key in mine}
+    out = {f"kl_{name}": kl[name] for name in ANGLE_NAMES}
     out["kl_angles_mean"] = float(np.mean([out[f"kl_{name}"] for name in ANGLE_NAMES]))
-    for key, (first, second, shift) in {"kl_ramachandran": ("phi", "psi", 0), "kl_psi_phi_next": ("psi", "phi", 1)}.items():
-        p = circular_density(angle_pairs(samples, first, second, shift), joint_bins, sigma)
-        q = circular_density(angle_pairs(reference, first, second, shift), joint_bins, sigma)
-        out[key] = kl_divergence(p, q)
+    out.update({f"kl_{key}": kl[key] for key in JOINTS})
     return out
 
 
+def marginal_counts(angles: Sequence[Tensor | np.ndarray], bins: int = FINE_BINS) -> np.ndarray:
+    """``(6, bins)`` counts of each angle's defined values: the training marginals
+    :func:`independent_marginal_baseline` can draw from when the angles themselves are gone."""
+    return np.stack([circular_counts(angle_values(angles, name), bins) for name in ANGLE_NAMES])
+
+
 def independent_marginal_baseline(
-    train: Sequence[Tensor | np.ndarray], lengths: Sequence[int], generator: torch.Generator
+    train: Sequence[Tensor | np.ndarray] | np.ndarray, lengths: Sequence[int], generator: torch.Generator
 ) -> list[Tensor]:
     """Angle arrays ``(L, 6)`` whose every entry is drawn independently from the training
     marginal of its column (uniformly among the training values, with replacement).
+
+    ``train`` is the training angle arrays, or their :func:`marginal_counts` ``(6, bins)``: then
+    each entry is the centre of a cell drawn in proportion to its count. With 360 cells the
+    cell of every drawn value on the 36- and 24-cell grids of :func:`angle_kls` has the same
+    probability as with the values themselves, so the baseline's KLs have the same
+    distribution (not the same draws).
 
     This is the "no model" reference: right marginals, no coupling between the angles of a
     residue or along the chain. Undefined entries (:func:`~domains.proteins.angles.defined_mask`)
@@ -158,13 +213,25 @@ def independent_marginal_baseline(
     """
     from domains.proteins.angles import defined_mask
 
-    pools = [torch.from_numpy(angle_values(train, name)) for name in ANGLE_NAMES]
-    if any(len(p) == 0 for p in pools):
-        raise GensciError("the training angles hold no defined value for some angle")
+    if isinstance(train, np.ndarray) and train.ndim == 2:  # marginal_counts: draw cells, take their centres
+        counts = torch.from_numpy(np.asarray(train, dtype=np.float64))
+        if counts.shape[0] != len(ANGLE_NAMES) or not bool((counts.sum(1) > 0).all()):
+            raise GensciError(f"training marginals must be ({len(ANGLE_NAMES)}, bins) counts with a value for every angle")
+        centres = (torch.arange(counts.shape[1], dtype=torch.float64) + 0.5) * (2 * np.pi / counts.shape[1]) - np.pi
+
+        def draw(k: int, n: int) -> Tensor:
+            return centres[torch.multinomial(counts[k], n, replacement=True, generator=generator)] if n else centres[:0]
+    else:
+        pools = [torch.from_numpy(angle_values(train, name)) for name in ANGLE_NAMES]
+        if any(len(p) == 0 for p in pools):
+            raise GensciError("the training angles hold no defined value for some angle")
+
+        def draw(k: int, n: int) -> Tensor:
+            return pools[k][torch.randint(len(pools[k]), (n,), generator=generator)]
     out = []
     for n in lengths:
         n = int(n)
-        cols = [p[torch.randint(len(p), (n,), generator=generator)] for p in pools]
-        a = torch.stack(cols, dim=1) if n else torch.zeros(0, len(pools), dtype=torch.float64)
+        cols = [draw(k, n) for k in range(len(ANGLE_NAMES))]
+        a = torch.stack(cols, dim=1) if n else torch.zeros(0, len(ANGLE_NAMES), dtype=torch.float64)
         out.append(torch.where(defined_mask(n), a, torch.full_like(a, float("nan"))))
     return out

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,18 +30,22 @@ from torch.utils.data import Dataset
 from domains.proteins.angles import backbone_to_angles, defined_mask
 from domains.proteins.clash_guidance import ClashGuidedNetwork
 from domains.proteins.dataset import AngleDataset, centre, circular_mean, collate_angles, split_counts, uncentre
-from domains.proteins.evaluation import backbone_angles, evaluate_backbones
+from domains.proteins.evaluation import MAX_EVAL_RESIDUES, NO_REFERENCE, backbone_angles, evaluate_backbones, within_length_limit
 from domains.proteins.nerf import angles_to_backbone, place_oxygen
-from domains.proteins.pdb import read_condition_remarks, write_pdb, write_pdb_models
+from domains.proteins.pdb import write_pdb, write_pdb_models
 from domains.proteins.plots import ramachandran_png
+from domains.proteins.reference import ReferenceStats, reference_statistics
 from domains.proteins.secondary import SS_NAMES, dssp_labels, ss_fractions
 from domains.proteins.samples import Backbones
+from domains.proteins.sample_files import read_samples, with_oxygen
 from domains.proteins.ss_condition import encode_ss_conditions, ss_condition_specs
-from domains.proteins.structures import BackboneChain, read_chains, structure_files
+from domains.proteins.structures import read_chains
 from gensci.core.flow import FlowMatching
 from gensci.core.spaces import Space, Torus
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, parse_count_range
 from gensci.errors import GensciError
+from gensci.progress import stage, track
+from gensci.skipped import METRIC, skip, skip_all
 
 __all__ = ["ProteinsDomain", "default_data_path", "MIN_LENGTH", "MAX_LENGTH"]
 
@@ -59,7 +62,8 @@ def default_data_path() -> Path:
         folder = Path(root) / "data" / "dssp"
         if folder.is_dir():
             return folder
-    raise GensciError("the proteins domain needs structures: set domain.paths=[FOLDER or FILE, ...] (PDB/mmCIF/BinaryCIF)")
+    raise GensciError("the proteins domain needs structures: set domain.paths=[FOLDER or FILE, ...] (PDB/mmCIF/BinaryCIF) "
+                      "or install MDAnalysisTests, whose chains the default configs read")
 
 
 def clash_strength(value: Any) -> float:
@@ -126,6 +130,8 @@ class ProteinsDomain(Domain):
         self._labels: dict[str, list[np.ndarray | None]] | None = None
         self._backbones: dict[str, list[np.ndarray]] | None = None
         self._stats: dict[str, Any] | None = None
+        self._reference: tuple[list[np.ndarray], list[Tensor]] | None = None  # --reference PATH
+        self._reference_stats: dict[str, ReferenceStats] = {}  # of the data's splits, computed once
 
     # ----------------------------------------------------------------- data
     def _load(self) -> dict[str, list[Tensor]]:
@@ -138,7 +144,7 @@ class ProteinsDomain(Domain):
             a = backbone_to_angles(chain.coords)
             if torch.isfinite(a[defined_mask(len(a))]).all():  # skip degenerate geometry
                 angles.append(a)
-                backbones.append(_with_oxygen(chain))
+                backbones.append(with_oxygen(chain))
                 labels.append(dssp_labels(backbones[-1], chain.sequence) if self.ss_condition else None)
         counts = split_counts(len(angles), self.split_fractions)
         order = torch.randperm(len(angles), generator=torch.Generator().manual_seed(self.seed)).tolist()
@@ -276,20 +282,10 @@ class ProteinsDomain(Domain):
                 for i in range(n)]
 
     def read(self, path: str | Path) -> Backbones:
-        """Backbones ``(L, 4, 3)`` from a PDB file or a folder of them (sorted by name), with
-        the requested conditions their ``REMARK 250`` lines record: those every file
-        records with the same value (a folder of differently conditioned files keeps none).
-        Only what no angle can explain is skipped (non-finite coordinates, bond lengths, chain
-        breaks), with a warning: a generated backbone's angles and clashes are for its
-        evaluation to judge."""
-        chains, report = read_chains(path, min_length=1, geometry="bonds")
-        if report.skipped:
-            warnings.warn(f"{report.summary()}; first: {report.skipped[0]}", stacklevel=2)
-        recorded = [read_condition_remarks(f) for f in structure_files(path)]
-        common = dict(recorded[0]) if recorded else {}
-        for other in recorded[1:]:
-            common = {k: v for k, v in common.items() if other.get(k) == v}
-        return Backbones((_with_oxygen(chain) for chain in chains), common)
+        """Backbones read back from a PDB file or a folder of them, named by file and chain, with
+        the requested conditions they record; what cannot be read is left out, each with its
+        reason (:func:`domains.proteins.sample_files.read_samples`)."""
+        return read_samples(path)
 
     # --------------------------------------------------------------- design
     def collect(self, items: Sequence[np.ndarray]) -> Backbones:
@@ -336,44 +332,102 @@ class ProteinsDomain(Domain):
         return dict(ORACLES)
 
     # -------------------------------------------------------------- metrics
+    def use_reference(self, path: str | Path) -> None:
+        """Compare samples with every chain in ``path`` (files or a folder, read as training data
+        is, up to :data:`MAX_EVAL_RESIDUES` residues): it stands in for the held-out split and for
+        the training chains (novelty, the baseline), whatever the ``split`` asked for."""
+        stage(f"reading the reference set {path}")
+        chains, report = read_chains(path, self.chains, min_length=3, max_length=MAX_EVAL_RESIDUES, allow_empty=True)
+        skip_all(((f"reference {s.where}", s.why) for s in report.skipped), f"reference set: {report.summary()}")
+        backbones, angles = [], []
+        for chain in chains:
+            a = backbone_to_angles(chain.coords)
+            if torch.isfinite(a[defined_mask(len(a))]).all():
+                backbones.append(with_oxygen(chain))
+                angles.append(a)
+        if not backbones:
+            raise GensciError(f"--reference {path}: no usable protein chains ({report.summary()})")
+        self._reference = (backbones, angles)
+
+    def reference_statistics(self) -> dict[str, Any]:
+        """:func:`domains.proteins.reference.reference_statistics` of every split of the data:
+        compositions and angle histograms (about 1,400 numbers a split, and the training
+        marginals), which let a bundled checkpoint score KLs and compositions without data."""
+        self._load()
+        return reference_statistics(self._backbones, self._angles, seed=self.seed)
+
+    def _split_stats(self, split: str) -> ReferenceStats:
+        if split not in self._reference_stats:
+            self._reference_stats[split] = ReferenceStats.from_chains(self._backbones[split], self._angles[split], self.seed,
+                                                                      what=f"{split} split")
+        return self._reference_stats[split]
+
+    def _comparison(self, split: str) -> dict[str, Any]:
+        """What ``split`` is compared with, as :func:`evaluate_backbones` keywords: the
+        ``--reference`` chains, else the data's chains (their statistics computed once), else
+        the statistics the checkpoint carries, else nothing, with the reason."""
+        if self._reference is not None:
+            backbones, angles = self._reference
+            return {"reference": backbones, "train": backbones, "reference_angles": angles, "train_angles": angles}
+        try:
+            self._load()
+        except GensciError as err:
+            why = str(err)
+        else:
+            return {"reference": self._split_stats(split), "train": self._backbones["train"],
+                    "train_angles": self._angles["train"]}
+        bundled = (self._stats or {}).get("reference") or {}
+        if split in bundled:
+            train = bundled.get("train") or {}
+            return {"reference": ReferenceStats.from_plain(bundled[split]), "train_marginals":
+                    ReferenceStats.from_plain(train).marginals if train else None,
+                    "missing": f"the model's data are not on this machine ({why}); {NO_REFERENCE}"}
+        held = f" (only of {', '.join(bundled)})" if bundled else ""
+        return {"missing": f"the model's data are not on this machine ({why}) and its checkpoint holds no statistics "
+                           f"of the {split} split{held}; {NO_REFERENCE}"}
+
     def evaluate(self, samples: list[np.ndarray], split: str = "test") -> dict[str, float]:
-        """Geometry, secondary structure, angle KLs (and the independent-marginal baseline's)
-        against the chains of ``split``, novelty against the train split, diversity, and scTM
-        when folding models are available (:mod:`domains.proteins.evaluation`). Samples drawn
-        with ``--condition helix=...`` also get ``condition_<name>_target`` and
-        ``condition_<name>_mae``, the mean absolute error of each sample's DSSP fraction
-        (the conditions travel on :class:`~domains.proteins.samples.Backbones`, decoded or
-        read back from PDB files; a plain list has none)."""
+        """Geometry, Ramachandran regions, secondary structure and diversity of the samples
+        themselves; against ``split`` (or the ``--reference`` chains): reference compositions,
+        angle KLs and the independent-marginal baseline's, and novelty against the training
+        chains; scTM when folding models are available (:mod:`domains.proteins.evaluation`).
+        Without the data, the statistics a bundled checkpoint carries give the KLs and
+        compositions; what cannot be computed is named by :func:`gensci.skipped.skip`, and so is
+        every sample over :data:`MAX_EVAL_RESIDUES` residues. Samples drawn with ``--condition
+        helix=...`` also get ``condition_<name>_target`` and ``condition_<name>_mae``, the mean
+        absolute error of each sample's DSSP fraction (the conditions travel on
+        :class:`~domains.proteins.samples.Backbones`, decoded or read back from PDB files; a
+        plain list has none)."""
         if split not in SPLITS:
             raise GensciError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        angles = self._load()
-        out = evaluate_backbones(samples, self._backbones[split], self._backbones["train"],
-                                 angles[split], angles["train"], seed=self.seed)
         requested = _conditions_of(samples)
+        samples = within_length_limit(samples)
+        out = evaluate_backbones(samples, seed=self.seed, **self._comparison(split))
         if requested and samples:
-            fractions = dict(zip(SS_NAMES, np.array([ss_fractions(dssp_labels(s)) for s in samples]).T))
+            labels = [ss_fractions(dssp_labels(s)) for s in track(samples, "DSSP of the conditions")]
+            fractions = dict(zip(SS_NAMES, np.array(labels).T))
             for name, target in requested.items():
                 out[f"condition_{name}_target"] = float(target)
                 out[f"condition_{name}_mae"] = float(np.abs(fractions[name] - float(target)).mean())
         return out
 
     def figures(self, samples: list[np.ndarray], stem: Path, split: str = "test") -> list[Path]:
-        """``<stem>_ramachandran.png``: (phi, psi) of the samples beside the ``split`` chains."""
+        """``<stem>_ramachandran.png``: (phi, psi) of the samples beside the ``split`` chains (or
+        the ``--reference`` chains); the samples alone when neither is at hand."""
         if split not in SPLITS:
             raise GensciError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-        panels = {f"samples ({len(samples)})": backbone_angles(samples),
-                  f"{split} split ({len(self._load()[split])})": self._load()[split]}
+        samples = within_length_limit(samples)
+        panels = {f"samples ({len(samples)})": backbone_angles(samples)}
+        if self._reference is not None:
+            panels[f"reference ({len(self._reference[1])})"] = self._reference[1]
+        else:
+            try:
+                panels[f"{split} split ({len(self._load()[split])})"] = self._load()[split]
+            except GensciError as err:
+                skip(f"the {split} panel of {stem.name}_ramachandran.png", f"no reference chains to draw ({err})", METRIC)
         return [ramachandran_png(panels, Path(f"{stem}_ramachandran.png"))]
 
 
 def _conditions_of(samples: Any) -> dict[str, float]:
     """The requested conditions ``samples`` carry (none for a plain list of arrays)."""
     return dict(getattr(samples, "conditions", None) or {})
-
-
-def _with_oxygen(chain: BackboneChain) -> np.ndarray:
-    """``(L, 4, 3)`` N, CA, C, O of a chain; ideal O where the file has none."""
-    o = torch.from_numpy(chain.oxygen)
-    if not torch.isfinite(o).all():
-        o = place_oxygen(torch.from_numpy(chain.coords))
-    return np.concatenate([chain.coords, o.numpy()[:, None]], axis=1)

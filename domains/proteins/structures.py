@@ -109,9 +109,18 @@ class SkippedChain:
     reason: str
     detail: str = ""
 
+    @property
+    def where(self) -> str:
+        """The file's name, with ``:chain`` when one chain was left out."""
+        return Path(self.source).name + (f":{self.chain_id}" if self.chain_id else "")
+
+    @property
+    def why(self) -> str:
+        """The reason, with its details in parentheses."""
+        return self.reason + (f" ({self.detail})" if self.detail else "")
+
     def __str__(self) -> str:
-        where = Path(self.source).name + (f":{self.chain_id}" if self.chain_id else "")
-        return f"{where}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+        return f"{self.where}: {self.why}"
 
 
 @dataclass

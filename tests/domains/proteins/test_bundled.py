@@ -47,7 +47,7 @@ def test_a_few_chains_are_backbones(tmp_path):
     assert pdb.PDBFile.read(str(out / "sample_001_trajectory.pdb")).get_structure().stack_depth() == 3
 
 
-@pytest.mark.filterwarnings("ignore:scTM skipped")
+@pytest.mark.filterwarnings("ignore:skipped sctm")
 def test_a_conditioned_sample_folder_is_evaluated_with_its_condition(tmp_path):
     out, metrics_path = tmp_path / "s", tmp_path / "m.json"
     assert main(["sample", NAME, "-n", "2", "--length", "40", "--steps", "10", "--condition", "helix=0.5",

@@ -101,7 +101,7 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
         ProteinsDomain().prepare()
 
 
-@pytest.mark.filterwarnings("ignore:scTM skipped")
+@pytest.mark.filterwarnings("ignore:skipped sctm")
 def test_requested_conditions_travel_through_pdb_files(data_dir, tmp_path):
     """sample with a condition -> write PDB -> read -> evaluate reports the condition error."""
     from biotite.structure.io import pdb

@@ -85,7 +85,7 @@ def test_a_tiny_conditional_model_trains_and_scale_zero_is_unconditional(model):
     assert all(np.array_equal(a, b) for a, b in zip(guided, plain))
     pushed = model.sample(3, conditions={"helix": value}, guidance=2.0, length=30, steps=4, seed=1, progress=False)
     assert not all(np.array_equal(a, b) for a, b in zip(pushed, plain))
-    with pytest.warns(UserWarning, match="scTM skipped"):
+    with pytest.warns(UserWarning, match="skipped sctm"):
         m = model.evaluate(pushed)
     achieved = np.array([ss_fractions(dssp_labels(bb))[0] for bb in pushed])
     assert m["condition_helix_target"] == float(value)
