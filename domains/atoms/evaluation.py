@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from domains.atoms import metrics
 from domains.atoms.property_predictor import PREDICTOR_PATH
 from domains.atoms.stability import stability
+from gensci.progress import stage
 
 if TYPE_CHECKING:
     from domains.atoms.domain import AtomSamples, AtomsDomain
@@ -63,6 +64,7 @@ def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test
     molecules = list(samples.molecules)
     n = len(molecules)
     out: dict[str, float] = {"n_generated": float(n)}
+    stage(f"stability and validity of {n} molecules")
     stab = stability(molecules, "auto")
     out["atom_stability"], out["molecule_stability"] = stab["atom_stability"], stab["molecule_stability"]
     if any(m.bonds is not None for m in molecules):
@@ -75,16 +77,21 @@ def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test
     smiles = [s for s in valid.smiles if s]
     out["uniqueness"] = metrics.uniqueness(valid.smiles)
     out["vu"] = len(set(smiles)) / n if n else float("nan")
+    stage("novelty against the training molecules")
     train_smiles = training_smiles(domain)
     out["novelty"] = metrics.novelty(valid.smiles, train_smiles)
     if posebusters:
+        stage("PoseBusters")
         out["posebusters_mol_fast"] = metrics.posebusters_pass_rate(molecules, "mol_fast")["all"]
+    stage("MMFF strain")
     strain = metrics.mmff_strain(molecules)
     out.update({f"strain_{k}": v for k, v in strain.items()})
+    stage(f"bond lengths and angles against the {split} split")
     reference = reference_molecules(domain, split, reference_size)
     out["bond_length_w1"] = metrics.bond_length_w1(molecules, reference)["mean"]
     out["bond_angle_w1"] = metrics.bond_angle_w1(molecules, reference)["mean"]
     if fcd:
+        stage("FCD")
         out["fcd"] = metrics.fcd(smiles, [domain.data.smiles[r] for r in domain.rows(split)[:reference_size]])
     if samples.requested and domain.data_source == "qm9" and PREDICTOR.is_file():  # φ is a QM9 predictor
         from domains.atoms.property_predictor import PropertyPredictor, property_metrics

@@ -44,6 +44,7 @@ from domains.molecules.statistics import dataset_statistics
 from domains.molecules.store import MolecularGraphs, load_graphs
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions, draw_counts, parse_count_range
 from gensci.errors import GensciError
+from gensci.progress import progress_enabled
 
 __all__ = ["MoleculesDomain", "MoleculeDataset"]
 
@@ -409,7 +410,7 @@ class MoleculesDomain(Domain):
             train_smiles=self.smiles("train"), test_smiles=self.smiles(split),
             requested={k: [v] * n for k, v in requested.items()} or None,
             oracle=self.oracle(fit=True) if needs_oracle else None,
-            reference_atom_types=self.vocabulary, train_is_canonical=True,
+            reference_atom_types=self.vocabulary, train_is_canonical=True, progress=progress_enabled(),
         )
         for name, value in derived.items():  # labels RDKit computes: exact accuracy
             achieved = derived_labels(name, samples.smiles)
