@@ -51,6 +51,8 @@ from rdkit.rdBase import BlockLogs
 from domains.atoms.molecule import Molecule3D, from_rdkit, to_rdkit
 from gensci.errors import GensciError
 from gensci.io import atomic_path, atomic_write
+from gensci.progress import track
+from gensci.skipped import skip
 
 __all__ = ["BONDS_GENERATED", "BONDS_INFERRED", "BONDS_NONE", "write_sdf", "write_xyz", "write_trajectory_sdf",
            "trajectory_paths", "read_text", "read_sdf", "read_xyz", "read_molecules", "MOLECULE_SUFFIXES"]
@@ -327,7 +329,11 @@ def _natural(path: Path) -> list[Any]:
 
 
 def read_molecules(path: str | os.PathLike) -> list[Molecule3D]:
-    """Molecules from an ``.sdf`` or ``.xyz`` file, or from a folder of them (natural order)."""
+    """Molecules from an ``.sdf`` or ``.xyz`` file, or from a folder of them (natural order).
+
+    A file that cannot be read is a one-line :class:`GensciError`; in a folder it is left out
+    with that reason (:func:`gensci.skipped.skip`, listed by ``gensci evaluate``), unless no
+    file there can be read."""
     path = Path(path)
     if path.is_dir():
         files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MOLECULE_SUFFIXES), key=_natural)
@@ -340,4 +346,16 @@ def read_molecules(path: str | os.PathLike) -> list[Molecule3D]:
     else:
         files = [path]
     readers = {".sdf": read_sdf, ".xyz": read_xyz}
-    return [m for f in files for m in readers[f.suffix.lower()](f)]
+    if not path.is_dir():
+        return readers[path.suffix.lower()](path)
+    out: list[Molecule3D] = []
+    failed: list[str] = []
+    for f in track(files, "reading", unit="file"):
+        try:
+            out += readers[f.suffix.lower()](f)
+        except GensciError as err:
+            failed.append(str(err))
+            skip(f.name, str(err).removeprefix(f"{f}: "))
+    if len(failed) == len(files):
+        raise GensciError(f"{path}: none of its {len(files)} molecule files can be read; first: {failed[0]}")
+    return out
