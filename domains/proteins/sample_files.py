@@ -75,7 +75,7 @@ def read_samples(path: str | Path) -> Backbones:
         if f.name.lower().removesuffix(".gz").endswith("_trajectory.pdb"):
             skip(f.name, "a denoising trajectory (gensci sample --trajectory), not a sample")
         elif text_bytes(f) > MAX_SAMPLE_FILE_BYTES:
-            skip(f.name, f"more than {MAX_SAMPLE_FILE_BYTES >> 20} MiB of text, far more than a generated sample holds")
+            skip(f.name, f"more than {MAX_SAMPLE_FILE_BYTES:,} bytes of text, far more than a generated sample holds")
         else:
             readable.append(f)
     if not readable:
