@@ -9,8 +9,9 @@ Writes ``gensci/checkpoints/<experiment>.pt`` (EMA weights, resolved config, sta
 with the domain's reference statistics, so that evaluation needs no data, metrics) and
 ``gensci/checkpoints/<experiment>.json`` (the metrics, the command, the machine). Metrics:
 the domain's own against ``--split``, on ``--samples`` draws with the config's sampler
-(``--sample KEY=VALUE`` passes options such as the chain lengths to sampling; ``--compare SAMPLER:STEPS`` adds the same metrics with another sampler or step
-count); for every condition, each class (categorical) or two targets (numeric) at each
+(``--sample KEY=VALUE`` passes options such as the chain lengths to sampling;
+``--compare SAMPLER:STEPS`` adds the same metrics with another sampler or step count); for
+every condition, each class (categorical) or two targets (numeric) at each
 guidance scale.
 
 ``--resume`` is this script's flag: it finds the newest checkpoint under
