@@ -302,7 +302,7 @@ def read_xyz(path: str | os.PathLike) -> list[Molecule3D]:
         if not lines[n].strip() and not any(line.strip() for line in lines[n:]):
             break  # trailing blank lines
         count = lines[n].strip()
-        if not count.isdigit():
+        if not (count.isascii() and count.isdigit()):  # "²".isdigit() is true, but int() refuses it
             raise GensciError(f"{path}: line {n + 1} (frame {len(out)}) should be an atom count, got {count!r}")
         natoms = int(count)
         if n + 2 + natoms > len(lines):
@@ -313,7 +313,7 @@ def read_xyz(path: str | os.PathLike) -> list[Molecule3D]:
             try:
                 z = int(parts[0]) if parts[0].isdigit() else _SYMBOLS[parts[0].lower()]
                 positions.append([float(v) for v in parts[1:4]])
-                if len(positions[-1]) != 3:
+                if len(positions[-1]) != 3 or not 0 <= z <= 118:
                     raise ValueError
             except (IndexError, KeyError, ValueError):
                 raise GensciError(f"{path}: line {k + 1} should read 'element x y z', got {lines[k]!r}") from None

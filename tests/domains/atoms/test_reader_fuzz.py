@@ -290,6 +290,19 @@ def test_training_files_found_by_fuzzing(tmp_path: Path, name: str, data: bytes,
     assert _one_line(str(err.value))
 
 
+@pytest.mark.parametrize("data, message", [
+    (b"\xc2\xb2\n\nC 0 0 0\n", r"line 1 \(frame 0\) should be an atom count, got '\xb2'"),
+    (b"1\n\n999 0 0 0\n", r"line 3 should read 'element x y z', got '999 0 0 0'"),
+])
+def test_xyz_samples_found_by_fuzzing(tmp_path: Path, data: bytes, message: str) -> None:
+    """A count of '²' (a digit to str.isdigit, not to int) raised ValueError; atomic number 999
+    was read, and ``--fragment`` then failed with IndexError in the vocabulary lookup."""
+    (tmp_path / "x.xyz").write_bytes(data)
+    with pytest.raises(GensciError, match=message) as err:
+        AtomsDomain._read_fragment(_VOCABULARY, tmp_path / "x.xyz")
+    assert _one_line(str(err.value))
+
+
 @pytest.mark.parametrize("reader", [read_samples, read_xyz])
 def test_sample_files_that_are_not_utf8(tmp_path: Path, reader) -> None:
     """A sample file (or an SD data item) that is not UTF-8 raised UnicodeDecodeError."""
