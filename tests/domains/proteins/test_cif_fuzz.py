@@ -263,7 +263,7 @@ _FAST = dict(deadline=timedelta(seconds=5), database=None, derandomize=True,
 _SLOW = dict(_FAST, derandomize=False, max_examples=10_000)
 
 
-@settings(max_examples=150, **_FAST)
+@settings(max_examples=100, **_FAST)
 @given(data=mutated_cif())
 def test_mutated_cif(data: bytes) -> None:
     check_reader(data, ".cif")
