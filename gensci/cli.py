@@ -164,8 +164,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
-    from gensci.domain import parse_condition_values
+    import inspect
 
+    from gensci.domain import parse_condition_values
+    from gensci.model import GenerativeModel
+
+    # a domain option may not stand in for an argument of sample() (e.g. `-- --guidance`, `--n 5`)
+    taken = sorted(set(extra) & set(inspect.signature(GenerativeModel.sample).parameters))
+    if taken:
+        raise GensciError(f"unexpected argument --{taken[0]}")
     return dict(conditions=parse_condition_values(args.condition) or None, guidance=args.guidance, steps=args.steps,
                 sampler=args.sampler, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
                 precision="bf16" if args.bf16 else "fp32", redraws=args.redraws, **extra)

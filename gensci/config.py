@@ -63,7 +63,7 @@ def compose_in(directory: Path, config_name: str, overrides: list[str] | None = 
     try:
         with initialize_config_dir(config_dir=str(directory), version_base="1.3", job_name="gensci"):
             return hydra_compose(config_name=config_name, overrides=list(overrides or []))
-    except (HydraException, OmegaConfBaseException, ValueError) as err:  # ValueError: e.g. `process=0`
+    except (HydraException, OmegaConfBaseException, ValueError, TypeError) as err:  # `process=0`, `process=[1,2]`
         message = " ".join(str(err).split())
         unknown = re.search(r"Could not override '([^']+)'", message)
         if unknown:

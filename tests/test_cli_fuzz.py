@@ -219,6 +219,8 @@ def test_the_harness_tells_the_endings_apart(folder: Path, argv: list[str], how:
     (["train", "points/moons", "threads=x"], "threads must be null, 0 .* got 'x'"),
     (["sample", "points/moons", "-o", "out.csv", "--seed", "1" + "0" * 30], "the seed must be a whole number in"),
     (["sample", "points/moons", "-o", "a\x00b.csv"], "a path cannot hold a NUL character"),
+    (["train", "points/moons", "process=[1,2]"], "bad config override: .*not iterable"),
+    (["evaluate", "points/moons", "--", "--num", "--guidance"], "unexpected argument --guidance"),
 ])
 def test_crashes_found_by_fuzzing_are_one_line_errors(folder: Path, argv: list[str], message: str) -> None:
     """Each raised ValueError, TypeError or an OmegaConf interpolation error with a traceback

@@ -228,6 +228,11 @@ def _guess_kinds(names: Sequence[str], records: list[dict[str, object]]) -> tupl
     return numeric, categorical
 
 
+def _names(header: Sequence[str]) -> str:
+    """Column names for a one-line message (a quoted name may hold a line break)."""
+    return ", ".join(" ".join(str(h).split()) for h in header)
+
+
 def read_csv(path: str | Path, smiles_column: str = "smiles", numeric: Sequence[str] | None = None,
              categorical: Sequence[str] | None = None, split_column: str | None = None) -> MoleculeTable:
     """A CSV file with a SMILES column (matched case-insensitively if unique) and properties.
@@ -255,11 +260,11 @@ def read_csv(path: str | Path, smiles_column: str = "smiles", numeric: Sequence[
     if smiles_column not in header:
         matches = [h for h in header if h.lower() == smiles_column.lower()]
         if len(matches) != 1:
-            raise GensciError(f"{path}: no SMILES column {smiles_column!r}; the header has {', '.join(header)}")
+            raise GensciError(f"{path}: no SMILES column {smiles_column!r}; the header has {_names(header)}")
         smiles_column = matches[0]
     for c in list(numeric or []) + list(categorical or []) + ([split_column] if split_column else []):
         if c not in header:
-            raise GensciError(f"{path}: no column {c!r}; the header has {', '.join(header)}")
+            raise GensciError(f"{path}: no column {c!r}; the header has {_names(header)}")
     if numeric is None and categorical is None:
         others = [h for h in header if h not in (smiles_column, split_column)]
         numeric, categorical = _guess_kinds(others, rows)

@@ -298,7 +298,8 @@ def _csv_records(path: Path) -> tuple[list[str | None], list[dict[str, str]]]:
         header = reader.fieldnames or []
         matches = [h for h in header if h.strip().lower() == "smiles"]
         if len(matches) != 1:
-            raise GensciError(f"{path}: needs one SMILES column; the header has {', '.join(header) or 'nothing'}")
+            names = ", ".join(" ".join(h.split()) for h in header)  # a quoted name may hold a line break
+            raise GensciError(f"{path}: needs one SMILES column; the header has {names or 'nothing'}")
         rows = []
         for row in reader:
             if None in row:  # cells beyond the header's columns

@@ -256,3 +256,15 @@ def test_sd_data_item_that_is_not_utf8(reader: str) -> None:
             path.write_bytes(data)
             GeneratedMolecules.read(path) if reader == "samples" else read_sdf(path)
     assert _one_line(str(err.value))
+
+
+@pytest.mark.parametrize("reader", ["samples", "data"])
+def test_header_name_with_a_line_break_stays_one_line(reader: str) -> None:
+    """Found by the slow run: a quoted header name holding a line break made the 'no SMILES
+    column' message several lines long."""
+    with pytest.raises(GensciError, match=r"the header has a b, valid$") as err:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "fuzz.csv"
+            path.write_text('"a\nb",valid\nCCO,1\n')
+            GeneratedMolecules.read(path) if reader == "samples" else read_csv(path)
+    assert _one_line(str(err.value))
