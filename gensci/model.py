@@ -29,6 +29,10 @@ from gensci.nn.precision import PRECISIONS, with_precision
 __all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "frozen", "bundled_models", "resolve_model", "load", "make_sampler"]
 
 
+#: the most samples one call draws (a typo such as -n 10**30 is refused, not run for ever)
+MAX_SAMPLES = 10_000_000
+
+
 def bundled_dir() -> Path:
     return Path(__file__).resolve().parent / "checkpoints"
 
@@ -227,6 +231,9 @@ class GenerativeModel:
             raise GensciError(f"the number of samples must be a whole number, got {n!r}") from None
         if count < 1 or count != n:
             raise GensciError(f"the number of samples must be positive (a whole number), got {n!r}")
+        if count > MAX_SAMPLES:
+            raise GensciError(f"{count:,} samples is more than one call draws (at most {MAX_SAMPLES:,}); "
+                              "draw in several calls with different seeds")
         n = count
         if steps is not None and (not float(steps).is_integer() or int(steps) < 1):
             raise GensciError(f"steps must be a whole number of at least 1, got {steps}")

@@ -78,6 +78,7 @@ def test_rejected_samples_are_redrawn_and_the_rest_kept():
     ({"steps": 0}, "steps must be a whole number of at least 1"),
     ({"n": "abc"}, "number of samples must be a whole number"),
     ({"n": 2.5}, "must be positive \\(a whole number\\)"),
+    ({"n": 10**30}, "more than one call draws"),
     ({"steps": 2.5}, "steps must be a whole number"),
     ({"batch_size": 0}, "batch_size must be at least 1"),
     ({"guidance": -1.0, "conditions": {"label": "1"}}, "guidance scale must be 0"),
