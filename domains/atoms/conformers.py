@@ -36,11 +36,14 @@ from gensci.errors import GensciError
 
 __all__ = ["ConformerDomain"]
 
+_SPLITS = ("train", "val", "test")
+
 
 class ConformerDomain(AtomsDomain):
     """Args:
         source: ``"qm9"`` (the DFT geometries; pairs are built from it).
-        limits: pairs per split, e.g. ``{"train": 20000, "val": 500, "test": 500}`` (None: all).
+        limits: pairs per split, e.g. ``{"train": 20000, "val": 500, "test": 500}`` (None: all),
+            a seeded draw over the whole split (QM9's rows are ordered by size).
         pair_seed: the ETKDG seed base of the pairs.
         Other arguments as :class:`~domains.atoms.domain.AtomsDomain`.
     """
@@ -69,7 +72,10 @@ class ConformerDomain(AtomsDomain):
         if split not in self._pairs:
             rows = self.rows(split)
             limit = self.limits.get(split)
-            rows = rows if limit is None else rows[: int(limit)]
+            if limit is not None and int(limit) < len(rows):
+                # a seeded draw over the whole split: QM9's rows run from small molecules to large ones
+                pick = np.random.default_rng([self.seed, _SPLITS.index(split)]).choice(len(rows), int(limit), replace=False)
+                rows = [rows[i] for i in np.sort(pick)]
             if not rows:
                 raise GensciError(f"the conformer data has no {split} molecules")
             self._pairs[split] = load_pairs(self.data, rows, seed=self.pair_seed, cache_dir=self.cache_dir,
