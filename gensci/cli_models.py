@@ -18,7 +18,8 @@ __all__ = ["HEADLINE", "ModelRecord", "bundled_records", "model_lines"]
 #: metrics shown first by ``gensci models`` (the rest with ``--full``), in this order
 HEADLINE = ("validity", "validity_nc", "uniqueness", "novelty", "fcd", "w2", "molecule_stability", "atom_stability",
             "clash_free_fraction", "kl_ramachandran", "strict_validity", "ae_acc_cmd", "ae_acc_param", "cov", "mmd_x1e3",
-            "retrieval_shaded_top1@10", "train_seconds")
+            "retrieval_shaded_top1@10", "heavy_rmsd_median", "start_heavy_rmsd_median", "bond_length_mae",
+            "train_seconds")
 
 #: counts, not qualities: left out of the listing
 _NOT_SHOWN = ("n_samples", "finite_fraction")

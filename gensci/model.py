@@ -235,10 +235,7 @@ class GenerativeModel:
             raise GensciError(f"{count:,} samples is more than one call draws (at most {MAX_SAMPLES:,}); "
                               "draw in several calls with different seeds")
         n = count
-        if steps is not None and (not float(steps).is_integer() or int(steps) < 1):
-            raise GensciError(f"steps must be a whole number of at least 1, got {steps}")
-        if int(batch_size) < 1:
-            raise GensciError(f"batch_size must be at least 1, got {batch_size}")
+        _check_steps(steps, batch_size)
         if guidance is not None and not isinstance(guidance, Guidance) and not float(guidance) >= 0:
             raise GensciError(f"the guidance scale must be 0 (unconditional) or more, got {guidance}")
         plan = self.domain.plan(n, conditions, **options)
@@ -291,10 +288,7 @@ class GenerativeModel:
         or domain objects); the start state of each sample is the input's own
         (``SamplePlan.x0``), not a prior draw. Other arguments as in :meth:`sample`.
         """
-        if steps is not None and (not float(steps).is_integer() or int(steps) < 1):
-            raise GensciError(f"steps must be a whole number of at least 1, got {steps}")
-        if int(batch_size) < 1:
-            raise GensciError(f"batch_size must be at least 1, got {batch_size}")
+        _check_steps(steps, batch_size)
         plan = self.domain.start(inputs, **options)
         if plan.x0 is None:
             raise GensciError(f"the {self.domain.name} domain's start() gave no start states to refine")
@@ -353,6 +347,14 @@ class GenerativeModel:
         """The domain's metrics of ``samples`` (drawn by :meth:`sample` or read back by
         ``domain.read``) against its held-out ``split``, condition errors included."""
         return self.domain.evaluate(samples, split=split)
+
+
+def _check_steps(steps: Any, batch_size: Any) -> None:
+    """Refuse a step count or batch size a sampler cannot run, before any work."""
+    if steps is not None and (not float(steps).is_integer() or int(steps) < 1):
+        raise GensciError(f"steps must be a whole number of at least 1, got {steps}")
+    if int(batch_size) < 1:
+        raise GensciError(f"batch_size must be at least 1, got {batch_size}")
 
 
 def _planned(shape: Any) -> int:
