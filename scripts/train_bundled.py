@@ -45,7 +45,8 @@ def _timed_evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, spli
     start = time.time()
     inputs = model.domain.evaluation_inputs(split, n)
     if inputs is not None:  # a refining model: carry held-out inputs to their references
-        samples = model.refine(inputs, seed=seed, progress=False, **{k: v for k, v in kwargs.items() if k == "steps"})
+        samples = model.refine(inputs, seed=seed, progress=False,
+                               **{k: v for k, v in kwargs.items() if k in ("steps", "sampler")})
     else:
         samples = model.sample(n, seed=seed, progress=False, **kwargs)
     seconds = time.time() - start
