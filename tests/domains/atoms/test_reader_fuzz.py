@@ -7,7 +7,9 @@ Readers under test:
   --samples FILE`` and through ``_read_fragment`` for ``gensci sample atoms/... --fragment
   FILE`` (checked against the QM9 vocabulary H, C, N, O, F and charges -1..+1);
 * ``domains.atoms.data._read_files``: a user's training data (``.sdf``, ``.xyz``, ``.smi``),
-  whose bonds RDKit perceives or embeds.
+  whose bonds RDKit perceives or embeds;
+* :meth:`domains.atoms.conformers.ConformerDomain.start` on an SDF, what ``gensci refine
+  atoms/conformers FILE`` reads (:mod:`domains.atoms.refine_inputs`).
 
 Inputs are files the writers produce (:func:`write_sdf` V2000 and V3000, :func:`write_xyz`
 with properties) after 0-6 mutations of a field or a line (counts, coordinates, elements,
@@ -34,6 +36,7 @@ from hypothesis import strategies as st
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
+from domains.atoms.conformers import ConformerDomain
 from domains.atoms.data import _read_files
 from domains.atoms.domain import AtomsDomain
 from domains.atoms.files import read_xyz, write_sdf, write_xyz
@@ -216,6 +219,20 @@ def check_data(data: bytes, suffix: str) -> None:
             assert np.isfinite(m.positions).all()
 
 
+_CONFORMERS = ConformerDomain(progress=False)
+
+
+def check_refine_inputs(data: bytes, suffix: str) -> None:
+    """``gensci refine atoms/conformers FILE``: start states, one per record, or one refusal."""
+    plan = _read(data, suffix, _CONFORMERS.start)
+    if plan is not None:
+        event(f"read {min(len(plan.info['inputs']), 3)}")
+        for m in plan.info["inputs"]:
+            _valid(m)
+            assert m.bonds is not None and np.isfinite(m.positions).all()
+        assert bool(np.isfinite(plan.x0["pos"].numpy()).all())
+
+
 _FAST = dict(deadline=timedelta(seconds=5), database=None, derandomize=True,
              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 _SLOW = dict(_FAST, derandomize=False, max_examples=10_000)
@@ -239,6 +256,19 @@ def test_fragment_reader(case: tuple[bytes, str]) -> None:
 @given(case=data_files)
 def test_data_reader(case: tuple[bytes, str]) -> None:
     check_data(*case)
+
+
+@settings(max_examples=120, **_FAST)
+@given(case=mutated_files(("sdf", "v3000")))
+def test_refine_input_reader(case: tuple[bytes, str]) -> None:
+    check_refine_inputs(*case)
+
+
+@pytest.mark.slow
+@settings(**_SLOW)
+@given(case=mutated_files(("sdf", "v3000")))
+def test_refine_input_reader_slow(case: tuple[bytes, str]) -> None:
+    check_refine_inputs(*case)
 
 
 @pytest.mark.slow
