@@ -397,6 +397,8 @@ class Domain(ABC):
         meant, or a place that cannot be written. Returns ``path``."""
         if "\x00" in str(path):  # the OS refuses it, but only when the samples are written
             raise GensciError(f"-o {str(path)!r}: a path cannot hold a NUL character")
+        if any(ord(c) < 32 or ord(c) == 127 for c in str(path)):  # newlines, tabs, escapes: a name no one means
+            raise GensciError(f"-o {str(path)!r}: a path cannot hold control characters (line breaks, tabs)")
         path = Path(path)
         accepted = self.outputs if self.outputs is not None else (self.suffix,)
         suffix = path.suffix.lower()
