@@ -122,8 +122,9 @@ def main() -> None:
     for steps in [int(s) for s in args.steps.split(",")]:
         probes, seconds = _refined(model, starts, steps, "euler")
         rows.append(_row(f"bridge {steps} steps (Euler)", probes, refs, seconds))
-    probes, seconds = _refined(model, starts, default_steps, "sde")
-    rows.append(_row(f"bridge {default_steps} steps (SDE)", probes, refs, seconds))
+    if "sde" in {c for p in getattr(model.process, "fields", {"": model.process}).values() for c in p.capabilities}:
+        probes, seconds = _refined(model, starts, default_steps, "sde")
+        rows.append(_row(f"bridge {default_steps} steps (SDE)", probes, refs, seconds))
     if args.xtb:
         try:
             import tblite.interface  # noqa: F401
