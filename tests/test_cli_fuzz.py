@@ -220,6 +220,7 @@ def test_the_harness_tells_the_endings_apart(folder: Path, argv: list[str], how:
     (["sample", "points/moons", "-o", "out.csv", "--seed", "1" + "0" * 30], "the seed must be a whole number in"),
     (["sample", "points/moons", "-o", "a\x00b.csv"], "a path cannot hold a NUL character"),
     (["sample", "points/moons", "-o", "\r"], "a path cannot hold control characters"),
+    (["evaluate", "points/moons", "--samples", "."], "is a folder; points samples are one CSV file"),
     (["train", "points/moons", "process=[1,2]"], "bad config override: .*not iterable"),
     (["evaluate", "points/moons", "--", "--num", "--guidance"], "unexpected argument --guidance"),
 ])

@@ -47,7 +47,11 @@ def read_sdf_inputs(path: Path) -> list[Molecule3D]:
     RDLogger.DisableLog("rdApp.*")
     out, placed = [], 0
     supplier = Chem.SDMolSupplier(str(path), removeHs=False, sanitize=True)
-    for i, mol in enumerate(supplier):
+    try:
+        records = list(supplier)
+    except UnicodeDecodeError:
+        raise GensciError(f"{path.name} is not text RDKit can read (it holds bytes that are not UTF-8)") from None
+    for i, mol in enumerate(records):
         if mol is None:
             raise GensciError(f"{path.name}: record {i + 1} cannot be read by RDKit")
         if mol.GetNumConformers() == 0 or not mol.GetConformer().Is3D():
@@ -55,11 +59,18 @@ def read_sdf_inputs(path: Path) -> list[Molecule3D]:
         if any(a.GetTotalNumHs() > 0 for a in mol.GetAtoms()):
             mol = Chem.AddHs(mol, addCoords=True)
             placed += 1
-        Chem.Kekulize(mol, clearAromaticFlags=True)
-        m = from_rdkit(mol)
+        try:
+            Chem.Kekulize(mol, clearAromaticFlags=True)
+            m = from_rdkit(mol)
+        except (ValueError, RuntimeError) as err:  # RDKit's kekulisation errors, bond types we do not model
+            raise GensciError(f"{path.name}: record {i + 1}: {str(err).splitlines()[0] if str(err) else 'unusable'}") from None
         m.properties = {"input_record": i + 1}
-        if mol.HasProp("_Name") and mol.GetProp("_Name").strip():
-            m.properties["input_name"] = mol.GetProp("_Name").strip()
+        try:
+            name = mol.GetProp("_Name").strip() if mol.HasProp("_Name") else ""
+        except UnicodeDecodeError:  # a title that is not UTF-8: the record reads, its name does not
+            name = ""
+        if name and name.isprintable():
+            m.properties["input_name"] = name
         out.append(m)
     if not out:
         raise GensciError(f"{path.name} holds no molecule records")

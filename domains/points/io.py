@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from domains.points.data import PointTable, read_csv
+from gensci.errors import GensciError
 from gensci.io import atomic_write
 
 __all__ = ["write_points", "read_points"]
@@ -34,6 +35,8 @@ def read_points(path: str | Path, columns: list[str], specs: Sequence[Mapping[st
     """Read a file :func:`write_points` wrote. Condition columns (named by the condition
     ``specs``) are optional; numeric ones are read as floats (empty = NaN), categorical
     ones as strings (empty = None), as :meth:`PointsDomain.decode` gives them."""
+    if Path(path).is_dir():
+        raise GensciError(f"{path} is a folder; points samples are one CSV file")
     with open(path, newline="") as handle:
         header = [h.strip() for h in next(csv.reader(handle), [])]
     present = [spec for spec in specs if spec["name"] in header]
