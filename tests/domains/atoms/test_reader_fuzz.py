@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import string
 import tempfile
-import tracemalloc
-import warnings
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,6 +41,7 @@ from domains.atoms.files import read_xyz, write_sdf, write_xyz
 from domains.atoms.molecule import ELEMENTS, Molecule3D, from_rdkit
 from domains.atoms.output import read_samples
 from gensci.errors import GensciError
+from tests.fuzz_support import one_line, read_fuzzed
 
 SMILES = ["CCO", "c1ccoc1", "C[NH3+]", "CC(=O)[O-]", "FC(F)C#N", "O"]
 #: the most one example may allocate (traced peak, bytes)
@@ -152,29 +151,8 @@ def mutated_files(draw: st.DrawFn, kinds: tuple[str, ...]) -> tuple[bytes, str]:
     return data, SUFFIX[kind]
 
 
-def _one_line(text: str) -> bool:
-    return bool(text) and "\n" not in text and "\r" not in text
-
-
 def _read(data: bytes, suffix: str, reader) -> object | None:
-    """``reader(path)`` on ``data`` in a ``suffix`` file: its result, or None after a one-line
-    GensciError; the traced peak is checked either way."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"fuzz{suffix}"
-        path.write_bytes(data)
-        tracemalloc.start()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # dropped molecules are counted in a warning
-                return reader(path)
-        except GensciError as err:
-            assert _one_line(str(err)), str(err)
-            event("GensciError")
-            return None
-        finally:
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            assert peak < MAX_BYTES, f"{peak / 2**20:.0f} MiB"
+    return read_fuzzed(data, suffix, reader, MAX_BYTES)
 
 
 def _valid(m: Molecule3D) -> None:
@@ -317,7 +295,7 @@ def test_training_files_found_by_fuzzing(tmp_path: Path, name: str, data: bytes,
     (tmp_path / name).write_bytes(data)
     with pytest.raises(GensciError, match=message) as err:
         _read_files(tmp_path / name, kekulize=True, seed=0)
-    assert _one_line(str(err.value))
+    assert one_line(str(err.value))
 
 
 @pytest.mark.parametrize("data, message", [
@@ -330,7 +308,7 @@ def test_xyz_samples_found_by_fuzzing(tmp_path: Path, data: bytes, message: str)
     (tmp_path / "x.xyz").write_bytes(data)
     with pytest.raises(GensciError, match=message) as err:
         AtomsDomain._read_fragment(_VOCABULARY, tmp_path / "x.xyz")
-    assert _one_line(str(err.value))
+    assert one_line(str(err.value))
 
 
 @pytest.mark.parametrize("reader", [read_samples, read_xyz])
@@ -347,4 +325,4 @@ def test_sample_files_that_are_not_utf8(tmp_path: Path, reader) -> None:
         path, message = tmp_path / "x.sdf", r"record 1 \(from line 1\): a data item is not UTF-8 text"
     with pytest.raises(GensciError, match=message) as err:
         reader(path)
-    assert _one_line(str(err.value))
+    assert one_line(str(err.value))

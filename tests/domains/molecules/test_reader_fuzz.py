@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import string
 import tempfile
-import tracemalloc
-import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from domains.molecules.data import read_csv, read_sdf
 from domains.molecules.output import write_csv, write_sdf
 from domains.molecules.samples import GeneratedMolecules
 from gensci.errors import GensciError
+from tests.fuzz_support import one_line, read_fuzzed
 
 SMILES = ["CCO", "c1ccccc1O", "C[N+](C)(C)C", "CC(=O)[O-]", "CC(=O)Nc1ccc(O)cc1", "C1CC1", "FC(F)(F)c1ccncc1",
           "N#CC=C", "O=S(=O)(N)c1ccccc1", "[2H]C([2H])Cl", "C[C@H](N)C(=O)O"]
@@ -133,29 +132,8 @@ def mutated_files(draw: st.DrawFn, kind: str) -> bytes:
     return data
 
 
-def _one_line(text: str) -> bool:
-    return bool(text) and "\n" not in text and "\r" not in text
-
-
 def _read(data: bytes, suffix: str, reader) -> object | None:
-    """``reader(path)`` on ``data`` written to a ``suffix`` file: its result, or None after a
-    one-line GensciError; the traced peak is checked either way."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"fuzz{suffix}"
-        path.write_bytes(data)
-        tracemalloc.start()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # skipped rows are counted in a warning
-                return reader(path)
-        except GensciError as err:
-            assert _one_line(str(err)), str(err)
-            event("GensciError")
-            return None
-        finally:
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            assert peak < MAX_BYTES, f"{peak / 2**20:.0f} MiB"
+    return read_fuzzed(data, suffix, reader, MAX_BYTES)
 
 
 def check_samples(data: bytes, suffix: str) -> None:
@@ -241,7 +219,7 @@ def test_crashes_found_by_fuzzing_are_one_line_errors(reader: str, data: bytes, 
             path = Path(folder) / "fuzz.csv"
             path.write_bytes(data)
             GeneratedMolecules.read(path) if reader == "samples" else read_csv(path)
-    assert _one_line(str(err.value))
+    assert one_line(str(err.value))
 
 
 @pytest.mark.parametrize("reader", ["samples", "data"])
@@ -255,11 +233,11 @@ def test_sd_data_item_that_is_not_utf8(reader: str) -> None:
             path = Path(folder) / "fuzz.sdf"
             path.write_bytes(data)
             GeneratedMolecules.read(path) if reader == "samples" else read_sdf(path)
-    assert _one_line(str(err.value))
+    assert one_line(str(err.value))
 
 
 @pytest.mark.parametrize("reader", ["samples", "data"])
-def test_header_name_with_a_line_break_stays_one_line(reader: str) -> None:
+def test_header_name_with_a_line_break_staysone_line(reader: str) -> None:
     """Found by the slow run: a quoted header name holding a line break made the 'no SMILES
     column' message several lines long."""
     with pytest.raises(GensciError, match=r"the header has a b, valid$") as err:
@@ -267,4 +245,4 @@ def test_header_name_with_a_line_break_stays_one_line(reader: str) -> None:
             path = Path(folder) / "fuzz.csv"
             path.write_text('"a\nb",valid\nCCO,1\n')
             GeneratedMolecules.read(path) if reader == "samples" else read_csv(path)
-    assert _one_line(str(err.value))
+    assert one_line(str(err.value))
