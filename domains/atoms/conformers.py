@@ -45,6 +45,11 @@ class ConformerDomain(AtomsDomain):
         limits: pairs per split, e.g. ``{"train": 20000, "val": 500, "test": 500}`` (None: all),
             a seeded draw over the whole split (QM9's rows are ordered by size).
         pair_seed: the ETKDG seed base of the pairs.
+        max_displacement: Å; training and validation keep only the pairs whose atoms all lie
+            within this of their DFT positions (None: every pair). A larger move is a change of
+            torsional basin (a rotated hydroxyl, another ring pucker) that the start does not
+            determine; its squared-error target is the mean over basins, which shortens bonds and
+            blurs the local corrections a refiner can learn. Evaluation always uses every pair.
         Other arguments as :class:`~domains.atoms.domain.AtomsDomain`.
     """
 
@@ -58,12 +63,15 @@ class ConformerDomain(AtomsDomain):
     default_redraws = 0
 
     def __init__(self, source: str = "qm9", limits: dict[str, int | None] | None = None, pair_seed: int = 0,
-                 position_scale: float = 1.0, seed: int = 0, cache_dir: str | None = None, progress: bool = True,
+                 max_displacement: float | None = None, position_scale: float = 1.0, seed: int = 0, cache_dir: str | None = None, progress: bool = True,
                  limit: int | None = None):
         super().__init__(source=source, family="flow", conditions=(), limit=limit, position_scale=position_scale,
                          seed=seed, cache_dir=cache_dir, progress=progress)
         self.limits = dict(limits or {})
         self.pair_seed = int(pair_seed)
+        if max_displacement is not None and not float(max_displacement) > 0:
+            raise GensciError(f"max_displacement must be a positive distance in Å or null, got {max_displacement!r}")
+        self.max_displacement = None if max_displacement is None else float(max_displacement)
         self._pairs: dict[str, ConformerPairs] = {}
 
     # ----------------------------------------------------------------- data
@@ -82,16 +90,31 @@ class ConformerDomain(AtomsDomain):
                                             progress=self.progress)
         return self._pairs[split]
 
+    def training_rows(self, split: str) -> list[int]:
+        """The pairs of ``split`` that training and validation use: all, or those whose largest
+        atom displacement is at most ``max_displacement``."""
+        pairs = self.pairs(split)
+        if self.max_displacement is None:
+            return list(range(len(pairs)))
+        largest = pair_max_displacement(pairs)
+        rows = torch.nonzero(largest <= self.max_displacement).flatten().tolist()
+        if not rows:
+            raise GensciError(f"no {split} pair moves less than max_displacement={self.max_displacement} Å")
+        return rows
+
     def prepare(self) -> None:
         if self._stats is not None:
             return
         pairs = self.pairs("train")
-        start, target = pairs.start.double(), pairs.target.positions.double()
+        rows = self.training_rows("train")
+        keep = torch.cat([torch.arange(int(pairs.target.atom_ptr[r]), int(pairs.target.atom_ptr[r + 1])) for r in rows])
+        start, target = pairs.start[keep].double(), pairs.target.positions[keep].double()
         self._stats = {
             "family": "conformers", "elements": list(self.elements), "charges": list(CHARGES),
             "bond_classes": list(BOND_CLASSES), "position_scale": self.position_scale, "onehot_scale": self.onehot_scale,
             "atom_count_histogram": torch.bincount(pairs.target.num_atoms).tolist(), "conditions": [],
-            "source": self.data_source, "train_size": len(pairs), "pairs_failed": pairs.failed,
+            "source": self.data_source, "train_size": len(rows), "pairs_built": len(pairs),
+            "max_displacement": self.max_displacement, "pairs_failed": pairs.failed,
             # the root-mean-square displacement the bridge learns to undo, Å
             "displacement_rms": float((start - target).pow(2).sum(-1).mean().sqrt()),
         }
@@ -105,7 +128,7 @@ class ConformerDomain(AtomsDomain):
     def dataset(self, split: str) -> Dataset:
         self.prepare()
         pairs = self.pairs(split)
-        return AtomsDataset(pairs.target, range(len(pairs)), _PairFeatures(self, pairs))
+        return AtomsDataset(pairs.target, self.training_rows(split), _PairFeatures(self, pairs))
 
     def featurise_pairs(self, rows: Sequence[int], pairs: ConformerPairs) -> Batch:
         """Padded records of pairs ``rows``: the DFT state as ``x``, the force-field state as ``x0``."""
@@ -233,6 +256,13 @@ class ConformerDomain(AtomsDomain):
 
     def figures(self, samples: AtomSamples, stem: Path, split: str = "test") -> list[Path]:
         return []
+
+
+def pair_max_displacement(pairs: ConformerPairs) -> torch.Tensor:
+    """(pairs,) the largest distance, Å, between an atom's start and DFT positions in each pair."""
+    dist = (pairs.start - pairs.target.positions).norm(dim=-1)
+    owner = torch.repeat_interleave(torch.arange(len(pairs)), torch.diff(pairs.target.atom_ptr))
+    return torch.zeros(len(pairs), dtype=dist.dtype).scatter_reduce(0, owner, dist, "amax", include_self=True)
 
 
 def _is_molecules(inputs: Any) -> bool:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from domains.atoms.conformers import ConformerDomain
+from domains.atoms.conformers import ConformerDomain, pair_max_displacement
 from domains.atoms.files import read_sdf, write_sdf
 from domains.atoms.molecule import Molecule3D
 from domains.atoms.network import AtomsNetwork
@@ -55,6 +55,28 @@ def test_batches_pair_each_dft_geometry_with_its_force_field_start(domain: Confo
         for field in ("types", "charges", "bonds"):
             assert torch.equal(batch.x0[field], batch.x[field])
     assert domain.stats()["displacement_rms"] > 0.05
+
+
+def test_max_displacement_keeps_only_pairs_that_stay_in_their_basin(domain: ConformerDomain):
+    pairs = domain.pairs("train")
+    largest = pair_max_displacement(pairs)
+    for i in range(len(pairs)):  # against a per-molecule loop
+        a0, a1 = int(pairs.target.atom_ptr[i]), int(pairs.target.atom_ptr[i + 1])
+        assert float(largest[i]) == pytest.approx(float((pairs.start[a0:a1] - pairs.target.positions[a0:a1]).norm(dim=-1).max()))
+    cut = float(largest.median())
+    strict = ConformerDomain(limits=LIMITS, limit=600, cache_dir=domain.cache_dir, progress=False, max_displacement=cut)
+    rows = strict.training_rows("train")
+    assert rows == [i for i in range(len(pairs)) if float(largest[i]) <= cut]
+    assert 0 < len(rows) < len(pairs) and len(strict.dataset("train")) == len(rows)
+    strict.prepare()
+    assert strict.stats()["train_size"] == len(rows) and strict.stats()["pairs_built"] == len(pairs)
+    # evaluation still sees every pair
+    assert len(strict.evaluation_inputs("train", 10 ** 6)) == len(pairs)
+    with pytest.raises(GensciError, match="max_displacement"):
+        ConformerDomain(limits=LIMITS, max_displacement=0.0)
+    with pytest.raises(GensciError, match="no train pair"):
+        ConformerDomain(limits=LIMITS, limit=600, cache_dir=domain.cache_dir, progress=False,
+                        max_displacement=1e-9).training_rows("train")
 
 
 def test_refining_keeps_order_graph_and_frame_and_is_equivariant(domain: ConformerDomain, model: GenerativeModel):
