@@ -10,6 +10,8 @@ not decode) returning one float per molecule (NaN where it cannot be computed):
   condition (``gap``, ``mu`` on QM9: :mod:`domains.molecules.oracle`), fit on the train
   split once and cached, shared with ``gensci evaluate``;
 * :class:`Similarity` — Tanimoto similarity of ECFP4 (radius 2, 2048 bits) to a reference;
+* :class:`~domains.molecules.guacamol_oracles.GuacaMolTask` — a GuacaMol goal-directed task
+  (Osimertinib MPO, ...; needs the guacamol package), registered here as ``guacamol``;
 * constraints :class:`Valid` (the molecule sanitises) and :class:`Novel` (its canonical
   SMILES is not in the model's training split).
 """
@@ -23,6 +25,7 @@ import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem import QED, Crippen, Descriptors, Lipinski, rdFingerprintGenerator, rdMolDescriptors
 
+from domains.molecules.guacamol_oracles import GuacaMolTask
 from domains.molecules.properties import sa_score
 from gensci.errors import GensciError
 
@@ -142,4 +145,4 @@ class Novel:
 
 #: built-in oracle factories by name
 ORACLES: dict[str, Any] = {"descriptor": Descriptor, "forest": ForestProperty, "similarity": Similarity,
-                           "valid": Valid, "novel": Novel}
+                           "valid": Valid, "novel": Novel, "guacamol": GuacaMolTask}
