@@ -48,6 +48,23 @@ def _options(tokens: list[str]) -> dict[str, Any]:
     return out
 
 
+def _precision(value: str) -> str:
+    """``--precision`` checked while parsing: a bad value is one ``error:`` line, not argparse's usage."""
+    from gensci.precision_auto import PRECISION_CHOICES
+
+    if value not in PRECISION_CHOICES:
+        raise GensciError(f"--precision must be auto, fp32 or bf16, got {value!r}")
+    return value
+
+
+def _add_precision_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", type=_precision, default="auto", metavar="{auto,fp32,bf16}",
+                   help="the network's precision: bf16 runs it in bfloat16 (states stay float32), fast on CPUs "
+                        "with AVX-512 BF16 / AMX and on GPUs; auto (default) picks bf16 there for models whose "
+                        "recorded check found their metrics unchanged in bf16, else fp32")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="the same as --precision bf16")
+
+
 def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--condition", action="append", default=[], metavar="NAME=VALUE",
                    help="condition on a property (repeatable); properties not named stay unconditional")
@@ -57,8 +74,7 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, ddpm, ddim, sde, ...)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same samples (default 0)")
     p.add_argument("--batch-size", type=int, default=4096, help="samples drawn per batch")
-    p.add_argument("--bf16", action="store_true",
-                   help="run the network in bfloat16 (faster on CPUs with AVX-512 BF16 / AMX; states stay float32)")
+    _add_precision_arguments(p)
     p.add_argument("--redraws", type=int, default=None, metavar="K",
                    help="draw samples the domain rejects (e.g. CAD parts that build no valid solid) again, up to K "
                         "times (default: the domain's; 0 never)")
@@ -102,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, sde, ...)")
     p.add_argument("--seed", type=int, default=0, help="random seed (stochastic samplers; default 0)")
     p.add_argument("--batch-size", type=int, default=256, help="inputs refined per batch (default 256)")
+    _add_precision_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("evaluate", help="metrics of a model's samples (or of a sample file) as a table and JSON")
@@ -175,7 +192,7 @@ def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str,
         raise GensciError(f"unexpected argument --{taken[0]}")
     return dict(conditions=parse_condition_values(args.condition) or None, guidance=args.guidance, steps=args.steps,
                 sampler=args.sampler, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                precision="bf16" if args.bf16 else "fp32", redraws=args.redraws, **extra)
+                precision=args.precision, redraws=args.redraws, **extra)
 
 
 def _trajectory_path(args: argparse.Namespace) -> Path:
@@ -204,6 +221,7 @@ def _cmd_sample(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     else:
         samples, path_frames = model.sample(args.num, return_trajectory=True,
                                             trajectory_frames=args.trajectory_frames or None, **kwargs)
+    print(model.last_precision.line(), file=sys.stderr)
     path = model.write(samples, args.output)
     print(f"wrote {args.num} samples to {path}")
     if args.trajectory is not None:
@@ -222,8 +240,9 @@ def _cmd_refine(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     model.domain.check_output(args.output)  # before refining, so no work is lost to a bad path
     began = time.perf_counter()
     samples = model.refine(args.input, steps=args.steps, sampler=args.sampler, seed=args.seed,
-                           batch_size=args.batch_size, progress=not args.quiet, **extra)
+                           batch_size=args.batch_size, progress=not args.quiet, precision=args.precision, **extra)
     seconds = time.perf_counter() - began
+    print(model.last_precision.line(), file=sys.stderr)
     path = model.write(samples, args.output)
     print(f"refined {len(samples)} inputs in {seconds:.1f} s; wrote {path}")
     return 0

@@ -61,6 +61,7 @@ def run_evaluate(args: argparse.Namespace, sample_kwargs: dict[str, Any],
         else:
             stage(f"drawing {args.num} samples")
             samples = model.sample(args.num, **sample_kwargs)
+            stage(model.last_precision.line())
         stage(f"evaluating {_count(samples)}samples ({model.domain.name} domain, split {args.split})")
         metrics = model.evaluate(samples, split=args.split)
         figures = model.domain.figures(samples, Path(args.output).with_suffix(""), split=args.split)
@@ -68,7 +69,9 @@ def run_evaluate(args: argparse.Namespace, sample_kwargs: dict[str, Any],
     for line in summary_lines(skipped):
         print(line)
     with atomic_write(args.output) as handle:
-        json.dump({"model": str(args.model), "split": args.split, "reference": args.reference, "metrics": metrics,
+        precision = model.last_precision.as_dict() if model.last_precision is not None else None  # None: read back
+        json.dump({"model": str(args.model), "split": args.split, "reference": args.reference, "precision": precision,
+                   "metrics": metrics,
                    "skipped": [s.as_dict() for s in skipped]}, handle, indent=2)
     print(f"metrics written to {args.output}")
     for figure in figures:

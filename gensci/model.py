@@ -25,6 +25,7 @@ from gensci.core.product import ProductSpace
 from gensci.domain import ConditionRequest, Domain
 from gensci.errors import GensciError
 from gensci.nn.precision import PRECISIONS, with_precision
+from gensci.precision_auto import PrecisionChoice, read_precision_check, resolve_precision
 
 __all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "frozen", "bundled_models", "resolve_model", "load", "make_sampler"]
 
@@ -139,13 +140,18 @@ class GenerativeModel:
     """A domain, a process and a trained network, ready to sample."""
 
     def __init__(self, domain: Domain, process: Process, network: nn.Module, config: dict[str, Any],
-                 metrics: dict[str, Any] | None = None, name: str | None = None):
+                 metrics: dict[str, Any] | None = None, name: str | None = None,
+                 precision_check: dict[str, Any] | None = None):
         self.domain = domain
         self.process = process
         self.network = network.eval()
         self.config = config
         self.metrics = dict(metrics or {})
         self.name = name or config.get("name", "model")
+        #: the recorded bf16 check (:mod:`gensci.precision_check`) that lets ``precision="auto"`` pick bf16
+        self.precision_check = precision_check
+        #: the precision the last :meth:`sample` / :meth:`refine` call ran in, and why
+        self.last_precision: PrecisionChoice | None = None
 
     @classmethod
     def from_checkpoint(cls, name_or_path: str | os.PathLike) -> GenerativeModel:
@@ -164,7 +170,9 @@ class GenerativeModel:
             network.load_state_dict(payload["state_dict"])
         except RuntimeError as err:
             raise GensciError(f"{path}: the weights do not fit the network its config describes ({str(err).splitlines()[0]})") from None
-        return cls(domain, process, network, config, payload.get("metrics"), name=str(name_or_path))
+        check = read_precision_check(path, payload, bundled=path.resolve().is_relative_to(bundled_dir()))
+        return cls(domain, process, network, config, payload.get("metrics"), name=str(name_or_path),
+                   precision_check=check)
 
     @property
     def device(self) -> torch.device:
@@ -177,6 +185,11 @@ class GenerativeModel:
         for module in self.domain.attached().values():
             module.to(device)
         return self
+
+    def resolve_precision(self, precision: str = "auto") -> PrecisionChoice:
+        """The precision ``precision`` (auto, fp32 or bf16) means for this model on its device
+        (:func:`gensci.precision_auto.resolve_precision`)."""
+        return resolve_precision(precision, self.device.type, self.precision_check, self.name)
 
     @property
     def conditions(self) -> list[dict[str, Any]]:
@@ -196,7 +209,7 @@ class GenerativeModel:
         progress: bool = True,
         return_trajectory: bool = False,
         trajectory_frames: int | None = None,
-        precision: str = "fp32",
+        precision: str = "auto",
         network_wrapper: Any = None,
         redraws: int | None = None,
         **options: Any,
@@ -210,7 +223,10 @@ class GenerativeModel:
         ``precision="bf16"`` runs the network under bfloat16 autocast
         (:class:`~gensci.nn.precision.Bfloat16Network`; the states and the sampler's
         arithmetic stay float32): about 1.5-2.3x faster on CPUs with AVX-512 BF16 or AMX, at
-        about 3 significant digits per network call.
+        about 3 significant digits per network call. ``"auto"`` (the default) picks bf16 only
+        on such hardware (or a GPU with bfloat16) and only for a model whose recorded precision
+        check found its metrics unchanged in bf16, else fp32 (:mod:`gensci.precision_auto`);
+        :attr:`last_precision` says which it ran in and why.
 
         ``guidance`` is the classifier-free guidance scale ``s`` (0 unconditional, 1
         conditional, >1 stronger); it defaults to 1 when conditions are given.
@@ -236,6 +252,7 @@ class GenerativeModel:
                               "draw in several calls with different seeds")
         n = count
         _check_steps(steps, batch_size)
+        choice = self.resolve_precision(precision)
         if guidance is not None and not isinstance(guidance, Guidance) and not float(guidance) >= 0:
             raise GensciError(f"the guidance scale must be 0 (unconditional) or more, got {guidance}")
         plan = self.domain.plan(n, conditions, **options)
@@ -252,8 +269,9 @@ class GenerativeModel:
             raise GensciError(f"redraws must be 0 or more, got {redraws}")
         samples, trajectory = self._draw(plan, steps=steps, guidance=guidance, sampler=sampler, seed=seed,
                                          batch_size=batch_size, progress=progress, return_trajectory=return_trajectory,
-                                         trajectory_frames=trajectory_frames, precision=precision,
+                                         trajectory_frames=trajectory_frames, precision=choice.precision,
                                          network_wrapper=network_wrapper)
+        self.last_precision = choice
         if return_trajectory:
             return samples, trajectory
         for attempt in range(1, redraws + 1):
@@ -262,9 +280,10 @@ class GenerativeModel:
                 break
             fresh = self.sample(len(rows), conditions, steps=steps, guidance=guidance, sampler=sampler,
                                 seed=(int(seed) + 7919 * attempt) % (2 ** 31), batch_size=batch_size,
-                                progress=progress, precision=precision, network_wrapper=network_wrapper,
+                                progress=progress, precision=choice.precision, network_wrapper=network_wrapper,
                                 redraws=0, **options)
             samples = self.domain.replace(samples, rows, fresh, attempt)
+        self.last_precision = choice
         return samples
 
     def refine(
@@ -277,7 +296,7 @@ class GenerativeModel:
         progress: bool = True,
         return_trajectory: bool = False,
         trajectory_frames: int | None = None,
-        precision: str = "fp32",
+        precision: str = "auto",
         **options: Any,
     ) -> Any:
         """Carry given inputs from ``t = 0`` to ``t = 1``: a bridge model's refinement of
@@ -289,6 +308,7 @@ class GenerativeModel:
         (``SamplePlan.x0``), not a prior draw. Other arguments as in :meth:`sample`.
         """
         _check_steps(steps, batch_size)
+        choice = self.resolve_precision(precision)
         plan = self.domain.start(inputs, **options)
         if plan.x0 is None:
             raise GensciError(f"the {self.domain.name} domain's start() gave no start states to refine")
@@ -296,7 +316,9 @@ class GenerativeModel:
             seed = int.from_bytes(os.urandom(4), "little")
         samples, trajectory = self._draw(plan, steps=steps, guidance=None, sampler=sampler, seed=seed,
                                          batch_size=batch_size, progress=progress, return_trajectory=return_trajectory,
-                                         trajectory_frames=trajectory_frames, precision=precision, network_wrapper=None)
+                                         trajectory_frames=trajectory_frames, precision=choice.precision,
+                                         network_wrapper=None)
+        self.last_precision = choice
         return (samples, trajectory) if return_trajectory else samples
 
     def _draw(self, plan: Any, *, steps: int | None, guidance: Guidance | None, sampler: str | None, seed: int,

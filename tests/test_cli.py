@@ -83,3 +83,29 @@ def test_a_checkpoint_without_a_record_is_listed_from_its_own_metrics(tmp_path: 
 def test_train_names_the_one_resume_syntax(capsys):
     assert main(["train", "points/moons", "--resume", "runs/x/checkpoints/last.ckpt"]) == 2
     assert "resume=PATH" in capsys.readouterr().err
+
+
+def test_precision_is_chosen_told_once_and_bad_values_are_one_line(tmp_path, capsys, monkeypatch):
+    import gensci.machine as machine
+
+    monkeypatch.setattr(machine, "bf16_hardware", lambda device="cpu", flags=None: "AVX-512 BF16")
+    out = str(tmp_path / "m.csv")
+    assert main(["sample", "points/moons", "-n", "5", "-o", out, "-q"]) == 0  # auto, and moons records no check
+    assert capsys.readouterr().err.strip() == ("precision: fp32 (auto: AVX-512 BF16, but no precision check is "
+                                               "recorded for points/moons)")
+    for flags in (["--precision", "bf16"], ["--bf16"]):
+        assert main(["sample", "points/moons", "-n", "5", "-o", out, "-q", *flags]) == 0
+        assert capsys.readouterr().err.strip() == "precision: bf16 (as asked)"
+    assert main(["sample", "points/moons", "-n", "5", "-o", out, "-q", "--precision", "fp8"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --precision must be auto, fp32 or bf16, got 'fp8'"
+
+
+def test_refine_and_evaluate_take_the_precision_too():
+    from gensci.cli import _parser
+
+    args, _ = _parser().parse_known_args(["refine", "atoms/conformers", "in.sdf", "-o", "x.sdf", "--precision", "fp32"])
+    assert args.precision == "fp32"
+    args, _ = _parser().parse_known_args(["evaluate", "points/moons", "--bf16"])
+    assert args.precision == "bf16"
+    args, _ = _parser().parse_known_args(["sample", "points/moons", "-o", "x.csv"])
+    assert args.precision == "auto"

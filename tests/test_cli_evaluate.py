@@ -24,3 +24,13 @@ def test_the_json_records_what_was_skipped(tmp_path, capsys):
     assert record["skipped"] == [] and record["reference"] is None and record["metrics"]
     captured = capsys.readouterr()
     assert "skipped" not in captured.out and f"reading samples from {samples}" in captured.err
+
+
+def test_the_json_records_the_precision_the_samples_were_drawn_in(tmp_path):
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "points/moons", "-n", "50", "--precision", "bf16", "-o", str(out), "-q"]) == 0
+    assert json.loads(out.read_text())["precision"] == {"precision": "bf16", "requested": "bf16", "reason": "as asked"}
+    samples = tmp_path / "m.csv"
+    assert main(["sample", "points/moons", "-n", "20", "-o", str(samples), "-q"]) == 0
+    assert main(["evaluate", "points/moons", "--samples", str(samples), "-o", str(out), "-q"]) == 0
+    assert json.loads(out.read_text())["precision"] is None  # read back: not known here

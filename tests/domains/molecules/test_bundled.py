@@ -43,7 +43,7 @@ def test_a_few_molecules_are_written_and_read_back(tmp_path):
 
     out = tmp_path / "m.sdf"
     assert main(["sample", NAME, "-n", "20", "--condition", "gap=0.25", "--guidance", "1", "--seed", "3",
-                 "-o", str(out), "-q"]) == 0
+                 "--precision", "fp32", "-o", str(out), "-q"]) == 0
     mols = [m for m in Chem.SDMolSupplier(str(out)) if m is not None]
     assert len(mols) >= 17
     assert all(m.HasProp("requested_gap") for m in mols)
@@ -52,7 +52,7 @@ def test_a_few_molecules_are_written_and_read_back(tmp_path):
 @pytest.mark.slow
 def test_quality_holds_on_a_fresh_draw():
     model = gensci.load(NAME)
-    samples = model.sample(300, seed=11, progress=False)
+    samples = model.sample(300, seed=11, progress=False, precision="fp32")
     m = model.evaluate(samples)
     assert m["validity_nc"] >= 0.92
     assert m["uniqueness"] >= 0.95

@@ -37,7 +37,7 @@ def test_a_few_chains_are_backbones(tmp_path):
     from biotite.structure.io import pdb
 
     out = tmp_path / "s"
-    assert main(["sample", NAME, "-n", "2", "--length", "60", "--steps", "20", "-o", str(out), "-q",
+    assert main(["sample", NAME, "-n", "2", "--length", "60", "--steps", "20", "--precision", "fp32", "-o", str(out), "-q",
                  "--trajectory", "--trajectory-frames", "3"]) == 0
     atoms = pdb.PDBFile.read(str(out / "sample_000.pdb")).get_structure(model=1)
     ca = atoms.coord[atoms.atom_name == "CA"]
@@ -51,7 +51,7 @@ def test_a_few_chains_are_backbones(tmp_path):
 def test_a_conditioned_sample_folder_is_evaluated_with_its_condition(tmp_path):
     out, metrics_path = tmp_path / "s", tmp_path / "m.json"
     assert main(["sample", NAME, "-n", "2", "--length", "40", "--steps", "10", "--condition", "helix=0.5",
-                 "-o", str(out), "-q"]) == 0
+                 "--precision", "fp32", "-o", str(out), "-q"]) == 0
     assert main(["evaluate", NAME, "--samples", str(out), "-o", str(metrics_path)]) == 0
     metrics = json.loads(metrics_path.read_text())["metrics"]
     assert metrics["condition_helix_target"] == 0.5 and 0.0 <= metrics["condition_helix_mae"] <= 0.5
@@ -61,7 +61,7 @@ def test_a_conditioned_sample_folder_is_evaluated_with_its_condition(tmp_path):
 @pytest.mark.slow
 def test_quality_holds_on_a_fresh_draw():
     model = gensci.load(NAME)
-    samples = model.sample(100, length="50..128", seed=7, progress=False)
+    samples = model.sample(100, length="50..128", seed=7, progress=False, precision="fp32")
     m = model.evaluate(samples, split="train")
     assert m["ca_ca_ideal_fraction"] >= 0.99
     assert m["kl_ramachandran"] < 0.1 * m["baseline_kl_ramachandran"]
