@@ -65,6 +65,7 @@ def finetune(ctx: DesignContext, elites: list[Candidate], replay: list[Candidate
         return {"elite_loss": float("nan"), "replay_loss": float("nan")}
     model = ctx.model
     network = model.network
+    model.precision_check = None  # the recorded bf16 check was of the weights before fine-tuning: auto keeps fp32
     objective = ProcessObjective(model.process, model.domain)
     weights = elite_weights(np.asarray([c.score for c in elites]), temperature)
     generator = torch.Generator().manual_seed(int(seed))

@@ -56,6 +56,7 @@ def test_finetuning_a_protein_model_fits_its_elites_and_the_loop_records_it(tmp_
     # a flow-matching loss keeps a large irreducible part (the pairing with noise): it falls slowly
     assert _loss(ctx, elites, model.network) < before
     assert not model.network.training  # back in evaluation mode for sampling
+    assert model.precision_check is None  # fine-tuned weights are not those the bf16 check was made on
 
 
 def test_finetuning_refuses_to_wrap_itself():
