@@ -289,6 +289,18 @@ class Domain(ABC):
     def network_kwargs(self) -> dict[str, Any]:
         """Keyword arguments the network factory needs (sizes, condition specs)."""
 
+    #: weight of :meth:`clean_loss` in the training loss (0: the process's loss alone)
+    clean_loss_weight: float = 0.0
+
+    def clean_loss(self, x1_hat: Any, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """A loss on the clean sample the network's prediction points at
+        (:meth:`gensci.core.process.Process.clean_estimate`), against ``batch.x``, added to the
+        process's loss with weight :attr:`clean_loss_weight` — for what the data's own geometry
+        says and a per-coordinate loss weighs poorly (e.g. bond lengths of a 3D molecule;
+        AlphaFold's and GeoDiff's structure losses are of this kind). Returns the scalar and
+        detached logs."""
+        raise NotImplementedError(f"{type(self).__name__} has clean_loss_weight > 0 but no clean_loss")
+
     # -------------------------------------------------------------- stages
     #: names of the stages trained before the generative one, in order (e.g.
     #: ``("autoencoder",)``); each is trained from ``config.stages.<name>`` (a module and an

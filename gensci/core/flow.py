@@ -171,6 +171,17 @@ class FlowMatching(Process):
     def velocity(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         return prediction
 
+    def clean_estimate(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+        r"""``x̂_1`` from the velocity: with ``x_t = alpha x_1 + sigma x_0`` and
+        ``v = alpha' x_1 + sigma' x_0``, eliminating ``x_0`` gives
+        ``x̂_1 = (sigma' x_t - sigma v) / (sigma' alpha - sigma alpha')`` — on straight paths
+        ``x_t + (1 - t) v``. Exact for a predicted velocity equal to the conditional one (the
+        path's smoothing ``sigma_min`` aside)."""
+        s = self.schedule
+        tb = broadcast_time(t, x_t)
+        alpha, sigma, d_alpha, d_sigma = s.alpha(tb), s.sigma(tb), s.d_alpha(tb), s.d_sigma(tb)
+        return (d_sigma * x_t - sigma * prediction) / (d_sigma * alpha - sigma * d_alpha)
+
     def __repr__(self) -> str:
         return (
             f"FlowMatching(space={self.space!r}, schedule={type(self.schedule).__name__}, "

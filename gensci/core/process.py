@@ -159,6 +159,11 @@ class Process(ABC):
         """``dx/dt`` of the deterministic sampling ODE at ``(x_t, t)`` (capability ``"velocity"``)."""
         raise NotImplementedError(f"{type(self).__name__} has no ODE velocity")
 
+    def clean_estimate(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+        """The clean sample ``x̂_1`` the prediction at ``(x_t, t)`` points at (what a loss on
+        the predicted data, :attr:`gensci.domain.Domain.clean_loss_weight`, is computed on)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no clean-sample estimate")
+
     def sde(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
         """Drift and diffusion coefficient ``(f, g)`` of the sampling SDE
         ``dx = f dt + g dW`` run forward in ``t`` from 0 to 1 (capability ``"sde"``)."""

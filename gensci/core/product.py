@@ -223,6 +223,13 @@ class ProductProcess(Process):
         logs["loss"] = total.detach()
         return total, logs
 
+    def clean_estimate(self, prediction: State, x_t: State, t: Tensor) -> State:
+        """Every field's ``x̂_1`` at its own time ``tau_f(t)``; a given (context) field is its
+        own clean value."""
+        return State({k: x_t[k] if "context" in p.capabilities
+                      else p.clean_estimate(prediction[k], x_t[k], self.field_time(k, t))
+                      for k, p in self.fields.items()})
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={p!r}" for k, p in self.fields.items())
         return f"ProductProcess({inner}, weights={self.weights}, time_maps={self.time_maps})"

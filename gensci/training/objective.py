@@ -54,6 +54,11 @@ class ProcessObjective(Objective):
         c = self.process.corrupt(batch.x, generator=generator, cond=batch.cond, mask=batch.mask, x0=x0)
         pred = module(c.x_t, c.t, cond=c.cond, mask=c.mask)
         loss, logs = self.process.loss(pred, c)
+        weight = float(getattr(self.domain, "clean_loss_weight", 0.0))
+        if weight > 0:
+            extra, extra_logs = self.domain.clean_loss(self.process.clean_estimate(pred, c.x_t, c.t), batch)
+            loss = loss + weight * extra
+            logs = {**logs, **{f"clean/{k}": v for k, v in extra_logs.items()}}
         return loss, {k: v for k, v in {**c.logs, **logs}.items() if k != "loss"}
 
 

@@ -49,6 +49,19 @@ def test_general_schedule_path_and_target(generator):
     assert torch.allclose(c.target, math.pi / 2 * (s * x1 - a * x0), atol=1e-6)
 
 
+@pytest.mark.parametrize("schedule", [None, TrigSchedule()])
+def test_clean_estimate_inverts_the_path_given_the_conditional_velocity(generator, schedule):
+    x0, x1 = torch.randn(8, 3, generator=generator), torch.randn(8, 3, generator=generator)
+    t = 0.05 + 0.9 * torch.rand(8, generator=generator)
+    process = FlowMatching(schedule=schedule)
+    c = process.corrupt(x1, x0=x0, t=t)
+    assert torch.allclose(process.clean_estimate(c.target, c.x_t, t), x1, atol=1e-5)
+    # a velocity off by d moves the estimate by the path's factor: (1 - t) d on straight lines
+    if schedule is None:
+        d = torch.randn(8, 3, generator=generator)
+        assert torch.allclose(process.clean_estimate(c.target + d, c.x_t, t), x1 + (1 - t)[:, None] * d, atol=1e-5)
+
+
 def test_torus_geodesic_path_stays_wrapped(generator):
     fm = FlowMatching(space=Torus())
     x0, x1 = torch.tensor([[2.9, -1.0]]), torch.tensor([[-3.0, 1.0]])

@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from domains.atoms.conformers import ConformerDomain, pair_max_displacement
+from domains.atoms.conformers import ConformerDomain, local_distance_loss, pair_max_displacement
 from domains.atoms.files import read_sdf, write_sdf
 from domains.atoms.molecule import Molecule3D
 from domains.atoms.network import AtomsNetwork
@@ -77,6 +77,28 @@ def test_max_displacement_keeps_only_pairs_that_stay_in_their_basin(domain: Conf
     with pytest.raises(GensciError, match="no train pair"):
         ConformerDomain(limits=LIMITS, limit=600, cache_dir=domain.cache_dir, progress=False,
                         max_displacement=1e-9).training_rows("train")
+
+
+def test_geometry_loss_weighs_bonds_and_angles_of_the_predicted_geometry():
+    # a bent triatomic A-B-C (bonds A-B, B-C; A-C is the 1-3 pair) plus one padded atom
+    target = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])
+    bonds = torch.zeros(1, 4, 4, dtype=torch.long)
+    bonds[0, 0, 1] = bonds[0, 1, 0] = bonds[0, 1, 2] = bonds[0, 2, 1] = 1
+    loss, logs = local_distance_loss(target.clone(), target, bonds)
+    assert float(loss) == pytest.approx(0.0, abs=1e-10)
+    pred = target.clone()
+    pred[0, 2, 1] = 1.2  # B-C 1 -> 1.2, A-C sqrt(2) -> sqrt(1 + 1.44)
+    loss, logs = local_distance_loss(pred, target, bonds)
+    ac = (1 + 1.44) ** 0.5 - 2 ** 0.5
+    # pairs counted in both orders: 2 bonds (A-B, B-C) and one 1-3 pair, each twice
+    assert float(loss) == pytest.approx((0.2 ** 2 * 2 + ac ** 2 * 2) / 6, rel=1e-5)
+    assert float(logs["bond_mae"]) == pytest.approx(0.2 * 2 / 4, rel=1e-5)
+    # rigid motions cost nothing
+    rot = torch.tensor(_rotation(1), dtype=torch.float32)
+    assert float(local_distance_loss(target @ rot.T + 3.0, target, bonds)[0]) < 1e-9
+    with pytest.raises(GensciError, match="geometry_loss_weight"):
+        ConformerDomain(limits=LIMITS, geometry_loss_weight=-1)
+    assert ConformerDomain(limits=LIMITS, geometry_loss_weight=5).clean_loss_weight == 5.0
 
 
 def test_refining_keeps_order_graph_and_frame_and_is_equivariant(domain: ConformerDomain, model: GenerativeModel):
