@@ -3,7 +3,8 @@
     python scripts/bench_design.py molecules/qm9_gap_mu_qed --strategies best_of_n,conditional,finetune,crem_ga \
         --json docs/bench_design_molecules.json
     python scripts/bench_design.py points/moons_corner --seeds 2 --json docs/bench_design_points.json
-    python scripts/bench_design.py proteins/helical_compact --strategies best_of_n,conditional,gradient --seeds 2
+    python scripts/bench_design.py proteins/helical_rg16 --strategies best_of_n,finetune,gradient,finetune_gradient --seeds 2 \
+        --json docs/bench_design_proteins.json
 
 Each run takes the preset's objectives, constraints, budget and sampling options
 (``gensci/configs/design/<preset>.yaml``; further ``key=value`` overrides apply to every run)

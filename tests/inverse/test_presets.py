@@ -8,7 +8,7 @@ from gensci.inverse.presets import build_preset, compose_preset, list_presets
 
 def test_every_preset_composes_and_builds_its_objectives():
     names = list_presets()
-    assert {"molecules/qm9_gap_mu_qed", "proteins/helical_compact", "points/moons_corner"} <= set(names)
+    assert {"molecules/qm9_gap_mu_qed", "proteins/helical_compact", "proteins/helical_rg16", "points/moons_corner"} <= set(names)
     for name in names:
         cfg = compose_preset(name)
         for strategy in cfg.strategies:
