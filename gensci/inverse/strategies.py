@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from gensci.inverse.candidates import Candidate
     from gensci.inverse.loop import DesignContext
 
-__all__ = ["Proposal", "Strategy", "BestOfN", "ConditionalSteering", "GradientGuidance", "FineTuning", "differentiable_reward"]
+__all__ = ["Proposal", "Strategy", "BestOfN", "ConditionalSteering", "GradientGuidance", "FineTuning", "arm_seed",
+           "differentiable_reward"]
 
 
 @dataclass
@@ -98,6 +99,15 @@ class BestOfN(Strategy):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "conditions": self.conditions, "guidance": self.guidance}
+
+
+def arm_seed(seed: int, arm: int) -> int:
+    """The sampling seed of arm ``arm`` of a round drawn from ``seed``: a hash of the pair
+    (NumPy's ``SeedSequence``), so no arm repeats another round's noise. (An offset
+    ``seed + c·(arm + 1)`` would: round seeds are themselves an arithmetic progression, and an
+    arm drawing the same noise at nearly the same condition repeats a backbone exactly.)"""
+    state = np.random.SeedSequence([int(seed) % 2**63, int(arm)]).generate_state(1, np.uint64)[0]
+    return int(state) % 2**63
 
 
 class ConditionalSteering(Strategy):
@@ -175,7 +185,7 @@ class ConditionalSteering(Strategy):
         rng = np.random.default_rng(seed)
         arms = self.settings(rng)[: max(1, min(self.arms, n))]
         sizes = [n // len(arms) + (1 if k < n % len(arms) else 0) for k in range(len(arms))]
-        return [Proposal(ctx.sample(m, seed=seed + 7919 * (k + 1), conditions=arm, guidance=self.guidance), arm)
+        return [Proposal(ctx.sample(m, seed=arm_seed(seed, k), conditions=arm, guidance=self.guidance), arm)
                 for k, (arm, m) in enumerate(zip(arms, sizes)) if m > 0]
 
     def update(self, ctx: DesignContext, round: int, elites: list[Candidate]) -> None:
