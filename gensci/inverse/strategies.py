@@ -231,14 +231,12 @@ def differentiable_reward(objectives: list[Any]) -> Any:
         out = None
         for o in usable:
             v = o.oracle.differentiable(y)
-            d = o.transform.torch(v)
-            if d is None:  # a step: minus the distance to its window (or the oriented value)
+            term = o.transform.log_torch(v)
+            if term is None:  # a step: minus the distance to its window (or the oriented value)
                 if o.window is not None:
                     term = -(torch.relu(o.window[0] - v) + torch.relu(v - o.window[1]))
                 else:
                     term = v if o.goal == "maximize" else -v
-            else:
-                term = torch.log(d.clamp_min(1e-6))
             out = o.weight * term if out is None else out + o.weight * term
         return out / total
 

@@ -50,6 +50,13 @@ class Transform(ABC):
         gradient (a step)."""
         return None
 
+    def log_torch(self, values: "torch.Tensor") -> "torch.Tensor | None":
+        """``log d(x)`` on a tensor, differentiably, or None (a step). The sigmoid family
+        overrides it with ``log σ(z)`` computed as such, whose gradient survives far in the
+        tails, where ``d`` itself underflows and ``log d`` would have none."""
+        d = self.torch(values)
+        return None if d is None else d.clamp_min(1e-12).log()
+
 
 @dataclass
 class Identity(Transform):
@@ -96,9 +103,17 @@ class Sigmoid(Transform):
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-self.k * (x - mid) / half))
 
-    def torch(self, values):
+    def _z(self, values):
         mid, half = (self.low + self.high) / 2, (self.high - self.low) / 2
-        return (self.k * (values - mid) / half).sigmoid()
+        return self.k * (values - mid) / half
+
+    def torch(self, values):
+        return self._z(values).sigmoid()
+
+    def log_torch(self, values):
+        import torch
+
+        return torch.nn.functional.logsigmoid(self._z(values))
 
     def describe(self) -> str:
         return f"{self.name}({self.low:g}, {self.high:g})"
@@ -115,6 +130,11 @@ class ReverseSigmoid(Sigmoid):
 
     def torch(self, values):
         return 1.0 - super().torch(values)
+
+    def log_torch(self, values):
+        import torch
+
+        return torch.nn.functional.logsigmoid(-self._z(values))  # 1 - σ(z) = σ(-z)
 
 
 @dataclass
@@ -169,6 +189,12 @@ class DoubleSigmoid(Transform):
 
     def torch(self, values):
         return (self.k * (values - self.low) / self.width).sigmoid() * (self.k * (self.high - values) / self.width).sigmoid()
+
+    def log_torch(self, values):
+        import torch
+
+        logsig = torch.nn.functional.logsigmoid
+        return logsig(self.k * (values - self.low) / self.width) + logsig(self.k * (self.high - values) / self.width)
 
     def describe(self) -> str:
         return f"{self.name}({self.low:g}, {self.high:g}, width {self.width:g})"

@@ -51,3 +51,17 @@ def test_make_transform_from_names_and_dicts():
         make_transform("cubic")
     with pytest.raises(GensciError, match="low < high"):
         make_transform({"name": "sigmoid", "low": 1, "high": 1})
+
+
+def test_log_desirability_matches_and_keeps_its_gradient_in_the_tails():
+    x = torch.linspace(-2.0, 3.0, 11, dtype=torch.float64)
+    for t in (Sigmoid(0.0, 1.0), ReverseSigmoid(0.0, 1.0), DoubleSigmoid(0.0, 1.0, width=0.5), Identity()):
+        v = x.clamp(0.01, 1.0) if isinstance(t, Identity) else x
+        np.testing.assert_allclose(t.log_torch(v).numpy(), np.log(t.torch(v).numpy()), rtol=1e-7, atol=1e-12)
+    assert Step(0, 1).log_torch(x) is None
+    # far in the tail d underflows in float32, yet d/dx log d = k / half (ln 99 / 0.5) stays
+    for t, at, slope in ((Sigmoid(0.0, 1.0), -50.0, 2 * math.log(99)), (ReverseSigmoid(0.0, 1.0), 50.0, -2 * math.log(99))):
+        v = torch.tensor([at], requires_grad=True)
+        assert float(t.torch(v.detach())) < 1e-30
+        (grad,) = torch.autograd.grad(t.log_torch(v).sum(), v)
+        assert float(grad) == pytest.approx(slope, rel=1e-5)
