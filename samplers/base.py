@@ -148,7 +148,7 @@ class Sampler(ABC):
         """Walk the grid from a prior draw of ``shape`` (a tuple, or a dict field -> tuple for
         a product process) or from ``x_init``."""
         self.check(process)
-        grid = process.time_grid(self.steps, device=device)
+        grid = self.time_grid(process, device=device)
         x = x_init if x_init is not None else process.prior(shape, generator=generator, device=device, mask=mask)
         denoise = GuidedModel(model, guidance, process.guidance_space)
         path = [x.clone()] if return_trajectory else None
@@ -161,6 +161,10 @@ class Sampler(ABC):
             if path is not None:
                 path.append(x.clone())
         return SampleResult(x=x, times=grid, trajectory=path)
+
+    def time_grid(self, process: Process, device: torch.device | str | None = None) -> Tensor:
+        """The ``steps + 1`` times visited, from 0 to 1 (the process's own grid by default)."""
+        return process.time_grid(self.steps, device=device)
 
     def step(
         self,

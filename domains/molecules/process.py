@@ -47,6 +47,7 @@ from torch import Tensor
 
 from domains.molecules.space import GraphSpace, pack_graph, slot_mask, unpack_graph
 from gensci.core.categorical import mixing_posterior, sample_categorical
+from gensci.core.mixture_path import MixtureBlock
 from gensci.core.process import Condition, Corruption, Process, masked_mean
 from gensci.core.schedules import Schedule, make_schedule
 
@@ -132,7 +133,7 @@ class GraphDiffusion(Process):
         bond_weight: weight of the bond cross-entropy against the atoms'.
     """
 
-    capabilities = frozenset({"categorical_posterior"})
+    capabilities = frozenset({"categorical_posterior", "mixture_path"})
 
     guidance_space = "probability"
 
@@ -282,6 +283,32 @@ class GraphDiffusion(Process):
         out[..., 0, :a_n] = post_atoms
         out[..., 1:, :e_n] = post_bonds
         return out
+
+    def mixture_blocks(self, x_t: Tensor, p1_hat: Tensor) -> list[MixtureBlock]:
+        """The noise as mixture paths (:mod:`gensci.core.mixture_path`). Atoms (column 0): one
+        context per clean atom type, noise law ``m_X``. Bonds (columns 1..N): for the marginal
+        transition one context per clean bond class with law ``m_E``; for the joint transition
+        one per clean ``(a_i, a_j, e_ij)`` with weight ``p_i(a) p_j(b) p_ij(e)`` (the network's
+        factorised prediction) and law ``P(. | a, b)``."""
+        a_n, e_n = self.space.num_atom_types, self.space.num_bond_classes
+        dev, dtype = p1_hat.device, p1_hat.dtype
+        p_atoms = p1_hat[..., 0:1, :a_n]
+        p_atoms = p_atoms / p_atoms.sum(-1, keepdim=True).clamp_min(1e-30)
+        p_bonds = p1_hat[..., 1:, :e_n]
+        p_bonds = p_bonds / p_bonds.sum(-1, keepdim=True).clamp_min(1e-30)
+        atoms = MixtureBlock(slice(0, 1), p_atoms, torch.arange(a_n, device=dev),
+                             self.atom_marginal.to(dtype=dtype, device=dev).expand(a_n, -1))
+        if self.transition == "marginal":
+            bonds = MixtureBlock(slice(1, None), p_bonds, torch.arange(e_n, device=dev),
+                                 self.bond_marginal.to(dtype=dtype, device=dev).expand(e_n, -1))
+            return [atoms, bonds]
+        pa = p_atoms[..., 0, :]  # (B, N, A)
+        w = pa[:, :, None, :, None, None] * pa[:, None, :, None, :, None] * p_bonds[:, :, :, None, None, :]
+        table = self.bond_given_pair.to(dtype=dtype, device=dev)  # (A, A, E)
+        laws = table[:, :, None, :].expand(a_n, a_n, e_n, e_n).reshape(-1, e_n)
+        clean = torch.arange(e_n, device=dev).repeat(a_n * a_n)
+        bonds = MixtureBlock(slice(1, None), w.reshape(*w.shape[:3], -1), clean, laws)
+        return [atoms, bonds]
 
     def __repr__(self) -> str:
         return (f"GraphDiffusion({self.space!r}, transition={self.transition!r}, schedule={self.schedule!r}, "

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gensci.core.mixture_path import MixtureBlock
 from gensci.core.process import Condition, Corruption, Process, broadcast_time, masked_mean
 from gensci.core.schedules import Schedule, make_schedule
 from gensci.core.spaces import Categorical
@@ -182,7 +183,7 @@ class CategoricalDiffusion(Process):
         class_weights: optional per-class cross-entropy weights.
     """
 
-    capabilities = frozenset({"categorical_posterior"})
+    capabilities = frozenset({"categorical_posterior", "mixture_path"})
 
     guidance_space = "probability"
 
@@ -299,6 +300,13 @@ class CategoricalDiffusion(Process):
         kappa_s = self._kappa_like(s, x_t, dtype)
         oh = self.space.one_hot(x_t, dtype)
         return self.transition.posterior(oh, p1_hat, kappa_t, kappa_s)
+
+    def mixture_blocks(self, x_t: Tensor, p1_hat: Tensor) -> list[MixtureBlock]:
+        """The noise as a mixture path (:mod:`gensci.core.mixture_path`): one context per clean
+        class ``x1`` with weight ``p1_hat(x1)`` and noise law ``U[x1]``."""
+        k = self.num_classes
+        clean = torch.arange(k, device=p1_hat.device)
+        return [MixtureBlock(slice(None), p1_hat, clean, self.transition.limit_as(p1_hat))]
 
     def __repr__(self) -> str:
         return (

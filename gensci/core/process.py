@@ -17,6 +17,8 @@ Sampling asks the process for what a step needs, and a process declares what it 
 * ``"sde"`` — :meth:`Process.sde`, drift and diffusion (Euler–Maruyama);
 * ``"gaussian_posterior"`` — ``to_x0``, ``posterior``, ``coefficients``, ``noise`` (DDPM, DDIM);
 * ``"categorical_posterior"`` — ``posterior_probs(x_t, p1_hat, t, s)`` (categorical jumps);
+* ``"mixture_path"`` — ``kappa(t)`` and ``mixture_blocks(x_t, p1_hat)``: the noise is a
+  mixture path of discrete flow matching (:mod:`gensci.core.mixture_path`; the CTMC sampler);
 * ``"context"`` — a given field of a record, kept as it is (:class:`~gensci.core.context.Context`).
 
 States are tensors, or :class:`~gensci.core.state.State` records of named fields for a
@@ -37,7 +39,7 @@ from gensci.core.spaces import Space
 __all__ = ["Corruption", "Process", "Condition", "masked_mean", "broadcast_time", "CAPABILITIES"]
 
 #: every capability a process may declare (see the module docstring)
-CAPABILITIES = ("velocity", "sde", "gaussian_posterior", "categorical_posterior", "context")
+CAPABILITIES = ("velocity", "sde", "gaussian_posterior", "categorical_posterior", "mixture_path", "context")
 
 #: Conditions travel as named float tensors of shape ``(B,)``; NaN marks a missing or
 #: dropped value. Categorical conditions hold class indices as floats.

@@ -119,7 +119,7 @@ def test_states_stay_on_their_space():
 
 
 def test_errors():
-    with pytest.raises(IncompatibleSampler, match="'ddpm' needs a process with 'gaussian_posterior'.*samplers that can drive it: categorical$"):
+    with pytest.raises(IncompatibleSampler, match="'ddpm' needs a process with 'gaussian_posterior'.*samplers that can drive it: categorical, ctmc$"):
         DDPMSampler(5, progress=False).sample(lambda *a, **k: None, CategoricalDiffusion(3), (2,))
     with pytest.raises(IncompatibleSampler, match="CategoricalDiffusion offers categorical_posterior"):
         DDIMSampler(5, progress=False).check(CategoricalDiffusion(3))
