@@ -25,7 +25,7 @@ from domains.atoms.molecule import Molecule3D, to_rdkit
 from domains.atoms.pairs import align_pair, graph_symmetries
 from domains.atoms.stability import infer_bonds, stability
 
-__all__ = ["heavy_atom_rmsd", "all_atom_rmsd", "internal_errors", "stability_rates", "compare_geometries"]
+__all__ = ["heavy_atom_rmsd", "all_atom_rmsd", "reference_symmetries", "internal_errors", "stability_rates", "compare_geometries"]
 
 
 def _stripped(m: Molecule3D):
@@ -46,9 +46,16 @@ def heavy_atom_rmsd(probe: Molecule3D, reference: Molecule3D) -> float:
     return float(rdMolAlign.GetBestRMS(_stripped(probe), _stripped(reference), maxMatches=10000))
 
 
-def all_atom_rmsd(probe: Molecule3D, reference: Molecule3D) -> float:
-    """Symmetry-aware all-atom RMSD (Å), hydrogens included."""
-    symmetries = graph_symmetries(to_rdkit(reference, sanitize=False))
+def reference_symmetries(reference: Molecule3D) -> np.ndarray:
+    """The reference graph's automorphisms (atom permutations) that :func:`all_atom_rmsd` tries."""
+    return graph_symmetries(to_rdkit(reference, sanitize=False))
+
+
+def all_atom_rmsd(probe: Molecule3D, reference: Molecule3D, symmetries: np.ndarray | None = None) -> float:
+    """Symmetry-aware all-atom RMSD (Å), hydrogens included (``symmetries``: the reference's,
+    from :func:`reference_symmetries`, when already known)."""
+    if symmetries is None:
+        symmetries = reference_symmetries(reference)
     return align_pair(probe.positions, reference.positions, symmetries)[2]
 
 
@@ -83,12 +90,17 @@ def stability_rates(molecules: Sequence[Molecule3D]) -> dict[str, float]:
     return stability(molecules, use_bonds="inferred")
 
 
-def compare_geometries(probes: Sequence[Molecule3D], references: Sequence[Molecule3D]) -> dict[str, float]:
-    """Every metric of the module docstring over matched lists (same graph, same atom order)."""
+def compare_geometries(probes: Sequence[Molecule3D], references: Sequence[Molecule3D],
+                       symmetries: Sequence[np.ndarray] | None = None) -> dict[str, float]:
+    """Every metric of the module docstring over matched lists (same graph, same atom order);
+    ``symmetries``: the references' automorphisms, when one list of references is compared with
+    several lists of probes."""
     if len(probes) != len(references):
         raise ValueError(f"{len(probes)} conformers against {len(references)} references")
+    if symmetries is None:
+        symmetries = [reference_symmetries(r) for r in references]
     heavy = np.array([heavy_atom_rmsd(p, r) for p, r in zip(probes, references)])
-    every = np.array([all_atom_rmsd(p, r) for p, r in zip(probes, references)])
+    every = np.array([all_atom_rmsd(p, r, g) for p, r, g in zip(probes, references, symmetries)])
     internal = np.array([internal_errors(p, r) for p, r in zip(probes, references)]).reshape(-1, 2)
     out = {
         "heavy_rmsd_median": float(np.median(heavy)), "heavy_rmsd_mean": float(heavy.mean()),

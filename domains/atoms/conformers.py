@@ -257,15 +257,17 @@ class ConformerDomain(AtomsDomain):
         :meth:`evaluation_inputs`): RMSDs, bond-length / angle errors and stability
         (:func:`~domains.atoms.conformer_metrics.compare_geometries`), with the same numbers of
         the unrefined starts as ``start_*``; else EDM stability alone."""
-        from domains.atoms.conformer_metrics import compare_geometries, stability_rates
+        from domains.atoms.conformer_metrics import compare_geometries, reference_symmetries, stability_rates
 
         tags = [(m.properties.get("pair_split"), m.properties.get("pair_index")) for m in samples.molecules]
         if not tags or any(s is None or k is None for s, k in tags):
             return stability_rates(samples.molecules)
         refs = [self.pairs(str(s)).molecule(int(k)) for s, k in tags]
         starts = [self.pairs(str(s)).molecule(int(k), "start") for s, k in tags]
-        out = compare_geometries(samples.molecules, refs)
-        out.update({f"start_{k}": v for k, v in compare_geometries(starts, refs).items() if k != "n_molecules"})
+        symmetries = [reference_symmetries(r) for r in refs]  # once for both comparisons
+        out = compare_geometries(samples.molecules, refs, symmetries)
+        out.update({f"start_{k}": v for k, v in compare_geometries(starts, refs, symmetries).items()
+                    if k != "n_molecules"})
         return out
 
     def figures(self, samples: AtomSamples, stem: Path, split: str = "test") -> list[Path]:

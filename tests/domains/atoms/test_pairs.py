@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from domains.atoms.conformer_metrics import all_atom_rmsd, compare_geometries, heavy_atom_rmsd, internal_errors
+from domains.atoms.conformer_metrics import (all_atom_rmsd, compare_geometries, heavy_atom_rmsd, internal_errors,
+                                             reference_symmetries)
 from domains.atoms.data import Molecules3D
 from domains.atoms.molecule import Molecule3D, to_rdkit
 from domains.atoms.pairs import align_pair, build_pairs, graph_symmetries, kabsch_rotation
@@ -124,3 +125,8 @@ def test_compare_geometries_reports_every_summary():
     assert 0.0 <= out["molecule_stability"] <= 1.0 and out["n_molecules"] == 5
     with pytest.raises(ValueError, match="references"):
         compare_geometries(molecules[:2], molecules)
+    # the references' symmetries, given once, give the same numbers for other probes
+    moved = [Molecule3D(m.numbers, m.positions + 0.05 * np.random.default_rng(k).normal(size=m.positions.shape),
+                        m.charges, m.bonds) for k, m in enumerate(molecules)]
+    given = compare_geometries(moved, molecules, [reference_symmetries(m) for m in molecules])
+    assert given == compare_geometries(moved, molecules) and given["all_rmsd_median"] > 0.01
