@@ -16,6 +16,12 @@ DeFoG's sampling-time choices are options: ``distortion`` of the step grid in fl
 ``(1 - cos(pi u)) / 2``, ``revcos`` ``2u - (1 - cos(pi u)) / 2``; ``process`` keeps the process's
 own grid), ``eta`` (stochasticity) and ``omega`` (target guidance). Classifier-free guidance
 comes from the engine (the guided model's probabilities are ``p1_hat``).
+
+``rule="posterior"`` keeps the distorted grid but moves each step by the exact categorical
+posterior ``p(x_s | x_t)`` of a process that also offers ``"categorical_posterior"`` (what
+:class:`~samplers.categorical.CategoricalSampler` does on the process's own grid): it
+separates the effect of the grid from that of the Euler CTMC step (``eta`` and ``omega``
+apply to the CTMC rule only).
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ class DiscreteFlowSampler(Sampler):
         eta: stochasticity (detailed-balance rate weight, >= 0).
         omega: target guidance (>= 0).
         temperature: logits are divided by it before the softmax.
+        rule: ``"ctmc"`` (the Euler step of the chain) or ``"posterior"`` (the exact
+            categorical posterior jump on the same grid).
     """
 
     name = "ctmc"
@@ -80,8 +88,10 @@ class DiscreteFlowSampler(Sampler):
     requires = "mixture_path"
 
     def __init__(self, steps: int | None = None, distortion: str = "polydec", eta: float = 0.0, omega: float = 0.0,
-                 temperature: float = 1.0, progress: bool = True):
+                 temperature: float = 1.0, rule: str = "ctmc", progress: bool = True):
         super().__init__(steps=steps, progress=progress)
+        if rule not in ("ctmc", "posterior"):
+            raise GensciError(f"unknown step rule {rule!r}; choose ctmc or posterior")
         if distortion != "process" and distortion not in DISTORTIONS:
             raise GensciError(f"unknown time distortion {distortion!r}; choose one of {', '.join(DISTORTIONS)} or process")
         if eta < 0 or omega < 0:
@@ -92,6 +102,7 @@ class DiscreteFlowSampler(Sampler):
         self.eta = float(eta)
         self.omega = float(omega)
         self.temperature = float(temperature)
+        self.rule_name = rule
 
     @classmethod
     def drives(cls, process: Process) -> bool:
@@ -124,6 +135,10 @@ class DiscreteFlowSampler(Sampler):
         p1 = torch.softmax(logits.float() / self.temperature, dim=-1)
         if bool((s >= 1.0).all()):
             return process.space.project(sample_categorical(p1, generator), mask)
+        if self.rule_name == "posterior":
+            if "categorical_posterior" not in process.capabilities:
+                raise GensciError(f"rule='posterior' needs a process with 'categorical_posterior'; {type(process).__name__} has not")
+            return process.space.project(sample_categorical(process.posterior_probs(x, p1, t, s), generator), mask)
         shape = (x.shape[0],) + (1,) * (x.ndim - 1) + (1,)  # against (B, ..., K)
         tau_t = process.kappa(t.float()).reshape(shape)
         dtau = (process.kappa(s.float()).reshape(shape) - tau_t).clamp_min(0.0)

@@ -144,3 +144,15 @@ def test_continuous_fields_and_bad_options_are_refused():
         DiscreteFlowSampler(distortion="sigmoid")
     with pytest.raises(GensciError, match="eta"):
         DiscreteFlowSampler(eta=-1.0)
+
+
+def test_posterior_rule_on_a_distorted_grid_keeps_the_target():
+    process = CategoricalDiffusion(K, transition="marginal", marginal=MARGINAL, timesteps=None)
+    sampler = DiscreteFlowSampler(steps=5, distortion="polydec", rule="posterior", progress=False)
+    g = torch.Generator().manual_seed(4)
+    res = sampler.sample(oracle(process, TARGETS), process, (4000, 3), generator=g, return_trajectory=True)
+    chi_square_ok(res.x, TARGETS)  # the exact posterior is exact at any step size
+    kappa = float(process.kappa(res.times[2]))
+    chi_square_ok(res.trajectory[2], kappa * TARGETS + (1 - kappa) * MARGINAL)
+    with pytest.raises(GensciError, match="rule"):
+        DiscreteFlowSampler(rule="tau-leap")
