@@ -65,12 +65,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, nargs="+", default=[5, 10, 20])
     p.add_argument("--reference-steps", type=int, default=100, help="categorical sampler only")
+    p.add_argument("--only", nargs="+", default=None, metavar="LABEL", help="run only these settings (labels above)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", type=Path, default=ROOT / "docs" / "bench_molecule_steps.json")
     args = p.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     settings = SETTINGS[:1] + SETTINGS[4:5] + SETTINGS[-1:] if args.quick else SETTINGS
+    if args.only:
+        settings = [(label, cfg) for label, cfg in settings if label in args.only]
     n = 100 if args.quick else args.samples
     model = load(args.model)
     rows = [run(model, label, cfg, steps, n, args.seed) for steps in args.steps for label, cfg in settings]
