@@ -8,14 +8,17 @@ Every ``--setting SAMPLER:STEPS[:KEY=VALUE,...]`` draws ``-n`` unconditional cha
 from ``proteins/bundled`` (lengths ``--length``, default ``50..128`` with the domain's fixed
 length seed, as the bundled record's evaluation: ``--split train``, seed 1), on one thread
 and in one process, and scores them with the domain's own metrics. Network calls per chain
-are ``steps`` for Euler and ``2 steps`` for Heun. The record is rewritten after every
-setting, so an interrupted run keeps what it measured. The noise band: the binomial standard error ``sqrt(p (1 - p) / n)`` of the
-clash-free fraction per seed, and the spread (max - min) of each KL over the seeds.
+are ``steps`` for Euler and ``2 steps`` for Heun (``2 steps - 1`` with ``final_euler``).
+The record is rewritten after every setting, so an interrupted run keeps what it measured.
+The noise band: the binomial standard error ``sqrt(p (1 - p) / N)`` of the clash-free
+fraction over all ``N`` chains of the seeds, and the spread (max - min) of each KL over the
+seeds.
 
 The option ``time_power=P`` in a setting is this script's own probe, not a sampling option:
 it replaces the process's uniform grid by ``t_k = 1 - (1 - k / K)^P`` (``P > 1`` denser near
-the data end ``t = 1``). An option ``sampler.KEY=VALUE`` sets the sampler's own constructor argument (e.g.
-``heun:10:sampler.final_euler=true``). ``--append`` adds the settings to an existing ``--out`` record.
+the data end ``t = 1``). An option ``sampler.KEY=VALUE`` sets an argument of the sampler's
+constructor (e.g. ``heun:10:sampler.final_euler=true``). ``--append`` adds the settings to
+an existing ``--out`` record.
 """
 
 from __future__ import annotations
