@@ -3,7 +3,8 @@
 
 For every sampler setting and step count: 500 unconditional molecules (one seed, the same for
 all), then the domain's own evaluate — strict validity (no correction), validity after
-correction, uniqueness, novelty, FCD against the test split — and the sampling time::
+correction, uniqueness, novelty, FCD against the test split — and the sampling time, in the
+model's default precision (``auto``: bf16 on CPUs with AVX-512 BF16 / AMX, else fp32)::
 
     python scripts/bench_molecule_steps.py            # about 10 minutes on one thread
     python scripts/bench_molecule_steps.py --quick    # 100 molecules, two settings
@@ -52,7 +53,8 @@ def run(model, label: str, config: dict, steps: int, n: int, seed: int) -> dict:
     metrics = model.domain.evaluate(mols)
     row = {"sampler": label, "config": config, "steps": steps, "seconds": seconds,
            "validity_strict": metrics["validity_nc"], "validity_corrected": metrics["validity"],
-           "uniqueness": metrics["uniqueness"], "novelty": metrics["novelty"], "fcd": metrics["fcd"]}
+           "uniqueness": metrics["uniqueness"], "novelty": metrics["novelty"], "fcd": metrics["fcd"],
+           "precision": model.last_precision.precision}
     print(f"  {label:32s} {steps:4d} steps: strict {row['validity_strict']:.3f} unique {row['uniqueness']:.3f} "
           f"FCD {row['fcd']:.3f} ({seconds:.1f} s)", file=sys.stderr, flush=True)
     return row
