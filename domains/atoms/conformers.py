@@ -242,11 +242,13 @@ class ConformerDomain(AtomsDomain):
         return AtomSamples(out, {}, "given")
 
     def evaluation_inputs(self, split: str, n: int) -> list[Molecule3D]:
-        """The force-field starts of the first ``n`` pairs of ``split``, each tagged with its
-        pair (``pair_split``, ``pair_index``) so :meth:`evaluate` finds its DFT reference."""
+        """The force-field starts of ``n`` pairs of ``split`` (all of them, or a seeded draw over
+        the split: pairs run by QM9 row, small molecules first, so the first ``n`` would be the
+        smallest), each tagged with its pair (``pair_split``, ``pair_index``) so :meth:`evaluate`
+        finds its DFT reference."""
         pairs = self.pairs(split)
         out = []
-        for k in range(min(int(n), len(pairs))):
+        for k in evaluation_rows(len(pairs), int(n)):
             m = pairs.molecule(k, "start")
             m.properties = {"pair_split": split, "pair_index": k}
             out.append(m)
@@ -272,6 +274,13 @@ class ConformerDomain(AtomsDomain):
 
     def figures(self, samples: AtomSamples, stem: Path, split: str = "test") -> list[Path]:
         return []
+
+
+def evaluation_rows(total: int, n: int, seed: int = 0) -> list[int]:
+    """``n`` of ``range(total)`` (all when ``n >= total``): a seeded draw, in increasing order."""
+    if n >= total:
+        return list(range(total))
+    return sorted(int(k) for k in np.random.default_rng(seed).choice(total, max(int(n), 0), replace=False))
 
 
 def local_distance_loss(pred: torch.Tensor, target: torch.Tensor, bonds: torch.Tensor
