@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 import gensci
-from gensci.checkpoint import load_checkpoint, save_checkpoint
+from gensci.checkpoint import GENERATIVE, load_checkpoint, save_checkpoint
 from gensci.config import compose
 from gensci.io import atomic_write
 from gensci.machine import cpu_name
@@ -142,7 +142,11 @@ def main() -> None:
         if args.resume:
             # the newest checkpoint of the run: the generative stage's, or an earlier stage's
             # (runs/bundled/<experiment>/<stage>/checkpoints); stages already exported are reused
-            found = sorted(run_dir.glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+            # (with stage=NAME, that stage's own checkpoint)
+            stage = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("stage=")), None)
+            pattern = ("**/checkpoints/last.ckpt" if stage is None else "checkpoints/last.ckpt" if stage == GENERATIVE
+                       else f"{stage}/checkpoints/last.ckpt")
+            found = sorted(run_dir.glob(pattern), key=lambda p: p.stat().st_mtime)
             if not found:
                 raise SystemExit(f"no checkpoint under {run_dir}: nothing to resume")
             overrides.append(f"resume={found[-1]}")
