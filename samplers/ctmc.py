@@ -39,7 +39,7 @@ from gensci.core.product import ProductProcess
 from gensci.errors import GensciError
 from samplers.base import Sampler
 
-__all__ = ["DiscreteFlowSampler", "DISTORTIONS", "distort"]
+__all__ = ["DiscreteFlowSampler", "DISTORTIONS", "check_distortion", "distort"]
 
 #: time distortions ``D : [0, 1] -> [0, 1]``, increasing, ``D(0) = 0``, ``D(1) = 1`` (DeFoG)
 DISTORTIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -51,10 +51,17 @@ DISTORTIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
+def check_distortion(name: str) -> None:
+    """Raise unless ``name`` is a distortion of :data:`DISTORTIONS` or ``process``."""
+    if name != "process" and name not in DISTORTIONS:
+        raise GensciError(f"unknown time distortion {name!r}; choose one of {', '.join(DISTORTIONS)} or process")
+
+
 def distort(u: Tensor, name: str) -> Tensor:
     """``D(u)`` for a distortion of :data:`DISTORTIONS`."""
-    if name not in DISTORTIONS:
-        raise GensciError(f"unknown time distortion {name!r}; choose one of {', '.join(DISTORTIONS)} or process")
+    if name == "process":
+        raise GensciError("the 'process' distortion is the process's own grid, not a function of u")
+    check_distortion(name)
     return DISTORTIONS[name](u)
 
 
@@ -92,8 +99,7 @@ class DiscreteFlowSampler(Sampler):
         super().__init__(steps=steps, progress=progress)
         if rule not in ("ctmc", "posterior"):
             raise GensciError(f"unknown step rule {rule!r}; choose ctmc or posterior")
-        if distortion != "process" and distortion not in DISTORTIONS:
-            raise GensciError(f"unknown time distortion {distortion!r}; choose one of {', '.join(DISTORTIONS)} or process")
+        check_distortion(distortion)
         if eta < 0 or omega < 0:
             raise GensciError(f"eta and omega must be non-negative, got eta={eta}, omega={omega}")
         if temperature <= 0:
