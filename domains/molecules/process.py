@@ -93,29 +93,64 @@ def joint_bond_posterior(bonds_t: Tensor, p1: Tensor, weights: Tensor, kappa_t: 
 
     with ``S = alpha (1 - p_t) + beta p_t``, since ``o ⊙ u = c o``. Its sum over classes is
     ``kappa_s [(1 - r) c alpha + p_t (r beta + (1 - r) c (beta - alpha))] + (1 - kappa_s) S c``, so
-    every term depends on ``(a, b)`` through scalars and ``u`` only: the mixture is four
-    weighted sums of ``(B, N, N, A, A)`` scalars and one contraction with the ``(A, A, E)`` table.
-    ``bonds_t`` ``(B, N, N)``, ``p1`` ``(B, N, N, E)``, ``weights`` ``(B, N, N, A, A)``, kappas
-    broadcast against ``(B, N, N, 1)``.
+    every term depends on ``(a, b)`` through scalars and ``u`` only.
+
+    Those scalars depend on the pair only through its noisy class ``e_t`` (and linearly on
+    ``p_t``), so they are tabulated once per ``(kappa, e_t, a, b)``: the normaliser is
+    ``n0[e_t] + p_t n1[e_t]``, and with ``w = weights / n`` every sum over ``(a, b)`` is one product
+    of ``w`` ``(B, N·N, A·A)`` with a ``(A·A, 4 + 2E)`` table of coefficients per ``e_t``
+    (``total``, ``diag``, ``alpha c``, ``(beta - alpha) c`` and the last two times ``u``)::
+
+        x = sum w total,  y = sum w diag,  z = r [sum w alpha c + p_t sum w (beta - alpha) c],
+        u_part = (1 - r) [sum w alpha c u + p_t sum w (beta - alpha) c u],
+        p(e_s) ∝ kappa_s p1 ⊙ (x + o y) + (1 - kappa_s) (z o + u_part).
+
+    ``bonds_t`` ``(B, N, N)``, ``p1`` ``(B, N, N, E)``, ``weights`` ``(B, N, N, A, A)``, ``kappa_t`` and
+    ``kappa_s`` one value per graph (``(B or 1, 1, 1, 1)``, broadcasting against ``(B, N, N, 1)``).
     """
-    e = table.shape[-1]
-    onehot = torch.nn.functional.one_hot(bonds_t, e).to(p1.dtype)
-    c = table.permute(2, 0, 1)[bonds_t]  # (B, N, N, A, A): u_ab[e_t]
-    kt, ks = kappa_t[..., None], kappa_s[..., None]  # against (B, N, N, A, A)
+    b, n = bonds_t.shape[0], bonds_t.shape[1]
+    a, e = table.shape[0], table.shape[-1]
+    if kappa_t.numel() not in (1, b) or kappa_s.numel() not in (1, b):
+        raise ValueError(f"kappa_t and kappa_s need one value per graph (1 or {b}), got "
+                         f"{tuple(kappa_t.shape)} and {tuple(kappa_s.shape)}")
+    dtype = p1.dtype
+    table = table.to(dtype)
+    # coefficient tables, one row per (graph or shared, e_t): (Bk, E, A·A)
+    kb = max(kappa_t.numel(), kappa_s.numel())
+    kt = kappa_t.to(dtype).reshape(-1, 1, 1).expand(kb, 1, 1)
+    ks = kappa_s.to(dtype).reshape(-1, 1, 1).expand(kb, 1, 1)
+    if kb > 1 and bool((kt == kt[:1]).all()) and bool((ks == ks[:1]).all()):  # one time for the batch
+        kt, ks, kb = kt[:1], ks[:1], 1
     r = kt / ks
+    c = table.permute(2, 0, 1).reshape(1, e, a * a)  # u_ab[e_t]
     alpha = torch.where(c > 0, 1.0 / ((1.0 - kt) * c).clamp_min(eps), torch.zeros_like(c))
     beta = 1.0 / (kt + (1.0 - kt) * c).clamp_min(eps)
-    p_t = (p1 * onehot).sum(-1)[..., None, None]
     total = (1.0 - r) * c * alpha
     diag = r * beta + (1.0 - r) * c * (beta - alpha)
-    mass = alpha * (1.0 - p_t) + beta * p_t
-    norm = ks * (total + p_t * diag) + (1.0 - ks) * mass * c
-    w = weights / norm.clamp_min(eps)
-    x = (w * total).sum((-1, -2))[..., None]
-    y = (w * diag).sum((-1, -2))[..., None]
-    z = (w * mass * r * c).sum((-1, -2))[..., None]
-    u_part = torch.einsum("bijxy,xye->bije", w * mass * (1.0 - r) * c, table)
-    probs = kappa_s * p1 * (x + onehot * y) + (1.0 - kappa_s) * (z * onehot + u_part)
+    ac, bc = alpha * c, (beta - alpha) * c
+    n0 = ks * total + (1.0 - ks) * ac  # the normaliser at p_t = 0 ...
+    n1 = ks * diag + (1.0 - ks) * bc  # ... and its slope in p_t
+    u = table.reshape(1, 1, a * a, e)
+    coef = torch.cat([total[..., None], diag[..., None], ac[..., None], bc[..., None],
+                      ac[..., None] * u, bc[..., None] * u], dim=-1)  # (Bk, E, A·A, 4 + 2E)
+    onehot = F.one_hot(bonds_t, e).to(dtype)
+    p_t = (p1 * onehot).sum(-1, keepdim=True)
+    # the normaliser of each (pair, a, b): [o, p_t o] @ [n0; n1] picks row e_t of both tables
+    picks = torch.cat([onehot, p_t * onehot], dim=-1).reshape(b, n * n, 2 * e)
+    ends = torch.cat([n0, n1], dim=1)  # (Bk, 2E, A·A)
+    norm = (picks.reshape(b * n * n, 2 * e) @ ends[0]) if kb == 1 else torch.bmm(picks, ends)
+    w = weights.reshape(norm.shape) / norm.clamp_min_(eps)
+    # every sum over (a, b) at once, for each e_t; then each pair keeps its own e_t's
+    width = 4 + 2 * e
+    coef = coef.permute(0, 2, 1, 3).reshape(kb, a * a, e * width)
+    sums = (w @ coef[0]) if kb == 1 else torch.bmm(w, coef)
+    index = bonds_t.reshape(b * n * n, 1, 1).expand(-1, 1, width)
+    sums = sums.reshape(b * n * n, e, width).gather(1, index).reshape(b, n, n, width)
+    x, y = sums[..., 0:1], sums[..., 1:2]
+    r4, ks4 = r.reshape(kb, 1, 1, 1), ks.reshape(kb, 1, 1, 1)
+    z = r4 * (sums[..., 2:3] + p_t * sums[..., 3:4])
+    u_part = (1.0 - r4) * (sums[..., 4:4 + e] + p_t * sums[..., 4 + e:])
+    probs = ks4 * p1 * (x + onehot * y) + (1.0 - ks4) * (z * onehot + u_part)
     return probs / probs.sum(-1, keepdim=True).clamp_min(eps)
 
 

@@ -185,3 +185,35 @@ def test_fast_joint_bond_posterior_equals_the_explicit_mixture(qm9_process):
         want = torch.einsum("bijxy,bijxye->bije", weights, explicit)
         got = joint_bond_posterior(bonds_t, p1, weights, kt4, ks4, table)
         assert torch.allclose(got, want / want.sum(-1, keepdim=True), atol=1e-10)
+
+
+def test_joint_bond_posterior_with_a_time_per_graph_equals_the_explicit_mixture(qm9_process):
+    """Graphs at different times take the per-graph tables; a shared time given once broadcasts."""
+    process, _ = qm9_process
+    from domains.molecules.process import joint_bond_posterior
+
+    g = torch.Generator().manual_seed(6)
+    b, n, e = 4, 6, 4
+    a = process.space.num_atom_types
+    table = process.bond_given_pair
+    bonds_t = torch.randint(0, e, (b, n, n), generator=g)
+    p1 = torch.softmax(3 * torch.randn(b, n, n, e, generator=g, dtype=torch.float64), -1)
+    pa = torch.softmax(3 * torch.randn(b, n, a, generator=g, dtype=torch.float64), -1)
+    weights = pa[:, :, None, :, None] * pa[:, None, :, None, :]
+    kt4 = torch.tensor([0.0, 0.05, 0.5, 0.97], dtype=torch.float64).reshape(b, 1, 1, 1)
+    ks4 = torch.tensor([0.02, 0.3, 0.55, 1.0], dtype=torch.float64).reshape(b, 1, 1, 1)
+    oh = torch.nn.functional.one_hot(bonds_t, e).double()
+    explicit = rank_one_posterior(oh[:, :, :, None, None], p1[:, :, :, None, None], kt4[..., None, None],
+                                  ks4[..., None, None], table)
+    want = torch.einsum("bijxy,bijxye->bije", weights, explicit)
+    want = want / want.sum(-1, keepdim=True)
+    got = joint_bond_posterior(bonds_t, p1, weights, kt4, ks4, table)
+    assert torch.allclose(got, want, atol=1e-10)
+    # one time for the whole batch, given as one value: the same as repeating it per graph
+    shared = joint_bond_posterior(bonds_t, p1, weights, kt4[2:3], ks4[2:3], table)
+    repeated = joint_bond_posterior(bonds_t, p1, weights, kt4[2:3].expand(b, 1, 1, 1), ks4[2:3].expand(b, 1, 1, 1),
+                                    table)
+    assert torch.allclose(shared, repeated, atol=1e-12)
+    assert torch.allclose(shared[2], want[2], atol=1e-10)
+    with pytest.raises(ValueError, match="one value per graph"):
+        joint_bond_posterior(bonds_t, p1, weights, kt4[:2], ks4[:2], table)
