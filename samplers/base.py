@@ -38,6 +38,7 @@ from gensci.core.categorical import sample_categorical
 from gensci.core.guidance import Guidance, GuidedModel
 from gensci.core.process import Condition, Process
 from gensci.core.product import ProductProcess
+from gensci.core.softmax import softmax
 from gensci.core.state import Mask, State, field_mask
 from gensci.errors import IncompatibleSampler
 
@@ -68,7 +69,7 @@ def categorical_jump(process: Process, x: Tensor, logits: Tensor, t: Tensor, s: 
     """``x_s ~ p(x_s | x_t) = sum_{x1} q(x_s | x_t, x1) p1_hat(x1)`` with ``p1_hat =
     softmax(logits / temperature)``; the step that reaches the data draws ``x1 ~ p1_hat``
     (its argmax with ``argmax_last``)."""
-    p1 = torch.softmax(logits / temperature, dim=-1)
+    p1 = softmax(logits if temperature == 1.0 else logits / temperature)
     if bool((s >= 1.0).all()):
         x1 = p1.argmax(dim=-1) if argmax_last else sample_categorical(p1, generator)
         return process.space.project(x1, mask)

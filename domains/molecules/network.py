@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from domains.molecules.space import unpack_graph
 from gensci.nn.conditioning import TimeConditioned
 from gensci.nn.conditions import ConditionEncoder, ConditionSpec, specs_to_dicts
-from gensci.nn.dit import DiTBlock, modulate
+from gensci.nn.dit import DiTBlock, attention_bias, modulate
 from gensci.nn.embeddings import TimeEmbedding
 
 __all__ = ["GraphDiT", "BLOCKED_LOGIT"]
@@ -131,8 +131,9 @@ class GraphDiT(TimeConditioned, nn.Module):
         h = self.embed_tokens(torch.cat([atom_oh, bond_oh.flatten(-2)], dim=-1))
         c = self.embed(t, cond, b)
         bias = self.edge_bias(bonds).permute(0, 3, 1, 2)  # (B, heads, N, N)
+        bias = attention_bias(nodes, bias, h.dtype)  # the padded keys' logits added once for all blocks
         for block in self.blocks:
-            h = block(h, c, mask=nodes, bias=bias)
+            h = block(h, c, bias=bias)
         shift, scale = self.ada(c).unsqueeze(1).chunk(2, dim=-1)
         g = modulate(self.norm(h), shift, scale)
         atom_logits = self.atom_out(g) + self.atom_residual(atoms)

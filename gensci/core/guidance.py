@@ -28,6 +28,7 @@ from torch import Tensor
 
 from gensci.core import state
 from gensci.core.process import Condition
+from gensci.core.softmax import log_softmax
 from gensci.core.state import State
 
 __all__ = ["Guidance", "GuidedModel", "cfg_linear", "cfg_probability", "tcfg", "drop_all"]
@@ -55,9 +56,9 @@ def cfg_linear(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
 
 def cfg_probability(cond_logits: Tensor, uncond_logits: Tensor, scale: float) -> Tensor:
     """Normalised log of ``p_u^(1-s) p_c^s`` over the last axis (class axis)."""
-    log_pc = torch.log_softmax(cond_logits, dim=-1)
-    log_pu = torch.log_softmax(uncond_logits, dim=-1)
-    return torch.log_softmax((1.0 - scale) * log_pu + scale * log_pc, dim=-1)
+    log_pc = log_softmax(cond_logits)
+    log_pu = log_softmax(uncond_logits)
+    return log_softmax((1.0 - scale) * log_pu + scale * log_pc)
 
 
 def tcfg(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
