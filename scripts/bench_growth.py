@@ -29,12 +29,12 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 import gensci
 from gensci.growth import growth_exponent, local_exponents
 from gensci.io import atomic_write
 from gensci.machine import cpu_name
+from gensci.nn.timed import TimedNetwork
 
 #: (model, size option, sizes, batch at those sizes, batches, size for the batch sweep)
 SWEEPS = {
@@ -42,21 +42,6 @@ SWEEPS = {
     "proteins": ("proteins/bundled", "length", [32, 64, 128, 256], 16, [4, 8, 16, 32, 64], 64),
     "atoms": ("atoms/qm9", "atoms", [9, 14, 19, 24, 29], 32, [8, 16, 32, 64, 128], 19),
 }
-
-
-class TimedNetwork(nn.Module):
-    """The sampler's network, with the wall time of every call added to ``seconds``."""
-
-    def __init__(self, network: nn.Module):
-        super().__init__()
-        self.network, self.seconds, self.calls = network, 0.0, 0
-
-    def forward(self, *args, **kwargs):
-        start = time.perf_counter()
-        out = self.network(*args, **kwargs)
-        self.seconds += time.perf_counter() - start
-        self.calls += 1
-        return out
 
 
 def measure(model: gensci.model.GenerativeModel, batch: int, options: dict, steps: tuple[int, int],

@@ -164,3 +164,4 @@ def test_sampling_a_bundled_model_through_the_wrapper():
 
     model.sample(4, steps=4, seed=0, progress=False, precision="fp32", redraws=0, network_wrapper=wrapper)
     assert holder["net"].calls == 4 and holder["net"].full_calls == 2
+
