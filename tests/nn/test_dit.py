@@ -159,3 +159,65 @@ def test_tanh_gelu_matches_the_tanh_formula_and_the_exact_form_in_bf16() -> None
     at_rounded = 0.5 * xb.double() * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (xb.double() + 0.044715 * xb.double() ** 3)))
     # in bfloat16: the tanh form of the rounded input, to the 5e-4 gap plus one rounding (2^-8 relative)
     torch.testing.assert_close(TanhGELU()(xb).double(), at_rounded, atol=5e-4, rtol=2.0**-8)
+
+
+# ---------------------------------------------------------------- float32 inference routes
+def test_tanh_gelu_in_place_is_the_tanh_form():
+    from gensci.nn.dit import tanh_gelu_
+
+    x64 = torch.linspace(-12, 12, 4001, dtype=torch.float64)
+    tanh_form = 0.5 * x64 * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (x64 + 0.044715 * x64**3)))
+    y = x64.clone()
+    assert tanh_gelu_(y) is y  # in place
+    torch.testing.assert_close(y, tanh_form, atol=1e-12, rtol=1e-12)
+    x32 = x64.float()
+    with torch.no_grad():
+        got = TanhGELU()(x32)
+    assert torch.equal(x32, x64.float())  # the module leaves its input alone
+    torch.testing.assert_close(got.double(), tanh_form, atol=2e-6, rtol=1e-6)
+
+
+def test_mlp_inference_route_equals_the_plain_route():
+    from gensci.nn.dit import MLP, MLP_CHUNK_ROWS
+
+    mlp = MLP(24, 4.0)
+    assert [k for k in mlp.state_dict()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    x = torch.randn(3, MLP_CHUNK_ROWS // 2 + 7, 24, generator=torch.Generator().manual_seed(0))  # chunks and a rest
+    plain = mlp[2](torch.nn.functional.gelu(mlp[0](x), approximate="tanh"))  # autograd on: the plain route
+    with torch.no_grad():
+        fast = mlp(x)
+    assert fast.shape == plain.shape
+    torch.testing.assert_close(fast, plain.detach(), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bias_kind", ["none", "mask", "full"])
+def test_float32_explicit_attention_equals_fused_attention(bias_kind):
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(6, 4, 9, 8, generator=g) for _ in range(3))
+    mask = torch.ones(6, 9, dtype=torch.bool)
+    mask[:, 6:] = False
+    bias = {"none": None, "mask": attention_bias(mask, None, torch.float32),
+            "full": attention_bias(mask, torch.randn(6, 4, 9, 9, generator=g), torch.float32)}[bias_kind]
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    torch.testing.assert_close(explicit_attention(q, k, v, bias), fused, atol=1e-6, rtol=1e-5)
+
+
+def test_short_float32_attention_takes_the_explicit_route():
+    from gensci.nn.dit import EXPLICIT_ATTENTION_MAX_TOKENS_FP32, _explicit_attention
+
+    short = torch.zeros(2, 4, EXPLICIT_ATTENTION_MAX_TOKENS_FP32, 8)
+    assert _explicit_attention(short) and _explicit_attention(short.bfloat16())
+    assert not _explicit_attention(torch.zeros(2, 4, EXPLICIT_ATTENTION_MAX_TOKENS_FP32 + 1, 8))
+    assert not _explicit_attention(short.double())
+
+
+def test_dit_block_inference_route_equals_the_training_formula():
+    block = randomize_(DiTBlock(DIM, HEADS, cond_dim=12)).eval()
+    x, _ = _data(b=3, n=7)
+    mask = torch.arange(7)[None] < torch.tensor([7, 5, 2])[:, None]
+    c = torch.randn(3, 12, generator=torch.Generator().manual_seed(2))
+    bias = torch.randn(3, HEADS, 7, 7, generator=torch.Generator().manual_seed(3))
+    plain = block(x, c, mask=mask, bias=bias)  # autograd on: the plain route
+    with torch.no_grad():
+        fast = block(x, c, mask=mask, bias=bias)
+    torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)

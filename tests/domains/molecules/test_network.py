@@ -83,3 +83,15 @@ def test_fresh_network_predicts_the_noisy_input_free_zero_logits(generator):
     out = fresh(x, torch.zeros(3), mask=mask)
     assert torch.equal(out[..., 0, :5], torch.zeros_like(out[..., 0, :5]))
     assert torch.equal(out[..., 1:, :4], torch.zeros_like(out[..., 1:, :4]))
+
+
+def test_inference_routes_give_the_logits_of_the_plain_routes(net, generator):
+    """Under no_grad in float32 the blocks take their fused routes; the logits stay those of the
+    autograd (plain) routes to float rounding."""
+    x, mask = _batch(generator)
+    t = torch.full((3,), 0.4)
+    cond = {"gap": torch.tensor([0.2, float("nan"), 0.3]), "aromatic": torch.tensor([1.0, 0.0, float("nan")])}
+    plain = net(x, t, cond=cond, mask=mask).detach()
+    with torch.no_grad():
+        fast = net(x, t, cond=cond, mask=mask)
+    torch.testing.assert_close(fast, plain, atol=1e-4, rtol=1e-5)
