@@ -96,13 +96,32 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         b, n, d = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x)
+        if qkv.dtype == torch.float32 and qkv.device.type == "cpu" and n <= EXPLICIT_ATTENTION_MAX_TOKENS_FP32:
+            return self.proj(self._head_major(qkv, bias))
+        q, k, v = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
         if _explicit_attention(q):
             o = explicit_attention(q, k, v, bias)
         else:
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.proj(o.transpose(1, 2).reshape(b, n, d))
+
+    def _head_major(self, qkv: Tensor, bias: Tensor | None) -> Tensor:
+        """Short float32 attention with the batch of products ordered head-major, ``(h, b)``:
+        ``q``, ``k``, ``v`` come out of one 4-d transpose of the ``(B, N, 3·H, d)`` projections
+        (a permutation of the 5-d ``(3, B, H, N, d)`` layout is several times slower to copy on
+        CPU), the bias is laid out to match, and the scale and bias enter one ``baddbmm``.
+        Returns ``(B, N, H·d)``, before the output projection."""
+        b, n, _ = qkv.shape
+        h, hd = self.heads, self.head_dim
+        heads = qkv.view(b, n, 3 * h, hd).permute(2, 0, 1, 3).contiguous().view(3, h * b, n, hd)
+        q, k, v = self.q_norm(heads[0]), self.k_norm(heads[1]), heads[2]
+        scores = torch.bmm(q, k.transpose(1, 2)).mul_(hd**-0.5) if bias is None else torch.baddbmm(
+            bias.to(torch.float32).expand(b, h, n, n).transpose(0, 1).reshape(h * b, n, n), q, k.transpose(1, 2),
+            alpha=hd**-0.5)
+        o = torch.bmm(softmax(scores), v)
+        return o.view(h, b, n, hd).permute(1, 2, 0, 3).reshape(b, n, h * hd)
 
 
 #: CPU bfloat16 attention over at most this many tokens uses :func:`explicit_attention`

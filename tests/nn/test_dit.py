@@ -221,3 +221,22 @@ def test_dit_block_inference_route_equals_the_training_formula():
     with torch.no_grad():
         fast = block(x, c, mask=mask, bias=bias)
     torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("qk_norm", [False, True])
+def test_short_float32_attention_module_equals_fused_attention(qk_norm):
+    """The head-major route of :class:`Attention` (float32, at most 16 tokens) against the fused
+    kernel on the module's own projections."""
+    attn = randomize_(Attention(DIM, HEADS, qk_norm=qk_norm)).eval()
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(5, 9, DIM, generator=g)
+    mask = torch.arange(9)[None] < torch.tensor([9, 7, 4, 9, 1])[:, None]
+    for bias in (None, attention_bias(mask, None, torch.float32),
+                 attention_bias(mask, torch.randn(5, HEADS, 9, 9, generator=g), torch.float32),
+                 torch.randn(1, HEADS, 9, 9, generator=g)):
+        with torch.no_grad():
+            got = attn(x, bias)
+            q, k, v = attn.qkv(x).view(5, 9, 3, HEADS, DIM // HEADS).permute(2, 0, 3, 1, 4)
+            o = torch.nn.functional.scaled_dot_product_attention(attn.q_norm(q), attn.k_norm(k), v, attn_mask=bias)
+            want = attn.proj(o.transpose(1, 2).reshape(5, 9, DIM))
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
