@@ -56,6 +56,7 @@ from gensci.config import compose, to_plain  # noqa: E402
 from gensci.core.guidance import Guidance, GuidedModel  # noqa: E402
 from gensci.machine import cpu_name
 from gensci.model import GenerativeModel, build, bundled_models, load, make_sampler  # noqa: E402
+from gensci.nn.compiled import compiled  # noqa: E402
 from gensci.nn.precision import with_precision  # noqa: E402
 from gensci.training.module import GenerativeModule  # noqa: E402
 from samplers.categorical import CategoricalSampler  # noqa: E402
@@ -113,10 +114,11 @@ def untrained_gensci(domain: MoleculesDomain, seed: int = 0) -> GenerativeModel:
 
 
 def gensci_sample(model: GenerativeModel, values: np.ndarray, steps: int, guidance: float, seed: int = 0,
-                  batch: int = 4096, precision: str = "fp32"):
+                  batch: int = 4096, precision: str = "fp32", network: torch.nn.Module | None = None):
     """``len(values)`` molecules, molecule i conditioned on ``gap = values[i]``; decoded.
-    ``precision="bf16"`` runs the network in bfloat16 (the posterior stays float32)."""
-    network = with_precision(model.network, precision)
+    ``precision="bf16"`` runs the network in bfloat16 (the posterior stays float32); ``network``
+    replaces the model's own (e.g. its compiled form)."""
+    network = with_precision(model.network if network is None else network, precision)
     n = len(values)
     plan = model.domain.plan(n, {"gap": float(values[0])})
     plan.cond["gap"] = torch.as_tensor(values, dtype=torch.float32)
@@ -252,15 +254,27 @@ def part_speed(args, domain, result) -> None:
     rows = []
     # each library in float32, then with its network in bfloat16 (gensci: autocast around the
     # network only; torch-molecule: autocast around its whole generate(), which also lowers its
-    # sampler's products and so can only favour it)
+    # sampler's products and so can only favour it); with --compile, gensci's float32 network
+    # also compiled (gensci.nn.compiled), its compilation timed apart and left out of the rows
     variants = [("gensci", "fp32"), ("torch-molecule", "fp32"), ("gensci", "bf16"), ("torch-molecule", "bf16")]
+    compiled_net, compile_seconds = None, None
+    if args.compile:
+        compiled_net = compiled(model.network)
+        t0 = time.perf_counter()
+        gensci_sample(model, values, 2, 2.0, network=compiled_net)  # traces the batch's shapes
+        compile_seconds = time.perf_counter() - t0
+        log(f"  speed gensci fp32+compile: first call (compilation) {compile_seconds:.1f} s")
+        variants.insert(1, ("gensci", "fp32+compile"))
     failures: dict[str, str] = {}
     for steps in args.speed_steps:
         for lib, precision in variants:
             if lib == "torch-molecule" and gen is None:
                 continue
             t0 = time.perf_counter()
-            if lib == "gensci":
+            if lib == "gensci" and precision == "fp32+compile":
+                out = gensci_sample(model, values, steps, 2.0, network=compiled_net)
+                n_valid = sum(s is not None for s in out.smiles)
+            elif lib == "gensci":
                 out = gensci_sample(model, values, steps, 2.0, precision=precision)
                 n_valid = sum(s is not None for s in out.smiles)
             else:
@@ -292,7 +306,7 @@ def part_speed(args, domain, result) -> None:
     ratios: dict = {}
     for steps in sorted({r["steps"] for r in rows}):
         by = {(r["lib"], r["precision"]): r["seconds"] for r in rows if r["steps"] == steps}
-        for tm_p, gs_p in (("fp32", "fp32"), ("fp32", "bf16"), ("bf16", "bf16")):
+        for tm_p, gs_p in (("fp32", "fp32"), ("fp32", "fp32+compile"), ("fp32", "bf16"), ("bf16", "bf16")):
             if ("torch-molecule", tm_p) in by and ("gensci", gs_p) in by:
                 ratios.setdefault(f"torch-molecule {tm_p} / gensci {gs_p}", {})[str(steps)] = (
                     by[("torch-molecule", tm_p)] / by[("gensci", gs_p)])
@@ -300,7 +314,7 @@ def part_speed(args, domain, result) -> None:
     if gen is not None:
         n_params["torch-molecule"] = sum(p.numel() for p in gen.model.parameters())
     result["speed"] = {"rows": rows, "speedup": ratios, "failures": failures, "parameters": n_params, "guidance": 2.0,
-                       "size": {"hidden": HIDDEN, "depth": DEPTH, "heads": HEADS}}
+                       "size": {"hidden": HIDDEN, "depth": DEPTH, "heads": HEADS}, "compile_seconds": compile_seconds}
     print(f"## Sampling speed (batch {args.batch}, guidance 2, hidden {HIDDEN}, depth {DEPTH}, {HEADS} heads)\n")
     print("| library | network | steps | s per batch | s per molecule | ms per step |\n|---|---|---|---|---|---|")
     for r in rows:
@@ -311,6 +325,8 @@ def part_speed(args, domain, result) -> None:
         print(f"\nspeed-up ({pairing}): " + ", ".join(f"{k} steps {v:.2f}×" for k, v in by_steps.items()))
     for variant, message in failures.items():
         print(f"\n{variant} does not run: {message}")
+    if compile_seconds is not None:
+        print(f"\ngensci fp32+compile: compilation (first call, not in the rows) {compile_seconds:.1f} s")
     print(f"parameters: {n_params}\n")
 
 
@@ -607,6 +623,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=200, help="molecules per sampling batch (speed)")
     p.add_argument("--speed-steps", type=int, nargs="+", default=[50, 100],
                    help="steps timed; add 500 to time the full chain instead of extrapolating")
+    p.add_argument("--compile", action="store_true",
+                   help="speed: also time gensci's float32 network under torch.compile (compilation timed apart)")
     p.add_argument("--extrapolate-to", type=int, default=500, help="speed: chain length estimated from the two shortest")
     p.add_argument("--train-batch", type=int, default=256)
     p.add_argument("--train-steps", type=int, default=20)
