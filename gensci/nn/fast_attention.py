@@ -101,10 +101,9 @@ def banded_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, windo
 
 
 def _attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None) -> Tensor:
-    """Full attention by the route :class:`~gensci.nn.dit.Attention` takes."""
-    from gensci.nn.dit import _explicit_attention
-
-    if _explicit_attention(q):
+    """Full attention of ``(B, H, L, d)`` heads (short sequences written out, as
+    :class:`~gensci.nn.dit.Attention` does, else PyTorch's fused kernel)."""
+    if q.device.type == "cpu" and q.shape[-2] <= 32:
         return explicit_attention(q, k, v, bias)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
@@ -202,22 +201,28 @@ class FastAttentionNetwork(nn.Module):
             x = x[: b // 2]
             if bias is not None and bias.shape[0] == b:
                 bias = bias[: b // 2]
-        q, k, v = layer.qkv(x).view(x.shape[0], n, 3, layer.heads, layer.head_dim).permute(2, 0, 3, 1, 4)
-        q, k = layer.q_norm(q), layer.k_norm(k)
-        windowed = o.between == "window" and o.every > 1
-        if not full and (cache.residual is None or cache.residual.shape != q.shape):
-            full = True  # the residual belongs to another layout (a chain without CFG halves): refresh
-        if full:
-            a = _attend(q, k, v, bias)
-            cache.residual = a - banded_attention(q, k, v, bias, o.window) if windowed else None
+        if o.between == "window" and o.every > 1:
+            out = self._windowed(layer, cache, x, bias, full)
         else:
-            a = banded_attention(q, k, v, bias, o.window) + cache.residual
-        out = layer.proj(a.transpose(1, 2).reshape(x.shape[0], n, d))
+            out = Attention.forward(layer, x, bias)  # the layer's own route
         if self._halves:
             out = torch.cat([out, out])
         if full:
             cache.output = out
         return out
+
+    def _windowed(self, layer: Attention, cache: _Layer, x: Tensor, bias: Tensor | None, full: bool) -> Tensor:
+        """Full attention with the residual ``A - W`` cached, or ``W + residual`` (WA-RS)."""
+        b, n, d = x.shape
+        q, k, v = layer.qkv(x).view(b, n, 3, layer.heads, layer.head_dim).permute(2, 0, 3, 1, 4)
+        q, k = layer.q_norm(q), layer.k_norm(k)
+        window = self.options.window
+        if full or cache.residual is None or cache.residual.shape != q.shape:
+            a = _attend(q, k, v, bias)
+            cache.residual = a - banded_attention(q, k, v, bias, window)
+        else:
+            a = banded_attention(q, k, v, bias, window) + cache.residual
+        return layer.proj(a.transpose(1, 2).reshape(b, n, d))
 
 
 def parse_layers(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
