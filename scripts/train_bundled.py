@@ -54,9 +54,12 @@ def _timed_evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, spli
 
 
 def numeric_targets(spec: dict) -> list[float]:
-    """Two requested values of a numeric condition: the training mean minus and plus one std."""
+    """Two requested values of a numeric condition: the training mean minus and plus one std
+    (of ``log y`` for a log-scale condition: ``exp(mean -+ std)``), within the training range."""
     low, high = spec.get("low", -math.inf), spec.get("high", math.inf)
-    return [min(max(spec["mean"] + k * spec["std"], low), high) for k in (-1.0, 1.0)]
+    log = spec.get("scale", "linear") == "log"
+    values = [spec["mean"] + k * spec["std"] for k in (-1.0, 1.0)]
+    return [min(max(math.exp(v) if log else v, low), high) for v in values]
 
 
 def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_conditional: int,

@@ -156,8 +156,10 @@ class ConditionalSteering(Strategy):
                 mu = (low + high) / 2 if start is None else float(start)
                 if not low <= mu <= high:
                     raise GensciError(f"conditional steering: {name}={mu:g} lies outside the training range [{low:g}, {high:g}]")
-                # the training std where the spec has one (a range is stretched by outliers)
-                scale = float(spec["std"]) if spec.get("std") else (high - low)
+                # the training std where the spec has one in the property's units (a range is
+                # stretched by outliers); a log-scale spec's std is of log y
+                linear = spec.get("scale", "linear") == "linear"
+                scale = float(spec["std"]) if spec.get("std") and linear else (high - low)
                 self.search[name] = {"kind": "numeric", "low": low, "high": high, "mean": mu, "std": self.spread * scale}
             else:
                 classes = [str(c) for c in spec["classes"]]

@@ -55,6 +55,8 @@ __all__ = [
 
 #: the kinds of condition
 KINDS = ("numeric", "categorical", "vector")
+#: how a numeric property is normalised (:attr:`ConditionSpec.scale`)
+SCALES = ("linear", "log")
 
 
 @dataclass
@@ -68,7 +70,13 @@ class ConditionSpec:
         dim: the vector's length (vector only).
         low, high: training range of a numeric property (domains refuse requests outside it,
             :func:`gensci.domain.check_conditions`).
-        mean, std: normaliser of a numeric property, ``(y - mean) / std``.
+        mean, std: normaliser of a numeric property, ``(y - mean) / std``; with
+            ``scale="log"`` they are the mean and spread of ``log y``, and the network sees
+            ``(log y - mean) / std``.
+        scale: ``"linear"`` (default) or ``"log"``, for a positive property whose training
+            values span orders of magnitude (a part's size in mm), so that the encoder sees
+            a spread-out input and requested values are judged relatively. ``low`` and
+            ``high`` stay in the property's own units either way.
     """
 
     name: str
@@ -79,6 +87,7 @@ class ConditionSpec:
     mean: float = 0.0
     std: float = 1.0
     dim: int | None = None
+    scale: str = "linear"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -100,6 +109,11 @@ class ConditionSpec:
             raise ValueError(f"condition {self.name!r}: std must be positive and finite, got {self.std}")
         self.low = None if self.low is None else float(self.low)
         self.high = None if self.high is None else float(self.high)
+        if self.scale not in SCALES:
+            raise ValueError(f"condition {self.name!r}: scale must be one of {', '.join(map(repr, SCALES))}, "
+                             f"got {self.scale!r}")
+        if self.scale == "log" and (self.kind != "numeric" or (self.low is not None and not self.low > 0)):
+            raise ValueError(f"condition {self.name!r}: a log scale needs a numeric property with positive values")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain python types only, safe for ``torch.load(weights_only=True)``."""
@@ -128,9 +142,11 @@ class ConditionSpec:
         return cls(**d)
 
     @classmethod
-    def from_values(cls, name: str, values: Tensor, kind: str = "numeric", num_classes: int | None = None) -> ConditionSpec:
-        """Fit a spec to training labels (NaN ignored): mean/std/low/high, the class count, or
-        (``kind="vector"``, values ``(N, D)``) the vector's length."""
+    def from_values(cls, name: str, values: Tensor, kind: str = "numeric", num_classes: int | None = None,
+                    scale: str = "linear") -> ConditionSpec:
+        """Fit a spec to training labels (NaN ignored): mean/std/low/high (mean and std of
+        ``log y`` with ``scale="log"``), the class count, or (``kind="vector"``, values
+        ``(N, D)``) the vector's length."""
         if kind == "vector":
             values = torch.as_tensor(values)
             if values.ndim != 2:
@@ -143,8 +159,12 @@ class ConditionSpec:
         if kind == "categorical":
             n = int(v.max().item()) + 1 if num_classes is None else num_classes
             return cls(name, "categorical", num_classes=n)
-        std = float(v.std(unbiased=False).item()) if v.numel() > 1 else 1.0
-        return cls(name, kind, low=float(v.min()), high=float(v.max()), mean=float(v.mean()), std=std if std > 0 else 1.0)
+        if scale == "log" and not bool((v > 0).all()):
+            raise ValueError(f"condition {name!r}: a log scale needs positive values")
+        u = torch.log(v) if scale == "log" else v
+        std = float(u.std(unbiased=False).item()) if u.numel() > 1 else 1.0
+        return cls(name, kind, low=float(v.min()), high=float(v.max()), mean=float(u.mean()), std=std if std > 0 else 1.0,
+                   scale=scale)
 
 
 #: keys of a domain's condition dicts that describe a property for people (class names, the
@@ -369,7 +389,7 @@ class ConditionEncoder(nn.Module):
         for i, (spec, emb) in enumerate(zip(self.specs, self.embedders)):
             y = self._values(cond, i, batch_size, dev)
             if spec.kind == "numeric":
-                y = (y - self._mean[i]) / self._std[i]
+                y = ((torch.log(y) if spec.scale == "log" else y) - self._mean[i]) / self._std[i]
             out = out + emb(y, keep if keep_each is None else keep_each[:, i])
         return out
 

@@ -228,3 +228,31 @@ def test_separate_dropout_keeps_the_joint_draw_and_is_off_in_eval() -> None:
     assert torch.equal(both.eval()(cond, b), joint.eval()(cond, b))
     with pytest.raises(ValueError, match="dropout_each"):
         ConditionEncoder(SPECS, 8, dropout_each=1.0)
+
+
+def test_log_scale_condition_sees_the_logarithm_normalised() -> None:
+    values = torch.tensor([1.0, 10.0, 100.0, 1000.0])
+    spec = ConditionSpec.from_values("size", values, scale="log")
+    logs = torch.log(values.double())
+    assert spec.scale == "log" and (spec.low, spec.high) == (1.0, 1000.0)
+    assert spec.mean == pytest.approx(float(logs.mean())) and spec.std == pytest.approx(float(logs.std(unbiased=False)))
+    # the same weights on a linear spec fed log y must give the same embedding
+    torch.manual_seed(0)
+    log_encoder = ConditionEncoder([spec], 16)
+    linear = ConditionSpec("size", mean=spec.mean, std=spec.std)
+    linear_encoder = ConditionEncoder([linear], 16)
+    linear_encoder.load_state_dict(log_encoder.state_dict())
+    y = torch.tensor([3.0, 250.0, float("nan")])
+    torch.testing.assert_close(log_encoder({"size": y}, 3), linear_encoder({"size": torch.log(y)}, 3))
+    assert ConditionSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_log_scale_needs_positive_numeric_values() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        ConditionSpec.from_values("x", torch.tensor([0.0, 1.0]), scale="log")
+    with pytest.raises(ValueError, match="positive"):
+        ConditionSpec("x", low=-1.0, high=2.0, scale="log")
+    with pytest.raises(ValueError, match="scale"):
+        ConditionSpec("x", scale="sqrt")
+    with pytest.raises(ValueError, match="numeric"):
+        ConditionSpec("c", kind="categorical", num_classes=2, scale="log")
