@@ -97,7 +97,7 @@ class Attention(nn.Module):
     def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         b, n, d = x.shape
         qkv = self.qkv(x)
-        if qkv.dtype == torch.float32 and qkv.device.type == "cpu" and n <= EXPLICIT_ATTENTION_MAX_TOKENS_FP32:
+        if n <= EXPLICIT_ATTENTION_MAX_TOKENS_FP32 and _inference_fp32(qkv):
             return self.proj(self._head_major(qkv, bias))
         q, k, v = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
@@ -137,12 +137,13 @@ def _explicit_attention(q: Tensor) -> bool:
     (a protein chain) the fused kernel is as fast or faster. In float32 the explicit route
     (one ``baddbmm`` that adds the bias, a softmax and one ``bmm``) takes 8.0 against 11.1 ms
     at 9 tokens and 6.5 against 8.4 ms at 16, and loses from 32 tokens on (10.3 against 9.4 ms
-    at 200 x 32). Such short calls take the explicit route."""
+    at 200 x 32). Such short calls take the explicit route (in float32 only outside autograd:
+    training keeps the fused kernel)."""
     if q.device.type != "cpu" or q.ndim != 4:
         return False
     if q.dtype == torch.bfloat16:
         return q.shape[-2] <= EXPLICIT_ATTENTION_MAX_TOKENS
-    return q.dtype == torch.float32 and q.shape[-2] <= EXPLICIT_ATTENTION_MAX_TOKENS_FP32
+    return q.dtype == torch.float32 and q.shape[-2] <= EXPLICIT_ATTENTION_MAX_TOKENS_FP32 and not torch.is_grad_enabled()
 
 
 def explicit_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
