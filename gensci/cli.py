@@ -78,18 +78,7 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redraws", type=int, default=None, metavar="K",
                    help="draw samples the domain rejects (e.g. CAD parts that build no valid solid) again, up to K "
                         "times (default: the domain's; 0 never)")
-    p.add_argument("--fast-attention", type=_fast_attention, default=None, metavar="SPEC",
-                   help="skip redundant attention work while sampling (DiTFastAttn): reuse:K (full attention every "
-                        "K-th step, reused between), window:W:K (window attention of W tokens with the cached "
-                        "residual), cfg (shared across the guidance halves), joined by + (docs/benchmarks.md)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-
-def _fast_attention(value: str) -> Any:
-    """``--fast-attention`` checked while parsing (:meth:`FastAttention.parse`)."""
-    from gensci.nn.fast_attention import FastAttention
-
-    return FastAttention.parse(value)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -203,7 +192,7 @@ def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str,
         raise GensciError(f"unexpected argument --{taken[0]}")
     return dict(conditions=parse_condition_values(args.condition) or None, guidance=args.guidance, steps=args.steps,
                 sampler=args.sampler, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                precision=args.precision, redraws=args.redraws, network_wrapper=getattr(args, "fast_attention", None), **extra)
+                precision=args.precision, redraws=args.redraws, **extra)
 
 
 def _trajectory_path(args: argparse.Namespace) -> Path:

@@ -109,24 +109,3 @@ def test_refine_and_evaluate_take_the_precision_too():
     assert args.precision == "bf16"
     args, _ = _parser().parse_known_args(["sample", "points/moons", "-o", "x.csv"])
     assert args.precision == "auto"
-
-
-def test_fast_attention_reaches_the_sampler_and_bad_specs_are_one_line(tmp_path, capsys, monkeypatch):
-    import gensci.model as model_module
-
-    seen = {}
-    original = model_module.GenerativeModel.sample
-
-    def spy(self, n, *args, **kwargs):
-        seen["wrapper"] = kwargs.get("network_wrapper")
-        return original(self, n, *args, **kwargs)
-
-    monkeypatch.setattr(model_module.GenerativeModel, "sample", spy)
-    out = str(tmp_path / "m.sdf")
-    assert main(["sample", "molecules/qm9", "-n", "3", "--steps", "4", "-o", out, "-q", "--fast-attention", "cfg+reuse:2"]) == 0
-    from gensci.nn.fast_attention import FastAttention
-
-    assert seen["wrapper"] == FastAttention(every=2, cfg_share=True)
-    capsys.readouterr()
-    assert main(["sample", "molecules/qm9", "-n", "3", "-o", out, "-q", "--fast-attention", "skip:2"]) == 2
-    assert capsys.readouterr().err.strip().startswith("error: --fast-attention: cannot read 'skip:2'")

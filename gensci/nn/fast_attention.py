@@ -73,29 +73,6 @@ class FastAttention:
     def __call__(self, network: nn.Module, plan: Any = None, process: Any = None) -> FastAttentionNetwork:
         return FastAttentionNetwork(network, self)
 
-    @classmethod
-    def parse(cls, text: str) -> FastAttention:
-        """The command line's form (``gensci sample --fast-attention``), parts joined by ``+``:
-        ``reuse:K`` (full attention every K-th call, reused between), ``window:W:K`` (window
-        of W tokens between full calls every K-th), ``cfg`` (share across the CFG halves);
-        e.g. ``cfg+reuse:2``."""
-        options: dict[str, Any] = {}
-        for part in str(text).split("+"):
-            name, *values = part.strip().split(":")
-            try:
-                if name == "cfg" and not values:
-                    options["cfg_share"] = True
-                elif name == "reuse" and len(values) == 1 and "every" not in options:
-                    options.update(every=int(values[0]), between="reuse")
-                elif name == "window" and len(values) == 2 and "every" not in options:
-                    options.update(window=int(values[0]), every=int(values[1]), between="window")
-                else:
-                    raise ValueError
-            except ValueError:
-                raise GensciError(f"--fast-attention: cannot read {part!r} in {text!r}; give reuse:K, window:W:K or "
-                                  "cfg, joined by + (e.g. cfg+reuse:2), with one of reuse and window") from None
-        return cls(**options)
-
 
 def banded_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, window: int) -> Tensor:
     """``softmax(q k^T / sqrt(d) + bias) v`` over the keys ``j`` with ``|i - j| <= window`` only.

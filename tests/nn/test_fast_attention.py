@@ -165,15 +165,3 @@ def test_sampling_a_bundled_model_through_the_wrapper():
     model.sample(4, steps=4, seed=0, progress=False, precision="fp32", redraws=0, network_wrapper=wrapper)
     assert holder["net"].calls == 4 and holder["net"].full_calls == 2
 
-
-
-def test_the_command_line_form_reads_back_into_options():
-    assert FastAttention.parse("reuse:2") == FastAttention(every=2, between="reuse")
-    assert FastAttention.parse("window:8:4") == FastAttention(every=4, between="window", window=8)
-    assert FastAttention.parse("cfg+reuse:3") == FastAttention(every=3, cfg_share=True)
-    assert FastAttention.parse("cfg") == FastAttention(cfg_share=True)
-    for bad in ("reuse", "reuse:x", "window:8", "reuse:2+window:8:2", "fast", "cfg:1"):
-        with pytest.raises(GensciError, match="--fast-attention"):
-            FastAttention.parse(bad)
-    with pytest.raises(GensciError, match="every"):
-        FastAttention.parse("reuse:0")
