@@ -50,16 +50,22 @@ SETTINGS = {
     "window_8_every_2": FastAttention(every=2, between="window", window=8),
     "window_8_every_4": FastAttention(every=4, between="window", window=8),
     "cfg_share+reuse_2": FastAttention(every=2, between="reuse", cfg_share=True),
+    "plain_40_steps": None,
+    "plain_90_steps": None,
 }
+
+#: settings that change the step count instead (the plain network at about the cost of reuse_2):
+#: the trivial way to the same speed, which attention reuse has to beat
+STEPS = {"plain_40_steps": 40, "plain_90_steps": 90}
 
 #: part -> (model, n, sampling options, metrics kept, settings that apply)
 PARTS = {
     "molecules": ("molecules/qm9", 500, {"conditions": {"gap": 0.205}, "guidance": 2.0},
                   ("validity_nc", "uniqueness", "fcd", "mae_gap"),
-                  ("plain", "cfg_share", "reuse_2", "reuse_3", "cfg_share+reuse_2")),
+                  ("plain", "cfg_share", "reuse_2", "reuse_3", "cfg_share+reuse_2", "plain_40_steps")),
     "proteins": ("proteins/bundled", 100, {"length": "50..128"},
                  ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "kl_psi_phi_next"),
-                 ("plain", "reuse_2", "reuse_3", "window_8_every_2", "window_8_every_4")),
+                 ("plain", "reuse_2", "reuse_3", "window_8_every_2", "window_8_every_4", "plain_90_steps")),
     "proteins_guided": ("proteins/bundled", 100, {"length": "50..128", "conditions": {"helix": 0.6358}, "guidance": 2.0},
                         ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "ss_dssp_helix"),
                         ("plain", "cfg_share", "reuse_2", "cfg_share+reuse_2")),
@@ -100,6 +106,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median reported)")
     parser.add_argument("--quick", action="store_true", help="8 samples, 2 settings per part")
+    parser.add_argument("--settings", default=None, help="comma-separated settings to run (default: each part's all); "
+                        "with --append, added to the record's rows (plain is rerun for the timing baseline)")
+    parser.add_argument("--append", action="store_true", help="add to an existing --out record")
     parser.add_argument("--out", default="docs/bench_fast_attention.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -108,18 +117,29 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown part(s) {unknown}; choose from {', '.join(PARTS)}")
     record = {"machine": {"cpu": cpu_name(), "torch_threads": 1, "torch": torch.__version__},
-              "settings": {"seed": args.seed, "options": {k: (v.__dict__ if v else None) for k, v in SETTINGS.items()}},
+              "settings": {"seed": args.seed, "options": {k: (v.__dict__ if v else None) for k, v in SETTINGS.items()},
+                           "steps": STEPS},
               "parts": {}}
+    if args.append:
+        previous = json.loads(Path(args.out).read_text())
+        previous["settings"] = record["settings"]
+        record = previous
     for part in parts:
         name, n, options, kept, names = PARTS[part]
+        if args.settings:
+            names = ("plain", *[x for x in args.settings.split(",") if x in names and x != "plain"])
         if args.quick:
             n, names = 8, names[:2]
         timing_n = min(n, 8 if args.quick else TIMING_N[part])
         model = gensci.load(name)
         split = "train" if name.startswith("proteins") else "test"
-        rows = {}
+        rows = dict(record["parts"].get(part, {}).get("rows", {})) if args.append else {}
+        previous_plain = rows.get("plain", {}).get("timing")
         for setting in names:  # metrics: one draw of n per setting, the same seed
-            row = run(model, n, dict(options), SETTINGS[setting], args.seed, split)
+            if args.append and setting == "plain" and "plain" in rows:
+                continue  # its metrics are on record; it is timed again below
+            row = run(model, n, {**options, **({"steps": STEPS[setting]} if setting in STEPS else {})}, SETTINGS[setting],
+                  args.seed, split)
             m = row.pop("metrics")
             row["metrics"] = {k: m.get(k) for k in kept}
             row["band"] = {k: round(math.sqrt(max(m[k] * (1 - m[k]), 0.0) / n), 4) for k in RATES if k in m}
@@ -128,7 +148,8 @@ def main() -> None:
         timings: dict[str, list[tuple[float, float]]] = {s: [] for s in names}
         for _ in range(args.rounds):  # speed: the settings interleaved, round after round
             for setting in names:
-                row = run(model, timing_n, dict(options), SETTINGS[setting], args.seed, None)
+                row = run(model, timing_n, {**options, **({"steps": STEPS[setting]} if setting in STEPS else {})},
+                          SETTINGS[setting], args.seed, None)
                 timings[setting].append((row["seconds"], row["network_seconds"]))
         for setting in names:
             wall = statistics.median(t[0] for t in timings[setting])
@@ -140,6 +161,10 @@ def main() -> None:
                                        "median_seconds": round(wall, 3), "median_network_seconds": round(net, 3),
                                        "speedup": round(base_wall / wall, 3), "network_speedup": round(base_net / net, 3)}
             print(f"{part} {setting}: speed-up {base_wall / wall:.3f} (network {base_net / net:.3f})", file=sys.stderr)
+            if args.append and setting == "plain" and "timing" in rows["plain"]:
+                rows[setting]["timing"] = previous_plain  # the rows on record were timed against this one
+                rows[setting]["timing_again"] = {"seconds": [t[0] for t in timings["plain"]],
+                                                 "network_seconds": [t[1] for t in timings["plain"]]}
         record["parts"][part] = {"model": name, "n": n, "options": options, "split": split, "rows": rows}
         with atomic_write(Path(args.out)) as handle:
             json.dump(record, handle, indent=1)
