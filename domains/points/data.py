@@ -85,13 +85,13 @@ def read_csv(
         raise GensciError(f"data file {str(path)!r} does not exist")
     numeric_conditions = list(numeric_conditions or [])
     categorical_conditions = list(categorical_conditions or [])
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise GensciError(f"{path}: the file is empty; it needs a header row") from None
-        except csv.Error as err:
+        except (csv.Error, UnicodeDecodeError) as err:
             raise GensciError(f"{path}: not a readable CSV file ({err})") from None
         named = set(numeric_conditions) | set(categorical_conditions) | ({split_column} if split_column else set())
         features = list(columns) if columns else [h for h in header if h not in named]
@@ -121,7 +121,7 @@ def read_csv(
                     if value not in ("train", "val", "test"):
                         raise GensciError(f"{where}: split column {split_column!r} holds {value!r}; use train, val or test")
                     split.append(value)
-        except csv.Error as err:
+        except (csv.Error, UnicodeDecodeError) as err:
             raise GensciError(f"{path}: not a readable CSV file ({err})") from None
     if not rows_x:
         raise GensciError(f"{path}: no data rows")

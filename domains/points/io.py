@@ -37,8 +37,11 @@ def read_points(path: str | Path, columns: list[str], specs: Sequence[Mapping[st
     ones as strings (empty = None), as :meth:`PointsDomain.decode` gives them."""
     if Path(path).is_dir():
         raise GensciError(f"{path} is a folder; points samples are one CSV file")
-    with open(path, newline="") as handle:
-        header = [h.strip() for h in next(csv.reader(handle), [])]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = [h.strip() for h in next(csv.reader(handle), [])]
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise GensciError(f"{path}: not a readable CSV file ({err})") from None
     present = [spec for spec in specs if spec["name"] in header]
     return read_csv(path, columns=columns,
                     numeric_conditions=[s["name"] for s in present if s["kind"] == "numeric"],
