@@ -27,10 +27,14 @@ __all__ = ["Compiled", "compiled"]
 MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-def compiled(network: nn.Module, mode: str | None = None, dynamic: bool | None = False) -> nn.Module:
-    """``torch.compile(network)``: the same module, traced and fused on its first call per shape."""
+def _check_mode(mode: str | None) -> None:
     if mode not in MODES:
         raise GensciError(f"compile mode must be one of {', '.join(str(m) for m in MODES)}, got {mode!r}")
+
+
+def compiled(network: nn.Module, mode: str | None = None, dynamic: bool | None = False) -> nn.Module:
+    """``torch.compile(network)``: the same module, traced and fused on its first call per shape."""
+    _check_mode(mode)
     if not isinstance(network, nn.Module):
         raise GensciError(f"only a torch module can be compiled, got {type(network).__name__}")
     return torch.compile(network, mode=mode, dynamic=dynamic)
@@ -45,8 +49,7 @@ class Compiled:
     dynamic: bool | None = False
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise GensciError(f"compile mode must be one of {', '.join(str(m) for m in MODES)}, got {self.mode!r}")
+        _check_mode(self.mode)  # when the wrapper is made, not at the first sampling call
 
     def __call__(self, network: nn.Module, plan: Any = None, process: Any = None) -> nn.Module:
         return compiled(network, self.mode, self.dynamic)

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from gensci.core.softmax import softmax
 
 __all__ = [
-    "modulate", "attention_bias", "explicit_attention", "tanh_gelu_", "Dropout", "Attention", "TanhGELU", "MLP", "DiTBlock",
+    "modulate", "attention_bias", "attend", "explicit_attention", "tanh_gelu_", "Dropout", "Attention", "TanhGELU", "MLP", "DiTBlock",
     "TransformerBlock", "FinalLayer",
 ]
 
@@ -101,11 +101,7 @@ class Attention(nn.Module):
             return self.proj(self._head_major(qkv, bias))
         q, k, v = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
-        if _explicit_attention(q):
-            o = explicit_attention(q, k, v, bias)
-        else:
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.proj(o.transpose(1, 2).reshape(b, n, d))
+        return self.proj(attend(q, k, v, bias).transpose(1, 2).reshape(b, n, d))
 
     def _head_major(self, qkv: Tensor, bias: Tensor | None) -> Tensor:
         """Short float32 attention with the batch of products ordered head-major, ``(h, b)``:
@@ -144,6 +140,15 @@ def _explicit_attention(q: Tensor) -> bool:
     if q.dtype == torch.bfloat16:
         return q.shape[-2] <= EXPLICIT_ATTENTION_MAX_TOKENS
     return q.dtype == torch.float32 and q.shape[-2] <= EXPLICIT_ATTENTION_MAX_TOKENS_FP32 and not torch.is_grad_enabled()
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Attention of ``(B, H, L, d)`` heads by the faster route for their length, precision and
+    device: :func:`explicit_attention` for short CPU sequences (:func:`_explicit_attention`),
+    PyTorch's fused kernel otherwise."""
+    if _explicit_attention(q):
+        return explicit_attention(q, k, v, bias)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
 def explicit_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from gensci.core import state
 from gensci.errors import GensciError
-from gensci.nn.dit import Attention, explicit_attention
+from gensci.nn.dit import Attention, attend
 
 __all__ = ["FastAttention", "FastAttentionNetwork", "banded_attention", "parse_layers"]
 
@@ -98,14 +98,6 @@ def banded_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, windo
     logits = logits.masked_fill(outside, lowest).clamp_min(lowest)
     weights = torch.softmax(logits, dim=-1).to(v.dtype)
     return torch.einsum("bhls,bhlsd->bhld", weights, vu)
-
-
-def _attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None) -> Tensor:
-    """Full attention of ``(B, H, L, d)`` heads (short sequences written out, as
-    :class:`~gensci.nn.dit.Attention` does, else PyTorch's fused kernel)."""
-    if q.device.type == "cpu" and q.shape[-2] <= 32:
-        return explicit_attention(q, k, v, bias)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
 class _Layer:
@@ -218,7 +210,7 @@ class FastAttentionNetwork(nn.Module):
         q, k = layer.q_norm(q), layer.k_norm(k)
         window = self.options.window
         if full or cache.residual is None or cache.residual.shape != q.shape:
-            a = _attend(q, k, v, bias)
+            a = attend(q, k, v, bias)
             cache.residual = a - banded_attention(q, k, v, bias, window)
         else:
             a = banded_attention(q, k, v, bias, window) + cache.residual
