@@ -137,7 +137,18 @@ def train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: lis
     SIGTERM behaves as Ctrl-C does (:mod:`gensci.training.interrupt`); the handler installed
     before comes back after."""
     with sigterm_as_interrupt():
-        return _train(cfg, metrics, callbacks)
+        try:
+            return _train(cfg, metrics, callbacks)
+        finally:
+            _end_process_group()
+
+
+def _end_process_group() -> None:
+    """Close a distributed run's process group before the process exits: left to the
+    interpreter's teardown, gloo's threads can abort the process after a finished fit
+    ("terminate called without an active exception")."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: list | None = None) -> Path:
