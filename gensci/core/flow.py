@@ -17,7 +17,19 @@ Riemannian flow matching, arXiv 2302.03660):
 ``x_t = wrap(x0 + alpha_t Δ)``, ``u_t = d_alpha_t Δ`` with ``Δ = wrap(x1 - x0)``
 (for CondOT, ``x_t = wrap(x0 + t Δ)`` and ``u = Δ``); it needs ``alpha + sigma = 1``.
 
-The network predicts the velocity, so ``velocity(prediction, x_t, t) = prediction``.
+By default the network predicts the velocity, so ``velocity(prediction, x_t, t) = prediction``.
+With ``prediction="data"`` it predicts the clean sample ``x̂_1`` instead (SemlaFlow, Irwin
+et al. 2024; FlowMol, Dunn & Koes 2024) and is trained on ``L = sum_b w_b mean(|x̂_1 - x_1|^2) / B``;
+the sampler's velocity is then the one the estimate implies,
+
+.. math::
+    \hat x_0 = \frac{x_t - \alpha_t \hat x_1}{\sigma_t}, \qquad
+    v = \dot\alpha_t \hat x_1 + \dot\sigma_t \hat x_0
+    \;\overset{\text{CondOT}}{=}\; \frac{\hat x_1 - x_t}{1 - t}.
+
+The data loss is the velocity loss weighted by ``(1 - t)^2`` on straight paths: it does not
+ask the network to recover the vanishing noise ``x_0`` from ``x_t`` near the data, where a
+small error in the velocity still moves every atom.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from gensci.core.couplings import Coupling, IndependentCoupling, Pairing
 from gensci.core.process import Condition, Corruption, Process, broadcast_time, masked_mean
 from gensci.core.schedules import CondOTSchedule, Schedule
 from gensci.core.spaces import Categorical, Euclidean, Space, Torus, expand_mask
+from gensci.core.time_distributions import TimeDistribution
 
 __all__ = ["FlowMatching", "Source", "draw_source", "paired_batch"]
 
@@ -87,9 +100,14 @@ class FlowMatching(Process):
         coupling: how x0 is paired with x1; default :class:`IndependentCoupling` (I-CFM).
         sigma_min: std of the optional Gaussian smoothing of the path (default 0).
         source: optional sampler of the t = 0 distribution; default the space's noise.
+        prediction: ``"velocity"`` (default) or ``"data"`` (the network predicts ``x̂_1``).
+        time_distribution: where training times are drawn from (default uniform;
+            :mod:`gensci.core.time_distributions`).
     """
 
     capabilities = frozenset({"velocity"})
+    #: ``sigma_t`` below this counts as the data end, where ``x̂_0`` is not defined
+    SIGMA_FLOOR = 1e-4
 
     def __init__(
         self,
@@ -98,7 +116,13 @@ class FlowMatching(Process):
         coupling: Coupling | None = None,
         sigma_min: float = 0.0,
         source: Source | None = None,
+        prediction: str = "velocity",
+        time_distribution: TimeDistribution | None = None,
     ):
+        if prediction not in ("velocity", "data"):
+            raise ValueError(f"prediction must be 'velocity' or 'data', got {prediction!r}")
+        self.prediction = prediction
+        self.time_distribution = time_distribution
         self.space = space if space is not None else Euclidean()
         if isinstance(self.space, Categorical):
             raise TypeError("FlowMatching needs a continuous space; use categorical diffusion for classes")
@@ -150,6 +174,9 @@ class FlowMatching(Process):
         if self.sigma_min > 0:
             z = self.space.noise(tuple(x1.shape), generator=generator, device=x1.device, mask=mask, dtype=x1.dtype)
             x_t = self.space.add(x_t, self.sigma_min * z, mask)
+        if self.prediction == "data":
+            m = expand_mask(mask, pairing.x1)
+            u = pairing.x1 if m is None else pairing.x1 * m
         return Corruption(
             t=t,
             x_t=x_t,
@@ -163,20 +190,35 @@ class FlowMatching(Process):
         )
 
     def loss(self, prediction: Tensor, c: Corruption) -> tuple[Tensor, dict[str, Tensor]]:
-        """Weighted, masked MSE between the predicted and the conditional velocity."""
-        loss = masked_mean((prediction - c.target).pow(2), c.mask, c.weight)
+        """Weighted, masked MSE between the prediction and its target: the conditional velocity,
+        or the paired data sample for ``prediction="data"`` (on the torus, the wrapped difference)."""
+        diff = prediction - c.target
+        if self.prediction == "data" and self.geodesic:
+            diff = self.space.difference(prediction, c.target)
+        loss = masked_mean(diff.pow(2), c.mask, c.weight)
         logs = {"loss": loss.detach(), **{k: v.detach() for k, v in c.logs.items()}}
         return loss, logs
 
     def velocity(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
-        return prediction
+        if self.prediction == "velocity":
+            return prediction
+        s = self.schedule
+        tb = broadcast_time(t.to(x_t.dtype), x_t)
+        if self.geodesic:  # x_t = x0 + alpha Δ: the remaining arc over the remaining alpha
+            return s.d_alpha(tb) * self.space.difference(prediction, x_t) / (1.0 - s.alpha(tb)).clamp_min(self.SIGMA_FLOOR)
+        if type(s) is CondOTSchedule:
+            return (prediction - x_t) / (1.0 - tb).clamp_min(self.SIGMA_FLOOR)
+        x0_hat = (x_t - s.alpha(tb) * prediction) / s.sigma(tb).clamp_min(self.SIGMA_FLOOR)
+        return s.d_alpha(tb) * prediction + s.d_sigma(tb) * x0_hat
 
     def clean_estimate(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         r"""``x̂_1`` from the velocity: with ``x_t = alpha x_1 + sigma x_0`` and
         ``v = alpha' x_1 + sigma' x_0``, eliminating ``x_0`` gives
         ``x̂_1 = (sigma' x_t - sigma v) / (sigma' alpha - sigma alpha')`` — on straight paths
         ``x_t + (1 - t) v``. Exact for a predicted velocity equal to the conditional one (the
-        path's smoothing ``sigma_min`` aside)."""
+        path's smoothing ``sigma_min`` aside). With ``prediction="data"`` it is the prediction."""
+        if self.prediction == "data":
+            return prediction
         s = self.schedule
         tb = broadcast_time(t, x_t)
         alpha, sigma, d_alpha, d_sigma = s.alpha(tb), s.sigma(tb), s.d_alpha(tb), s.d_sigma(tb)
@@ -185,5 +227,8 @@ class FlowMatching(Process):
     def __repr__(self) -> str:
         return (
             f"FlowMatching(space={self.space!r}, schedule={type(self.schedule).__name__}, "
-            f"coupling={self.coupling!r}, sigma_min={self.sigma_min:g})"
+            f"coupling={self.coupling!r}, sigma_min={self.sigma_min:g}"
+            + ("" if self.prediction == "velocity" else f", prediction={self.prediction!r}")
+            + ("" if self.time_distribution is None else f", time_distribution={self.time_distribution!r}")
+            + ")"
         )

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from gensci.core.spaces import Space
+from gensci.core.time_distributions import TimeDistribution
 
 __all__ = ["Corruption", "Process", "Condition", "masked_mean", "broadcast_time", "CAPABILITIES"]
 
@@ -105,10 +106,13 @@ class Process(ABC):
 
     def sample_time(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
         """Training times: uniform over the T-step grid ``{0, 1/T, ..., (T-1)/T}`` when the
-        process has one (``self.timesteps``), else ``t ~ U[0, 1)``."""
+        process has one (``self.timesteps``), else drawn from ``self.time_distribution``
+        (:mod:`gensci.core.time_distributions`), by default ``t ~ U[0, 1)``."""
         if self.timesteps is not None:
             k = torch.randint(0, self.timesteps, (n,), generator=generator, device=device)
             return k.float() / self.timesteps
+        if self.time_distribution is not None:
+            return self.time_distribution.sample(n, generator=generator, device=device)
         return torch.rand(n, generator=generator, device=device)
 
     def prior(
@@ -124,6 +128,8 @@ class Process(ABC):
 
     #: a discrete-step process's number of steps T (None: continuous time)
     timesteps: int | None = None
+    #: where a continuous-time process draws its training times (None: uniform)
+    time_distribution: TimeDistribution | None = None
 
     def time_grid(self, steps: int, device=None) -> Tensor:
         """The ``steps + 1`` times a sampler visits, from 0 to 1.

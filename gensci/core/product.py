@@ -34,6 +34,7 @@ from gensci.core.couplings import Coupling
 from gensci.core.process import Condition, Corruption, Process
 from gensci.core.spaces import Space
 from gensci.core.state import Mask, State, field_mask
+from gensci.core.time_distributions import TimeDistribution
 
 __all__ = ["ProductProcess", "ProductSpace", "TimeMap", "PowerTime"]
 
@@ -110,6 +111,9 @@ class ProductProcess(Process):
         time_maps: field name -> :class:`TimeMap` or a power ``p`` (``tau(t) = t^p``);
             default the identity.
         coupling: an optional coupling of whole records (see the module docstring).
+        time_distribution: where the shared training time is drawn from
+            (:mod:`gensci.core.time_distributions`; default uniform), e.g. ``BetaTime(2, 1)``
+            for more training near the data (SemlaFlow). Needs continuous time.
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class ProductProcess(Process):
         weights: Mapping[str, float] | None = None,
         time_maps: Mapping[str, Any] | None = None,
         coupling: Coupling | None = None,
+        time_distribution: TimeDistribution | None = None,
     ):
         if not fields:
             raise ValueError("a product process needs at least one field")
@@ -137,6 +142,9 @@ class ProductProcess(Process):
         grids = {p.timesteps for p in self.fields.values()}
         identity = all(type(m) is TimeMap for m in self.time_maps.values())
         self.timesteps = grids.pop() if len(grids) == 1 and identity else None
+        if time_distribution is not None and self.timesteps is not None:
+            raise ValueError(f"a time distribution needs continuous time; these fields share a {self.timesteps}-step grid")
+        self.time_distribution = time_distribution
 
     # ------------------------------------------------------------ per field
     @property
@@ -232,4 +240,5 @@ class ProductProcess(Process):
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={p!r}" for k, p in self.fields.items())
-        return f"ProductProcess({inner}, weights={self.weights}, time_maps={self.time_maps})"
+        extra = "" if self.time_distribution is None else f", time_distribution={self.time_distribution!r}"
+        return f"ProductProcess({inner}, weights={self.weights}, time_maps={self.time_maps}{extra})"

@@ -155,3 +155,55 @@ def test_marginal_correction_removes_the_wcfm_tilt():
     corrected = _train_and_score(GibbsWeightedCoupling(kappa=0.5, marginal_correction=20), steps=1500, euler_steps=100)
     print(f"W2 at 100 Euler steps: naive W-CFM {naive:.3f}, corrected {corrected:.3f}")
     assert corrected < naive
+
+
+@pytest.mark.parametrize("schedule", [None, TrigSchedule()])
+def test_data_prediction_implies_the_conditional_velocity(generator, schedule):
+    """Predicting x1 exactly gives back the conditional velocity, on straight and curved paths."""
+    x0, x1 = torch.randn(8, 3, generator=generator), torch.randn(8, 3, generator=generator)
+    t = 0.05 + 0.9 * torch.rand(8, generator=generator)
+    process = FlowMatching(schedule=schedule, prediction="data")
+    velocity = FlowMatching(schedule=schedule).corrupt(x1, x0=x0, t=t).target
+    c = process.corrupt(x1, x0=x0, t=t)
+    assert torch.equal(c.target, x1)
+    assert torch.allclose(process.velocity(x1, c.x_t, t), velocity, atol=1e-5)
+    assert torch.equal(process.clean_estimate(x1, c.x_t, t), x1)
+
+
+def test_data_prediction_loss_is_the_velocity_loss_times_one_minus_t_squared(generator):
+    x0, x1 = torch.randn(16, 3, generator=generator), torch.randn(16, 3, generator=generator)
+    t = torch.full((16,), 0.7)
+    data, vel = FlowMatching(prediction="data"), FlowMatching()
+    pred = x1 + 0.1 * torch.randn(16, 3, generator=generator)
+    c = data.corrupt(x1, x0=x0, t=t)
+    cv = vel.corrupt(x1, x0=x0, t=t)
+    loss_data, _ = data.loss(pred, c)
+    loss_vel, _ = vel.loss(data.velocity(pred, c.x_t, t), cv)
+    assert torch.allclose(loss_data, 0.3**2 * loss_vel, rtol=1e-5)
+
+
+def test_data_prediction_on_the_torus_follows_the_remaining_arc(generator):
+    torus = Torus()
+    x0 = torus.project(4 * torch.randn(8, 2, generator=generator))
+    x1 = torus.project(4 * torch.randn(8, 2, generator=generator))
+    t = 0.1 + 0.8 * torch.rand(8, generator=generator)
+    c = FlowMatching(space=torus).corrupt(x1, x0=x0, t=t)
+    data = FlowMatching(space=torus, prediction="data")
+    assert torch.allclose(data.velocity(x1, c.x_t, t), c.target, atol=1e-5)
+    # a prediction one full turn away is the same angle: no loss
+    loss, _ = data.loss(x1 + 2 * math.pi, data.corrupt(x1, x0=x0, t=t))
+    assert loss.item() < 1e-10
+
+
+def test_euler_with_data_prediction_lands_on_the_prediction():
+    """Euler's last step from t = 1 - dt moves by dt (x1_hat - x) / (1 - t): onto x1_hat."""
+    target = torch.tensor([[1.5, -2.0]])
+    process = FlowMatching(prediction="data")
+    model = lambda x, t, cond=None, mask=None: target.expand_as(x)  # noqa: E731
+    out = EulerSampler(steps=7).sample(model, process, (5, 2), generator=torch.Generator().manual_seed(0)).x
+    assert torch.allclose(out, target.expand(5, 2), atol=1e-5)
+
+
+def test_prediction_is_checked():
+    with pytest.raises(ValueError, match="prediction"):
+        FlowMatching(prediction="x0")
