@@ -103,6 +103,11 @@ class FlowMatching(Process):
         prediction: ``"velocity"`` (default) or ``"data"`` (the network predicts ``x̂_1``).
         time_distribution: where training times are drawn from (default uniform;
             :mod:`gensci.core.time_distributions`).
+        velocity_weight_max: with ``prediction="data"``, weight each sample's data loss by the
+            factor that turns it into the velocity loss, ``((alpha' sigma - sigma' alpha) / sigma)^2``
+            (``1 / (1 - t)^2`` on straight paths), capped at this value: near the data the
+            estimate must be precise to a fraction of a bond length, and the plain data loss is
+            small there. ``None`` (default): the plain data loss.
     """
 
     capabilities = frozenset({"velocity"})
@@ -118,9 +123,13 @@ class FlowMatching(Process):
         source: Source | None = None,
         prediction: str = "velocity",
         time_distribution: TimeDistribution | None = None,
+        velocity_weight_max: float | None = None,
     ):
         if prediction not in ("velocity", "data"):
             raise ValueError(f"prediction must be 'velocity' or 'data', got {prediction!r}")
+        if velocity_weight_max is not None and (prediction != "data" or not velocity_weight_max > 0):
+            raise ValueError("velocity_weight_max (> 0) weights the data loss; it needs prediction='data'")
+        self.velocity_weight_max = None if velocity_weight_max is None else float(velocity_weight_max)
         self.prediction = prediction
         self.time_distribution = time_distribution
         self.space = space if space is not None else Euclidean()
@@ -195,9 +204,21 @@ class FlowMatching(Process):
         diff = prediction - c.target
         if self.prediction == "data" and self.geodesic:
             diff = self.space.difference(prediction, c.target)
-        loss = masked_mean(diff.pow(2), c.mask, c.weight)
+        weight = c.weight
+        if self.velocity_weight_max is not None:
+            w = self.velocity_weight(c.t.to(diff.dtype)).clamp(max=self.velocity_weight_max)
+            weight = w if weight is None else weight * w
+        loss = masked_mean(diff.pow(2), c.mask, weight)
         logs = {"loss": loss.detach(), **{k: v.detach() for k, v in c.logs.items()}}
         return loss, logs
+
+    def velocity_weight(self, t: Tensor) -> Tensor:
+        r"""``((alpha' sigma - sigma' alpha) / sigma)^2`` at ``t``: the velocity's error is the
+        data estimate's error times its root (``1 / (1 - t)^2`` on straight paths); infinite
+        at the data end, so callers cap it."""
+        s = self.schedule
+        sigma = s.sigma(t).clamp_min(self.SIGMA_FLOOR)
+        return ((s.d_alpha(t) * sigma - s.d_sigma(t) * s.alpha(t)) / sigma).pow(2)
 
     def velocity(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         if self.prediction == "velocity":
@@ -230,5 +251,6 @@ class FlowMatching(Process):
             f"coupling={self.coupling!r}, sigma_min={self.sigma_min:g}"
             + ("" if self.prediction == "velocity" else f", prediction={self.prediction!r}")
             + ("" if self.time_distribution is None else f", time_distribution={self.time_distribution!r}")
+            + ("" if self.velocity_weight_max is None else f", velocity_weight_max={self.velocity_weight_max:g}")
             + ")"
         )

@@ -207,3 +207,22 @@ def test_euler_with_data_prediction_lands_on_the_prediction():
 def test_prediction_is_checked():
     with pytest.raises(ValueError, match="prediction"):
         FlowMatching(prediction="x0")
+
+
+@pytest.mark.parametrize("schedule", [None, TrigSchedule()])
+def test_velocity_weighted_data_loss_equals_the_velocity_loss_below_the_cap(generator, schedule):
+    x0, x1 = torch.randn(16, 3, generator=generator), torch.randn(16, 3, generator=generator)
+    t = 0.1 + 0.6 * torch.rand(16, generator=generator)
+    data = FlowMatching(schedule=schedule, prediction="data", velocity_weight_max=1e6)
+    vel = FlowMatching(schedule=schedule)
+    pred = x1 + 0.1 * torch.randn(16, 3, generator=generator)
+    c = data.corrupt(x1, x0=x0, t=t)
+    loss_vel, _ = vel.loss(data.velocity(pred, c.x_t, t), vel.corrupt(x1, x0=x0, t=t))
+    assert torch.allclose(data.loss(pred, c)[0], loss_vel, rtol=1e-4)
+    # capped: at t = 0.99 the straight-path factor 1e4 is cut to 10
+    capped = FlowMatching(prediction="data", velocity_weight_max=10.0)
+    c = capped.corrupt(x1, x0=x0, t=torch.full((16,), 0.99))
+    plain = FlowMatching(prediction="data").loss(pred, c)[0]
+    assert torch.allclose(capped.loss(pred, c)[0], 10 * plain, rtol=1e-5)
+    with pytest.raises(ValueError, match="velocity_weight_max"):
+        FlowMatching(velocity_weight_max=10.0)
