@@ -27,6 +27,11 @@ the sampler's velocity is then the one the estimate implies,
     v = \dot\alpha_t \hat x_1 + \dot\sigma_t \hat x_0
     \;\overset{\text{CondOT}}{=}\; \frac{\hat x_1 - x_t}{1 - t}.
 
+With ``prediction="displacement"`` the network predicts the step to the clean sample,
+``x̂_1 = x_t + F`` (on the torus ``wrap(x_t + F)``): the same loss, but an output that
+vanishes near the data, where an equivariant network that moves atoms by a bounded step
+(EGNN) keeps its precision.
+
 The data loss is the velocity loss weighted by ``(1 - t)^2`` on straight paths: it does not
 ask the network to recover the vanishing noise ``x_0`` from ``x_t`` near the data, where a
 small error in the velocity still moves every atom.
@@ -100,10 +105,11 @@ class FlowMatching(Process):
         coupling: how x0 is paired with x1; default :class:`IndependentCoupling` (I-CFM).
         sigma_min: std of the optional Gaussian smoothing of the path (default 0).
         source: optional sampler of the t = 0 distribution; default the space's noise.
-        prediction: ``"velocity"`` (default) or ``"data"`` (the network predicts ``x̂_1``).
+        prediction: ``"velocity"`` (default), ``"data"`` (the network predicts ``x̂_1``) or
+            ``"displacement"`` (it predicts ``x̂_1 - x_t``).
         time_distribution: where training times are drawn from (default uniform;
             :mod:`gensci.core.time_distributions`).
-        velocity_weight_max: with ``prediction="data"``, weight each sample's data loss by the
+        velocity_weight_max: with ``prediction="data"`` or ``"displacement"``, weight each sample's data loss by the
             factor that turns it into the velocity loss, ``((alpha' sigma - sigma' alpha) / sigma)^2``
             (``1 / (1 - t)^2`` on straight paths), capped at this value: near the data the
             estimate must be precise to a fraction of a bond length, and the plain data loss is
@@ -111,6 +117,8 @@ class FlowMatching(Process):
     """
 
     capabilities = frozenset({"velocity"})
+    #: what the network may be asked to predict
+    PREDICTIONS = ("velocity", "data", "displacement")
     #: ``sigma_t`` below this counts as the data end, where ``x̂_0`` is not defined
     SIGMA_FLOOR = 1e-4
 
@@ -125,10 +133,10 @@ class FlowMatching(Process):
         time_distribution: TimeDistribution | None = None,
         velocity_weight_max: float | None = None,
     ):
-        if prediction not in ("velocity", "data"):
-            raise ValueError(f"prediction must be 'velocity' or 'data', got {prediction!r}")
-        if velocity_weight_max is not None and (prediction != "data" or not velocity_weight_max > 0):
-            raise ValueError("velocity_weight_max (> 0) weights the data loss; it needs prediction='data'")
+        if prediction not in self.PREDICTIONS:
+            raise ValueError(f"prediction must be one of {', '.join(self.PREDICTIONS)}, got {prediction!r}")
+        if velocity_weight_max is not None and (prediction == "velocity" or not velocity_weight_max > 0):
+            raise ValueError("velocity_weight_max (> 0) weights the data loss; it needs prediction='data' or 'displacement'")
         self.velocity_weight_max = None if velocity_weight_max is None else float(velocity_weight_max)
         self.prediction = prediction
         self.time_distribution = time_distribution
@@ -183,9 +191,10 @@ class FlowMatching(Process):
         if self.sigma_min > 0:
             z = self.space.noise(tuple(x1.shape), generator=generator, device=x1.device, mask=mask, dtype=x1.dtype)
             x_t = self.space.add(x_t, self.sigma_min * z, mask)
-        if self.prediction == "data":
-            m = expand_mask(mask, pairing.x1)
-            u = pairing.x1 if m is None else pairing.x1 * m
+        if self.prediction != "velocity":
+            u = pairing.x1 if self.prediction == "data" else self.space.difference(pairing.x1, x_t)
+            m = expand_mask(mask, u)
+            u = u if m is None else u * m
         return Corruption(
             t=t,
             x_t=x_t,
@@ -223,6 +232,8 @@ class FlowMatching(Process):
     def velocity(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         if self.prediction == "velocity":
             return prediction
+        if self.prediction == "displacement":
+            prediction = self._moved(x_t, prediction)
         s = self.schedule
         tb = broadcast_time(t.to(x_t.dtype), x_t)
         if self.geodesic:  # x_t = x0 + alpha Δ: the remaining arc over the remaining alpha
@@ -232,14 +243,22 @@ class FlowMatching(Process):
         x0_hat = (x_t - s.alpha(tb) * prediction) / s.sigma(tb).clamp_min(self.SIGMA_FLOOR)
         return s.d_alpha(tb) * prediction + s.d_sigma(tb) * x0_hat
 
+    def _moved(self, x_t: Tensor, displacement: Tensor) -> Tensor:
+        """``x_t + F`` (wrapped on the torus). No projection elsewhere: it would need the mask,
+        and a zero-CoM ``x_t`` plus a zero-CoM ``F`` (padding zero) is already zero-CoM."""
+        x = x_t + displacement
+        return self.space.project(x) if self.geodesic else x
+
     def clean_estimate(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         r"""``x̂_1`` from the velocity: with ``x_t = alpha x_1 + sigma x_0`` and
         ``v = alpha' x_1 + sigma' x_0``, eliminating ``x_0`` gives
         ``x̂_1 = (sigma' x_t - sigma v) / (sigma' alpha - sigma alpha')`` — on straight paths
         ``x_t + (1 - t) v``. Exact for a predicted velocity equal to the conditional one (the
-        path's smoothing ``sigma_min`` aside). With ``prediction="data"`` it is the prediction."""
+        path's smoothing ``sigma_min`` aside). With ``prediction="data"`` it is the prediction, with ``"displacement"`` ``x_t`` moved by it."""
         if self.prediction == "data":
             return prediction
+        if self.prediction == "displacement":
+            return self._moved(x_t, prediction)
         s = self.schedule
         tb = broadcast_time(t, x_t)
         alpha, sigma, d_alpha, d_sigma = s.alpha(tb), s.sigma(tb), s.d_alpha(tb), s.d_sigma(tb)

@@ -226,3 +226,23 @@ def test_velocity_weighted_data_loss_equals_the_velocity_loss_below_the_cap(gene
     assert torch.allclose(capped.loss(pred, c)[0], 10 * plain, rtol=1e-5)
     with pytest.raises(ValueError, match="velocity_weight_max"):
         FlowMatching(velocity_weight_max=10.0)
+
+
+@pytest.mark.parametrize("space", [None, Torus()])
+def test_displacement_prediction_is_the_step_to_the_data(generator, space):
+    x0, x1 = torch.randn(8, 3, generator=generator), torch.randn(8, 3, generator=generator)
+    if space is not None:
+        x0, x1 = space.project(3 * x0), space.project(3 * x1)
+    t = 0.05 + 0.9 * torch.rand(8, generator=generator)
+    process = FlowMatching(space=space, prediction="displacement")
+    c = process.corrupt(x1, x0=x0, t=t)
+    step = c.x_t + c.target
+    assert torch.allclose(step if space is None else space.project(step), x1, atol=1e-5)
+    assert torch.allclose(process.clean_estimate(c.target, c.x_t, t), x1, atol=1e-5)
+    velocity = FlowMatching(space=space).corrupt(x1, x0=x0, t=t).target
+    assert torch.allclose(process.velocity(c.target, c.x_t, t), velocity, atol=1e-4)
+    # its loss is the data loss of the moved point
+    pred = c.target + 0.1 * torch.randn(8, 3, generator=generator)
+    data = FlowMatching(space=space, prediction="data")
+    moved = c.x_t + pred if space is None else space.project(c.x_t + pred)
+    assert torch.allclose(process.loss(pred, c)[0], data.loss(moved, data.corrupt(x1, x0=x0, t=t))[0], rtol=1e-4)
