@@ -102,7 +102,7 @@ def run(model: gensci.model.GenerativeModel, n: int, options: dict, setting: Fas
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS))
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median reported)")
     parser.add_argument("--quick", action="store_true", help="8 samples, 2 settings per part")
@@ -112,10 +112,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/bench_fast_attention.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    parts = [p for p in args.parts.split(",") if p]
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise SystemExit(f"unknown part(s) {unknown}; choose from {', '.join(PARTS)}")
+    parts = args.parts
     record = {"machine": {"cpu": cpu_name(), "torch_threads": 1, "torch": torch.__version__},
               "settings": {"seed": args.seed, "options": {k: (v.__dict__ if v else None) for k, v in SETTINGS.items()},
                            "steps": STEPS},

@@ -83,7 +83,7 @@ def fit(points: list[dict], size: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default=",".join(SWEEPS), help="comma-separated: " + ", ".join(SWEEPS))
+    parser.add_argument("--parts", nargs="+", default=list(SWEEPS), choices=list(SWEEPS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps-low", type=int, default=2)
     parser.add_argument("--steps-high", type=int, default=6)
@@ -91,10 +91,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two sizes and two small batches per sweep: checks that it runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    parts = [p for p in args.parts.split(",") if p]
-    unknown = [p for p in parts if p not in SWEEPS]
-    if unknown:
-        raise SystemExit(f"unknown part(s) {unknown}; choose from {', '.join(SWEEPS)}")
+    parts = args.parts
     steps = (args.steps_low, args.steps_high)
     record = {"machine": {"cpu": cpu_name(), "torch_threads": 1, "torch": torch.__version__},
               "settings": {"rounds": args.rounds, "steps": list(steps)}, "sweeps": {}}
