@@ -165,30 +165,17 @@ def test_loss_weights_bonds_and_vanishes_for_confident_correct_logits(qm9_graphs
     assert torch.allclose(value, a + process.bond_weight * e, atol=1e-4)
 
 
-def test_fast_joint_bond_posterior_equals_the_explicit_mixture(qm9_process):
-    process, _ = qm9_process
-    from domains.molecules.process import joint_bond_posterior
-
-    g = torch.Generator().manual_seed(5)
-    b, n, e = 3, 5, 4
-    a = process.space.num_atom_types
-    table = process.bond_given_pair
-    bonds_t = torch.randint(0, e, (b, n, n), generator=g)
-    p1 = torch.softmax(torch.randn(b, n, n, e, generator=g, dtype=torch.float64), -1)
-    pa = torch.softmax(torch.randn(b, n, a, generator=g, dtype=torch.float64), -1)
-    weights = pa[:, :, None, :, None] * pa[:, None, :, None, :]
-    for kt, ks in [(0.05, 0.3), (0.4, 0.6), (0.9, 0.99)]:
-        kt4 = torch.full((b, 1, 1, 1), kt, dtype=torch.float64)
-        ks4 = torch.full((b, 1, 1, 1), ks, dtype=torch.float64)
-        oh = torch.nn.functional.one_hot(bonds_t, e).double()
-        explicit = rank_one_posterior(oh[:, :, :, None, None], p1[:, :, :, None, None], kt4[..., None, None], ks4[..., None, None], table)
-        want = torch.einsum("bijxy,bijxye->bije", weights, explicit)
-        got = joint_bond_posterior(bonds_t, p1, weights, kt4, ks4, table)
-        assert torch.allclose(got, want / want.sum(-1, keepdim=True), atol=1e-10)
+def _explicit_joint_posterior(bonds_t, p1, weights, kt4, ks4, table):
+    """The bond posterior as the written-out mixture over both atoms' clean types."""
+    oh = torch.nn.functional.one_hot(bonds_t, p1.shape[-1]).double()
+    explicit = rank_one_posterior(oh[:, :, :, None, None], p1[:, :, :, None, None], kt4[..., None, None],
+                                  ks4[..., None, None], table)
+    want = torch.einsum("bijxy,bijxye->bije", weights, explicit)
+    return want / want.sum(-1, keepdim=True)
 
 
-def test_joint_bond_posterior_with_a_time_per_graph_equals_the_explicit_mixture(qm9_process):
-    """Graphs at different times take the per-graph tables; a shared time given once broadcasts."""
+def test_joint_bond_posterior_equals_the_explicit_mixture(qm9_process):
+    """Shared times and a time per graph take the tables; a shared time given once broadcasts."""
     process, _ = qm9_process
     from domains.molecules.process import joint_bond_posterior
 
@@ -200,13 +187,14 @@ def test_joint_bond_posterior_with_a_time_per_graph_equals_the_explicit_mixture(
     p1 = torch.softmax(3 * torch.randn(b, n, n, e, generator=g, dtype=torch.float64), -1)
     pa = torch.softmax(3 * torch.randn(b, n, a, generator=g, dtype=torch.float64), -1)
     weights = pa[:, :, None, :, None] * pa[:, None, :, None, :]
+    for kt, ks in [(0.05, 0.3), (0.4, 0.6), (0.9, 0.99)]:
+        kt4 = torch.full((b, 1, 1, 1), kt, dtype=torch.float64)
+        ks4 = torch.full((b, 1, 1, 1), ks, dtype=torch.float64)
+        want = _explicit_joint_posterior(bonds_t, p1, weights, kt4, ks4, table)
+        assert torch.allclose(joint_bond_posterior(bonds_t, p1, weights, kt4, ks4, table), want, atol=1e-10)
     kt4 = torch.tensor([0.0, 0.05, 0.5, 0.97], dtype=torch.float64).reshape(b, 1, 1, 1)
     ks4 = torch.tensor([0.02, 0.3, 0.55, 1.0], dtype=torch.float64).reshape(b, 1, 1, 1)
-    oh = torch.nn.functional.one_hot(bonds_t, e).double()
-    explicit = rank_one_posterior(oh[:, :, :, None, None], p1[:, :, :, None, None], kt4[..., None, None],
-                                  ks4[..., None, None], table)
-    want = torch.einsum("bijxy,bijxye->bije", weights, explicit)
-    want = want / want.sum(-1, keepdim=True)
+    want = _explicit_joint_posterior(bonds_t, p1, weights, kt4, ks4, table)
     got = joint_bond_posterior(bonds_t, p1, weights, kt4, ks4, table)
     assert torch.allclose(got, want, atol=1e-10)
     # one time for the whole batch, given as one value: the same as repeating it per graph
