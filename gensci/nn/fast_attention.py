@@ -28,7 +28,6 @@ benchmark ``scripts/bench_fast_attention.py`` measures each idea's speed and met
 from __future__ import annotations
 
 import types
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +39,7 @@ from gensci.core import state
 from gensci.errors import GensciError
 from gensci.nn.dit import Attention, attend
 
-__all__ = ["FastAttention", "FastAttentionNetwork", "banded_attention", "parse_layers"]
+__all__ = ["FastAttention", "FastAttentionNetwork", "banded_attention"]
 
 BETWEEN = ("reuse", "window")
 
@@ -215,14 +214,3 @@ class FastAttentionNetwork(nn.Module):
         else:
             a = banded_attention(q, k, v, bias, window) + cache.residual
         return layer.proj(a.transpose(1, 2).reshape(b, n, d))
-
-
-def parse_layers(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
-    """``"0,1"`` or ``[0, 1]`` -> ``(0, 1)``; None or ``"all"`` -> None (every layer)."""
-    if text is None or text == "all":
-        return None
-    items = text.split(",") if isinstance(text, str) else list(text)
-    try:
-        return tuple(int(i) for i in items)
-    except ValueError:
-        raise GensciError(f"fast attention: layers must be 'all' or comma-separated indices, got {text!r}") from None

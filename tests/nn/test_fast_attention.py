@@ -4,7 +4,7 @@ from torch import nn
 
 from gensci.errors import GensciError
 from gensci.nn.dit import Attention
-from gensci.nn.fast_attention import FastAttention, FastAttentionNetwork, banded_attention, parse_layers
+from gensci.nn.fast_attention import FastAttention, FastAttentionNetwork, banded_attention
 
 
 def dense_band_reference(q, k, v, bias, window):
@@ -143,9 +143,6 @@ def test_bad_options_and_networks_say_what_is_wrong():
         FastAttention()(nn.Linear(2, 2))
     with pytest.raises(GensciError, match="out of range"):
         FastAttention(layers=(3,))(OneAttention())
-    assert parse_layers("0,2") == (0, 2) and parse_layers("all") is None
-    with pytest.raises(GensciError):
-        parse_layers("first")
 
 
 def test_sampling_a_bundled_model_through_the_wrapper():
