@@ -82,7 +82,12 @@ def _closest(directory: Path, config_name: str, overrides: list[str], key: str) 
         cfg = compose_in(directory, config_name, overrides)
     except GensciError:
         return ""
-    node = OmegaConf.select(cfg, parent) if parent else cfg
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+    except OmegaConfBaseException:  # e.g. the parent is an interpolation that does not resolve
+        return ""
     if not isinstance(node, DictConfig):
         return ""
     match = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=1, cutoff=0.6)

@@ -53,6 +53,13 @@ def test_an_unknown_key_without_a_near_one_suggests_nothing():
     assert "did you mean" not in str(err.value) and "unknown config key 'zzz.qqq'" in str(err.value)
 
 
+@pytest.mark.parametrize("group", ["${nope}", "${oc.env:GENSCI_SURELY_UNSET}"])
+def test_a_key_under_an_unresolvable_group_is_a_user_error(group):
+    """Looking for a near key must not trip over the group's own broken interpolation."""
+    with pytest.raises(GensciError, match="unknown config key 'optim.lr'"):
+        compose("points/moons", [f"optim={group}", "optim.lr=0"])
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"max_steps": "abc"}, "trainer.max_steps must be a number, got 'abc'"),
     ({"max_stepss": 3}, "unknown trainer setting trainer.max_stepss (did you mean trainer.max_steps?)"),

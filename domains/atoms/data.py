@@ -52,6 +52,7 @@ from domains.atoms.files import read_text
 from domains.atoms.molecule import CHARGES, Molecule3D, from_rdkit
 from gensci.errors import GensciError
 from gensci.io import atomic_path, cache_root
+from gensci.sd_files import sd_supplier
 
 __all__ = ["Molecules3D", "QM9_PROPERTIES", "EDM_SPLIT", "qm9_files", "perceive", "load_molecules", "qm9_records",
            "split_indices"]
@@ -279,7 +280,7 @@ def _read_files(path: Path, kekulize: bool, seed: int) -> tuple[list[Molecule3D]
         suffix = f.suffix.lower()
         with BlockLogs():
             if suffix == ".sdf":
-                mols = list(Chem.SDMolSupplier(str(f), removeHs=False, sanitize=True))
+                mols = list(sd_supplier(f, removeHs=False, sanitize=True))
             elif suffix == ".xyz":
                 mols = [_perceive_xyz(frame) for frame in _xyz_frames(f)]
             elif suffix in (".smi", ".txt"):

@@ -53,6 +53,7 @@ from gensci.errors import GensciError
 from gensci.io import atomic_path, atomic_write
 from gensci.progress import track
 from gensci.skipped import skip
+from gensci.sd_files import sd_supplier
 
 __all__ = ["BONDS_GENERATED", "BONDS_INFERRED", "BONDS_NONE", "write_sdf", "write_xyz", "write_trajectory_sdf",
            "trajectory_paths", "read_text", "read_sdf", "read_xyz", "read_molecules", "MOLECULE_SUFFIXES"]
@@ -259,7 +260,7 @@ def read_sdf(path: str | os.PathLike) -> list[Molecule3D]:
                     if line.startswith("$$$$")]
     out = []
     with BlockLogs():
-        for i, mol in enumerate(Chem.SDMolSupplier(str(path), removeHs=False, sanitize=False)):
+        for i, mol in enumerate(sd_supplier(path, removeHs=False, sanitize=False)):
             where = f"{path}: record {i + 1} (from line {starts[min(i, len(starts) - 1)]})"
             if mol is None:
                 raise GensciError(f"{where} is not a readable CTfile molecule")

@@ -18,6 +18,7 @@ from typing import Any
 
 from domains.atoms.molecule import Molecule3D, from_rdkit
 from gensci.errors import GensciError
+from gensci.sd_files import sd_supplier
 
 __all__ = ["read_refine_inputs", "read_sdf_inputs", "embed_smiles"]
 
@@ -46,7 +47,7 @@ def read_sdf_inputs(path: Path) -> list[Molecule3D]:
 
     RDLogger.DisableLog("rdApp.*")
     out, placed = [], 0
-    supplier = Chem.SDMolSupplier(str(path), removeHs=False, sanitize=True)
+    supplier = sd_supplier(path, removeHs=False, sanitize=True)
     try:
         records = list(supplier)
     except UnicodeDecodeError:

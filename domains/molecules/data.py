@@ -40,6 +40,7 @@ from rdkit import Chem
 from rdkit.rdBase import BlockLogs
 
 from gensci.errors import GensciError
+from gensci.sd_files import sd_supplier
 
 __all__ = [
     "MoleculeTable",
@@ -288,7 +289,7 @@ def read_sdf(path: str | Path, numeric: Sequence[str] | None = None, categorical
         raise GensciError(f"data file {str(path)!r} does not exist")
     smiles, records, where, bad = [], [], [], 0
     with BlockLogs():
-        supplier = Chem.SDMolSupplier(str(path))
+        supplier = sd_supplier(path)
         for i, mol in enumerate(supplier):
             if mol is None or mol.GetNumAtoms() == 0:
                 bad += 1

@@ -45,6 +45,7 @@ from rdkit.rdBase import BlockLogs
 from domains.molecules.properties import rdkit_properties
 from gensci.errors import GensciError
 from gensci.io import atomic_path, atomic_write
+from gensci.sd_files import sd_supplier
 
 __all__ = ["Written", "Samples", "as_molecules", "record_tags", "write_sdf", "write_csv", "read_samples", "SAMPLE_SUFFIXES"]
 
@@ -259,7 +260,7 @@ def _sdf_records(path: Path) -> tuple[list[str | None], list[dict[str, str]]]:
         raise GensciError(f"{path} is not an SDF: no record ends with an 'M  END' line")
     smiles, tags = [], []
     with BlockLogs():
-        for mol in Chem.SDMolSupplier(str(path), sanitize=False, removeHs=False):
+        for mol in sd_supplier(path, sanitize=False, removeHs=False):
             if mol is None:  # a record RDKit cannot parse at all
                 smiles.append(None)
                 tags.append({})

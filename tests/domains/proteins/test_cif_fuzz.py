@@ -190,6 +190,8 @@ def mutated_bcif(draw: st.DrawFn) -> bytes:
             value = parent[path[-1]]
         except (KeyError, IndexError, TypeError):  # an earlier change removed or retyped the path
             continue
+        if not isinstance(parent, (dict, list)):  # the path now runs into bytes or text: nothing to set
+            continue
         op = draw(st.sampled_from(["odd", "odd", "delete", "kind", "bytes", "cut", "text"]))
         if op == "delete":
             del parent[path[-1]]
