@@ -3,9 +3,6 @@ geometry (the corruption and the partial grid are the model's own), a start at 0
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -14,16 +11,12 @@ from domains.atoms import AtomsDomain
 from domains.atoms.network import AtomsNetwork
 from gensci.config import compose
 from gensci.model import GenerativeModel, build_process
-
-PATH = Path(__file__).resolve().parents[3] / "scripts" / "diagnose_atoms_denoising.py"
+from tests.scripts_support import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("diagnose_atoms_denoising", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("diagnose_atoms_denoising")
 
 
 @pytest.fixture(scope="module")
