@@ -217,6 +217,7 @@ def test_the_harness_tells_the_endings_apart(folder: Path, argv: list[str], how:
     (["train", "points/moons", "seed=abc"], "seed must be a whole number .* got 'abc'"),
     (["train", "points/moons", "seed=[1,2]"], "seed must be a whole number .* got \\[1, 2\\]"),
     (["train", "points/moons", "threads=x"], "threads must be null, 0 .* got 'x'"),
+    (["train", "points/moons", "threads=" + "1" + "0" * 31], "threads must be null, 0 .* up to 1024, got 1"),
     (["sample", "points/moons", "-o", "out.csv", "--seed", "1" + "0" * 30], "the seed must be a whole number in"),
     (["sample", "points/moons", "-o", "a\x00b.csv"], "a path cannot hold a NUL character"),
     (["sample", "points/moons", "-o", "\r"], "a path cannot hold control characters"),

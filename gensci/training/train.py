@@ -41,6 +41,9 @@ from gensci.training.stages import StageData, build_objective, stage_settings
 
 __all__ = ["train", "run_dir_for", "load_initial_weights"]
 
+#: the most torch threads a config may ask for (torch's own limit overflows far above)
+MAX_THREADS = 1024
+
 RUN_DIR_ENV = "GENSCI_RUN_DIR"
 
 
@@ -170,8 +173,8 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
     warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
     plain = to_plain(cfg)  # every interpolation resolves, or one line names the one that does not
     threads, seed = plain.get("threads"), plain.get("seed")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 0):
-        raise GensciError(f"threads must be null, 0 (torch's default) or a whole number, got {threads!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS):
+        raise GensciError(f"threads must be null, 0 (torch's default) or a whole number up to {MAX_THREADS}, got {threads!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not -(2**63) <= seed < 2**64:
         raise GensciError(f"seed must be a whole number in -2**63 .. 2**64-1, got {seed!r}")
     if threads:
