@@ -232,8 +232,7 @@ class FlowMatching(Process):
     def velocity(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
         if self.prediction == "velocity":
             return prediction
-        if self.prediction == "displacement":
-            prediction = self._moved(x_t, prediction)
+        prediction = self._as_data(prediction, x_t)
         s = self.schedule
         tb = broadcast_time(t.to(x_t.dtype), x_t)
         if self.geodesic:  # x_t = x0 + alpha Δ: the remaining arc over the remaining alpha
@@ -243,10 +242,13 @@ class FlowMatching(Process):
         x0_hat = (x_t - s.alpha(tb) * prediction) / s.sigma(tb).clamp_min(self.SIGMA_FLOOR)
         return s.d_alpha(tb) * prediction + s.d_sigma(tb) * x0_hat
 
-    def _moved(self, x_t: Tensor, displacement: Tensor) -> Tensor:
-        """``x_t + F`` (wrapped on the torus). No projection elsewhere: it would need the mask,
-        and a zero-CoM ``x_t`` plus a zero-CoM ``F`` (padding zero) is already zero-CoM."""
-        x = x_t + displacement
+    def _as_data(self, prediction: Tensor, x_t: Tensor) -> Tensor:
+        """``x̂_1`` from a data or displacement prediction: the prediction, or ``x_t + F``
+        (wrapped on the torus; no projection elsewhere: it would need the mask, and a zero-CoM
+        ``x_t`` plus a zero-CoM ``F`` with zero padding is already zero-CoM)."""
+        if self.prediction == "data":
+            return prediction
+        x = x_t + prediction
         return self.space.project(x) if self.geodesic else x
 
     def clean_estimate(self, prediction: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
@@ -255,10 +257,8 @@ class FlowMatching(Process):
         ``x̂_1 = (sigma' x_t - sigma v) / (sigma' alpha - sigma alpha')`` — on straight paths
         ``x_t + (1 - t) v``. Exact for a predicted velocity equal to the conditional one (the
         path's smoothing ``sigma_min`` aside). With ``prediction="data"`` it is the prediction, with ``"displacement"`` ``x_t`` moved by it."""
-        if self.prediction == "data":
-            return prediction
-        if self.prediction == "displacement":
-            return self._moved(x_t, prediction)
+        if self.prediction != "velocity":
+            return self._as_data(prediction, x_t)
         s = self.schedule
         tb = broadcast_time(t, x_t)
         alpha, sigma, d_alpha, d_sigma = s.alpha(tb), s.sigma(tb), s.d_alpha(tb), s.d_sigma(tb)

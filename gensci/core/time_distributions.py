@@ -13,6 +13,7 @@ Every distribution draws from a ``torch.Generator``, so seeded corruptions stay 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 from torch import Tensor
@@ -20,14 +21,16 @@ from torch import Tensor
 __all__ = ["TimeDistribution", "UniformTime", "BetaTime", "LogitNormalTime"]
 
 
-class TimeDistribution:
+class TimeDistribution(ABC):
     """``sample(n, generator, device) -> Tensor (n,)`` in ``[0, 1)``; ``density(t)`` its pdf."""
 
+    @abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
-        raise NotImplementedError
+        """``n`` training times drawn with ``generator``."""
 
+    @abstractmethod
     def density(self, t: Tensor) -> Tensor:
-        raise NotImplementedError
+        """The probability density at ``t`` (zero outside ``[0, 1]``)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
