@@ -13,7 +13,8 @@ pairs with ``i != j``):
   times ``onehot_scale`` (EDM's 1/4) on :class:`Euclidean`, diffused with the positions as
   Gaussians; bonds are inferred from distances after sampling (EDM's lookup).
 
-The atom count of each sample is drawn from the training histogram or given
+The atom count of each sample is drawn from the training histogram (given the requested
+properties, :mod:`gensci.conditional_sizes`: a large alpha needs a large molecule) or given
 (``--atoms 19`` / ``15..20``). Conditions are QM9 properties (EDM's set: ``alpha``, ``gap``,
 ``mu``, ``cv``) with classifier-free guidance.
 """
@@ -38,6 +39,7 @@ from domains.atoms.space import BondSpace, pair_mask
 from gensci.core.product import ProductSpace
 from gensci.core.spaces import Categorical, Euclidean, ZeroCoM
 from gensci.core.state import State
+from gensci.conditional_sizes import size_histogram_given, size_table
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions, draw_counts, parse_count_range
 from gensci.errors import GensciError
 from gensci.nn.conditions import ConditionSpec
@@ -100,7 +102,8 @@ class AtomsDomain(Domain):
     suffix = ".sdf"
     outputs = (".sdf", ".xyz")
     sampling_options = {
-        "atoms": "atoms per molecule, hydrogens included: N or LOW..HIGH (default: drawn from the training histogram)",
+        "atoms": "atoms per molecule, hydrogens included: N or LOW..HIGH (default: drawn from the training histogram, "
+                 "given the requested conditions)",
         "atoms-seed": "seed of the atom counts drawn from a range (default 0)",
         "fragment": "an SDF / XYZ file whose first molecule is kept fixed while the rest is generated",
     }
@@ -198,6 +201,7 @@ class AtomsDomain(Domain):
             "charge_marginal": (torch.bincount(charges, minlength=len(CHARGES)).double() / len(charges)).tolist(),
             "bond_marginal": (bond_counts / bond_counts.sum()).tolist(),
             "conditions": specs, "source": self.data_source, "train_size": len(train),
+            "size_given_conditions": size_table(counts, {name: sub.properties[name] for name in self.condition_names}),
         }
 
     def load_stats(self, stats: dict[str, Any]) -> None:
@@ -274,8 +278,8 @@ class AtomsDomain(Domain):
     # ------------------------------------------------------------ sampling
     def plan(self, n: int, conditions: ConditionRequest | None = None, atoms: Any = None, atoms_seed: Any = 0,
              **options: Any) -> SamplePlan:
-        """Atom counts (drawn from the training histogram, or ``--atoms 19`` / ``15..20``, all
-        hydrogens included), the masks and the encoded conditions."""
+        """Atom counts (drawn from the training histogram given the requested conditions, or
+        ``--atoms 19`` / ``15..20``, all hydrogens included), the masks and the encoded conditions."""
         fragment_path = options.pop("fragment", None)
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; the atoms domain "
@@ -293,7 +297,7 @@ class AtomsDomain(Domain):
             window = (max(low, window[0]) if window else low, window[1] if window else int(sizes.max()))
             if window[0] > window[1]:
                 raise GensciError(f"the fragment has {len(fragment)} atoms; this model makes at most {int(sizes.max())}")
-        counts = draw_counts(hist, n, window, atoms_seed)
+        counts = draw_counts(size_histogram_given(hist, s.get("size_given_conditions"), requested), n, window, atoms_seed)
         n_max = int(counts.max())
         atom_mask = torch.arange(n_max)[None] < counts[:, None]
         cond = None

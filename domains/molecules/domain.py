@@ -42,6 +42,7 @@ from domains.molecules.samples import GeneratedMolecules
 from domains.molecules.space import GraphSpace, pack_graph, slot_mask, unpack_graph
 from domains.molecules.statistics import dataset_statistics
 from domains.molecules.store import MolecularGraphs, load_graphs
+from gensci.conditional_sizes import size_histogram_given, size_table
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, check_conditions, draw_counts, parse_count_range
 from gensci.errors import GensciError
 from gensci.progress import progress_enabled
@@ -99,7 +100,8 @@ class MoleculesDomain(Domain):
     suffix = ".sdf"
     outputs = (".sdf", ".csv", ".smi", ".txt")
     sampling_options = {
-        "atoms": "heavy atoms per molecule: N or LOW..HIGH (default: drawn from the training histogram)",
+        "atoms": "heavy atoms per molecule: N or LOW..HIGH (default: drawn from the training histogram, given the "
+                 "requested conditions)",
         "atoms-seed": "seed of the atom counts drawn from a range (default 0)",
         "3d": "write 3D coordinates (ETKDG + MMFF) instead of 2D",
         "oracle": "yes | no | auto: the property oracle's predictions as tags (auto: a cached oracle, fitted when a "
@@ -199,6 +201,7 @@ class MoleculesDomain(Domain):
             "bond_marginal": _renormalise(stats["bond_marginal"][:e]),
             "bond_given_pair": [[_renormalise(cell[:e]) for cell in row] for row in stats["bond_given_pair"]],
             "conditions": specs,
+            "size_given_conditions": size_table(train.num_atoms, {name: train.numeric[name] for name in self.numeric_conditions}),
             "source": self.data_source,
             "train_size": len(train),
         })
@@ -251,8 +254,8 @@ class MoleculesDomain(Domain):
 
     def plan(self, n: int, conditions: ConditionRequest | None = None, atoms: Any = None, atoms_seed: Any = 0,
              **options: Any) -> SamplePlan:
-        """Node counts (drawn from the training histogram, or ``--atoms 9`` / ``5..9``), the
-        slot mask (an element mask of the state's shape ``(n, N, 1 + N)``) and the encoded
+        """Node counts (drawn from the training histogram given the requested conditions, or
+        ``--atoms 9`` / ``5..9``), the slot mask (an element mask of the state's shape ``(n, N, 1 + N)``) and the encoded
         conditions. ``--3d`` asks :meth:`write` for 3D coordinates, ``--oracle yes|no|auto``
         for the oracle's predictions as tags (auto: if cached); both travel on the decoded
         samples."""
@@ -269,7 +272,7 @@ class MoleculesDomain(Domain):
         hist = torch.tensor(s["node_count_histogram"], dtype=torch.float64)
         sizes = torch.nonzero(hist > 0).flatten()
         window = parse_count_range(atoms, int(sizes.min()), int(sizes.max()), what="--atoms", unit="heavy atoms")
-        counts = draw_counts(hist, n, window, atoms_seed)
+        counts = draw_counts(size_histogram_given(hist, s.get("size_given_conditions"), requested), n, window, atoms_seed)
         n_max = int(counts.max())
         nodes = torch.arange(n_max)[None] < counts[:, None]
         cond = None

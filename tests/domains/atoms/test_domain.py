@@ -195,3 +195,22 @@ def test_users_sdf_folders_are_split_by_molecule(tmp_path):
     assert all(len(v) == 1 for v in split_of.values())
     per = {k: sum(1 for v in split_of.values() if k in v) for k in ("train", "val", "test")}
     assert per["train"] >= 10 and per["val"] >= 1 and per["test"] >= 1
+
+
+def test_plan_draws_atom_counts_given_the_requested_property(tmp_path):
+    """alpha grows with the molecule: a large requested alpha draws large molecules (the
+    training pairs' p(n | alpha)), a small one small molecules; --atoms still wins."""
+    d = AtomsDomain(limit=LIMIT, conditions=["alpha"], cache_dir=str(tmp_path), progress=False)
+    d.prepare()
+    alpha, sizes = d.data.properties["alpha"].double(), d.data.num_atoms.double()
+    assert float(torch.corrcoef(torch.stack([alpha, sizes]))[0, 1]) > 0.5  # the premise, on the data
+    low, high = torch.quantile(alpha, torch.tensor([0.1, 0.9], dtype=torch.float64)).tolist()
+    small = torch.tensor(d.plan(400, conditions={"alpha": low}).info["num_atoms"], dtype=torch.float64)
+    large = torch.tensor(d.plan(400, conditions={"alpha": high}).info["num_atoms"], dtype=torch.float64)
+    free = torch.tensor(d.plan(400).info["num_atoms"], dtype=torch.float64)
+    near_low = sizes[(alpha - low).abs() <= (alpha - low).abs().quantile(0.1)].mean()
+    near_high = sizes[(alpha - high).abs() <= (alpha - high).abs().quantile(0.1)].mean()
+    assert small.mean() < free.mean() - 1 < large.mean() - 2
+    assert abs(float(small.mean() - near_low)) < 1.5 and abs(float(large.mean() - near_high)) < 1.5
+    fixed = d.plan(20, conditions={"alpha": high}, atoms="8").info["num_atoms"]
+    assert fixed == [8] * 20
