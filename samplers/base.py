@@ -18,6 +18,9 @@ the sampler's rule, a categorical field by the categorical posterior jump
 it is, and any other field is refused in one line that names the
 samplers that can drive it.
 
+Every sampler walks the process's own grid by default; ``distortion`` bends it to
+``t_k = D(k / N)`` (:mod:`samplers.grids`: e.g. ``polydec`` for short steps near the data).
+
 Randomness comes only from the explicit ``torch.Generator``: the same seed gives the same
 samples.
 """
@@ -41,6 +44,7 @@ from gensci.core.product import ProductProcess
 from gensci.core.softmax import softmax
 from gensci.core.state import Mask, State, field_mask
 from gensci.errors import IncompatibleSampler
+from samplers.grids import check_distortion, distorted_grid
 
 __all__ = ["Sampler", "SampleResult", "Denoiser", "categorical_jump", "field_processes"]
 
@@ -94,11 +98,13 @@ class Sampler(ABC):
         if cls.requires:
             Sampler.registry[cls.name] = cls
 
-    def __init__(self, steps: int | None = None, progress: bool = True):
+    def __init__(self, steps: int | None = None, progress: bool = True, distortion: str = "process"):
         if steps is not None and int(steps) < 1:
             raise ValueError(f"steps must be a positive integer, got {steps}")
+        check_distortion(distortion)
         self.steps = int(steps) if steps is not None else self.default_steps
         self.progress = progress
+        self.distortion = distortion
 
     # ------------------------------------------------------------ capability
     @classmethod
@@ -164,8 +170,9 @@ class Sampler(ABC):
         return SampleResult(x=x, times=grid, trajectory=path)
 
     def time_grid(self, process: Process, device: torch.device | str | None = None) -> Tensor:
-        """The ``steps + 1`` times visited, from 0 to 1 (the process's own grid by default)."""
-        return process.time_grid(self.steps, device=device)
+        """The ``steps + 1`` times visited, from 0 to 1: the process's own grid (``distortion``
+        ``"process"``, the default), else ``t_k = D(k / N)`` (:mod:`samplers.grids`)."""
+        return distorted_grid(process, self.steps, self.distortion, device=device)
 
     def step(
         self,

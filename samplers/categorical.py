@@ -35,9 +35,10 @@ class CategoricalSampler(Sampler):
     requires = "categorical_posterior"
 
     def __init__(
-        self, steps: int | None = None, argmax_last: bool = False, temperature: float = 1.0, progress: bool = True
+        self, steps: int | None = None, argmax_last: bool = False, temperature: float = 1.0, progress: bool = True,
+        distortion: str = "process",
     ):
-        super().__init__(steps=steps, progress=progress)
+        super().__init__(steps=steps, progress=progress, distortion=distortion)
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.argmax_last = argmax_last

@@ -12,9 +12,7 @@ and the step that reaches the data draws ``x1 ~ p1_hat`` (the chain's exact limi
 ``x1`` every slot ends on it).
 
 DeFoG's sampling-time choices are options: ``distortion`` of the step grid in flow time
-(``tau_k = D(k / N)``: ``identity``, ``polyinc`` ``u^2``, ``polydec`` ``2u - u^2``, ``cos``
-``(1 - cos(pi u)) / 2``, ``revcos`` ``2u - (1 - cos(pi u)) / 2``; ``process`` keeps the process's
-own grid), ``eta`` (stochasticity) and ``omega`` (target guidance). Classifier-free guidance
+(``tau_k = D(k / N)``, :mod:`samplers.grids`; ``process`` keeps the process's own grid), ``eta`` (stochasticity) and ``omega`` (target guidance). Classifier-free guidance
 comes from the engine (the guided model's probabilities are ``p1_hat``).
 
 ``rule="posterior"`` keeps the distorted grid but moves each step by the exact categorical
@@ -26,8 +24,6 @@ apply to the CTMC rule only).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -38,32 +34,9 @@ from gensci.core.process import Process
 from gensci.core.product import ProductProcess
 from gensci.errors import GensciError
 from samplers.base import Sampler
+from samplers.grids import distorted_grid
 
-__all__ = ["DiscreteFlowSampler", "DISTORTIONS", "check_distortion", "distort"]
-
-#: time distortions ``D : [0, 1] -> [0, 1]``, increasing, ``D(0) = 0``, ``D(1) = 1`` (DeFoG)
-DISTORTIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "identity": lambda u: u,
-    "polyinc": lambda u: u * u,
-    "polydec": lambda u: 2 * u - u * u,
-    "cos": lambda u: (1 - torch.cos(math.pi * u)) / 2,
-    "revcos": lambda u: 2 * u - (1 - torch.cos(math.pi * u)) / 2,
-}
-
-
-def check_distortion(name: str) -> None:
-    """Raise unless ``name`` is a distortion of :data:`DISTORTIONS` or ``process``."""
-    if name != "process" and name not in DISTORTIONS:
-        raise GensciError(f"unknown time distortion {name!r}; choose one of {', '.join(DISTORTIONS)} or process")
-
-
-def distort(u: Tensor, name: str) -> Tensor:
-    """``D(u)`` for a distortion of :data:`DISTORTIONS`."""
-    if name == "process":
-        raise GensciError("the 'process' distortion is the process's own grid, not a function of u")
-    check_distortion(name)
-    return DISTORTIONS[name](u)
-
+__all__ = ["DiscreteFlowSampler"]
 
 def invert_kappa(process: Process, tau: Tensor, iters: int = 60) -> Tensor:
     """The smallest ``t`` in ``[0, 1]`` with ``kappa(t) >= tau`` (bisection; ``kappa`` increasing)."""
@@ -96,15 +69,13 @@ class DiscreteFlowSampler(Sampler):
 
     def __init__(self, steps: int | None = None, distortion: str = "polydec", eta: float = 0.0, omega: float = 0.0,
                  temperature: float = 1.0, rule: str = "ctmc", progress: bool = True):
-        super().__init__(steps=steps, progress=progress)
+        super().__init__(steps=steps, progress=progress, distortion=distortion)
         if rule not in ("ctmc", "posterior"):
             raise GensciError(f"unknown step rule {rule!r}; choose ctmc or posterior")
-        check_distortion(distortion)
         if eta < 0 or omega < 0:
             raise GensciError(f"eta and omega must be non-negative, got eta={eta}, omega={omega}")
         if temperature <= 0:
             raise GensciError(f"temperature must be positive, got {temperature}")
-        self.distortion = distortion
         self.eta = float(eta)
         self.omega = float(omega)
         self.temperature = float(temperature)
@@ -118,23 +89,11 @@ class DiscreteFlowSampler(Sampler):
         """``t_k = kappa^{-1}(kappa_0 + (1 - kappa_0) D(k / N))`` (for a product process, whose
         fields may run on their own clocks, ``t_k = D(k / N)``), snapped onto the process's
         T-step grid when it has one; strictly increasing from 0 to 1."""
-        if self.distortion == "process":
-            return process.time_grid(self.steps, device=device)
-        u = torch.linspace(0.0, 1.0, self.steps + 1, dtype=torch.float64)
-        d = distort(u, self.distortion)
         if isinstance(process, ProductProcess):
-            t = d
-        else:
-            k0 = float(process.kappa(torch.zeros((), dtype=torch.float64)))
-            t = invert_kappa(process, k0 + (1.0 - k0) * d)
-        t[0], t[-1] = 0.0, 1.0
-        big_t = getattr(process, "timesteps", None)
-        if big_t is not None:
-            if self.steps > big_t:
-                raise GensciError(f"steps={self.steps} exceeds the process's T={big_t} grid points")
-            t = (t * big_t).round() / big_t
-            t = torch.unique(t)  # sorted; a distortion flat at an end may merge two points
-        return t.to(dtype=torch.float32, device=device)
+            return distorted_grid(process, self.steps, self.distortion, device=device)
+        k0 = float(process.kappa(torch.zeros((), dtype=torch.float64)))
+        return distorted_grid(process, self.steps, self.distortion, device=device,
+                              to_time=lambda d: invert_kappa(process, k0 + (1.0 - k0) * d))
 
     def move(self, process: Process, x: Tensor, logits: Tensor, t: Tensor, s: Tensor, *, mask: Tensor | None,
              generator: torch.Generator | None) -> Tensor:

@@ -35,9 +35,10 @@ class DDIMSampler(Sampler):
     requires = "gaussian_posterior"
 
     def __init__(
-        self, steps: int | None = None, eta: float = 0.0, clip_x1: float | None = None, progress: bool = True
+        self, steps: int | None = None, eta: float = 0.0, clip_x1: float | None = None, progress: bool = True,
+        distortion: str = "process",
     ):
-        super().__init__(steps=steps, progress=progress)
+        super().__init__(steps=steps, progress=progress, distortion=distortion)
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
         self.eta = float(eta)

@@ -36,8 +36,9 @@ class DDPMSampler(Sampler):
     default_steps = 100
     requires = "gaussian_posterior"
 
-    def __init__(self, steps: int | None = None, clip_x1: float | None = None, progress: bool = True):
-        super().__init__(steps=steps, progress=progress)
+    def __init__(self, steps: int | None = None, clip_x1: float | None = None, progress: bool = True,
+                 distortion: str = "process"):
+        super().__init__(steps=steps, progress=progress, distortion=distortion)
         self.clip_x1 = clip_x1
 
     def move(self, process: Process, x: Tensor, pred: Tensor, t: Tensor, s: Tensor, *, mask: Tensor | None,

@@ -49,8 +49,9 @@ class HeunSampler(EulerSampler):
     name = "heun"
     default_steps = 50
 
-    def __init__(self, steps: int | None = None, progress: bool = True, final_euler: bool = False):
-        super().__init__(steps=steps, progress=progress)
+    def __init__(self, steps: int | None = None, progress: bool = True, final_euler: bool = False,
+                 distortion: str = "process"):
+        super().__init__(steps=steps, progress=progress, distortion=distortion)
         self.final_euler = final_euler
 
     def correct(self, process: Process, x: Tensor, x_euler: Tensor, pred1: Tensor, pred2: Tensor, t: Tensor, s: Tensor,

@@ -30,8 +30,9 @@ class EulerMaruyamaSampler(Sampler):
     default_steps = 100
     requires = "sde"
 
-    def __init__(self, steps: int | None = None, progress: bool = True, final_noise: bool = False):
-        super().__init__(steps=steps, progress=progress)
+    def __init__(self, steps: int | None = None, progress: bool = True, final_noise: bool = False,
+                 distortion: str = "process"):
+        super().__init__(steps=steps, progress=progress, distortion=distortion)
         self.final_noise = final_noise
 
     def move(self, process: Process, x: Tensor, prediction: Tensor, t: Tensor, s: Tensor, *, mask, generator) -> Tensor:

@@ -51,7 +51,7 @@ def denoise_from(model: GenerativeModel, batch, t0: float, steps: int, seed: int
         x = process.corrupt(x1, generator=g, mask=batch.mask, t=torch.full((n,), t0)).x_t
     else:
         x = process.prior({k: tuple(v.shape) for k, v in x1.items()}, generator=g, mask=batch.mask)
-    grid = process.time_grid(steps)
+    grid = sampler.time_grid(process)
     grid = torch.cat([torch.tensor([t0]), grid[grid > t0]]) if t0 > 0 else grid
     denoise = GuidedModel(model.network, None, process.guidance_space)
     for i in range(len(grid) - 1):
