@@ -72,6 +72,9 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
                    help="classifier-free guidance scale: 0 unconditional, 1 conditional (default), >1 stronger")
     p.add_argument("--steps", type=int, default=None, metavar="K", help="sampling steps (default: the model's)")
     p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, ddpm, ddim, sde, ...)")
+    p.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler constructor argument (repeatable), e.g. distortion=polydec (short steps near the "
+                        "data), final_euler=true (heun), rule=posterior (ctmc)")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same samples (default 0)")
     p.add_argument("--batch-size", type=int, default=4096, help="samples drawn per batch")
     _add_precision_arguments(p)
@@ -116,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output file")
     p.add_argument("--steps", type=int, default=None, metavar="K", help="sampling steps (default: the model's)")
     p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, sde, ...)")
+    p.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler constructor argument (repeatable), e.g. distortion=polydec (short steps near the "
+                        "data), final_euler=true (heun), rule=posterior (ctmc)")
     p.add_argument("--seed", type=int, default=0, help="random seed (stochastic samplers; default 0)")
     p.add_argument("--batch-size", type=int, default=256, help="inputs refined per batch (default 256)")
     _add_precision_arguments(p)
@@ -180,6 +186,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chosen_sampler(args: argparse.Namespace) -> str | dict[str, Any] | None:
+    """``--sampler NAME`` with ``--sampler-option KEY=VALUE`` on top (values read as YAML:
+    ``true``, ``0.2``, ``polydec``); the model's own sampler when no name is given."""
+    if not args.sampler_option:
+        return args.sampler
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in args.sampler_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GensciError(f"--sampler-option takes KEY=VALUE, got {item!r}")
+        if key.strip() in ("name", "_target_", "progress"):
+            raise GensciError(f"--sampler-option {key.strip()}: choose the sampler with --sampler NAME")
+        options[key.strip()] = yaml.safe_load(value)
+    return {"name": args.sampler, **options} if args.sampler else options
+
+
 def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
     import inspect
 
@@ -191,7 +215,7 @@ def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str,
     if taken:
         raise GensciError(f"unexpected argument --{taken[0]}")
     return dict(conditions=parse_condition_values(args.condition) or None, guidance=args.guidance, steps=args.steps,
-                sampler=args.sampler, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
+                sampler=_chosen_sampler(args), seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
                 precision=args.precision, redraws=args.redraws, **extra)
 
 
@@ -239,7 +263,7 @@ def _cmd_refine(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     model = gensci.load(args.model)
     model.domain.check_output(args.output)  # before refining, so no work is lost to a bad path
     began = time.perf_counter()
-    samples = model.refine(args.input, steps=args.steps, sampler=args.sampler, seed=args.seed,
+    samples = model.refine(args.input, steps=args.steps, sampler=_chosen_sampler(args), seed=args.seed,
                            batch_size=args.batch_size, progress=not args.quiet, precision=args.precision, **extra)
     seconds = time.perf_counter() - began
     print(model.last_precision.line(), file=sys.stderr)

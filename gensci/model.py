@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from gensci.errors import GensciError
 from gensci.nn.precision import PRECISIONS, with_precision
 from gensci.precision_auto import PrecisionChoice, read_precision_check, resolve_precision
 
-__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "frozen", "bundled_models", "resolve_model", "load", "make_sampler"]
+__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "frozen", "bundled_models", "resolve_model", "load", "make_sampler", "sampler_config"]
 
 
 #: the most samples one call draws (a typo such as -n 10**30 is refused, not run for ever)
@@ -111,15 +112,43 @@ def build(config: dict[str, Any], domain: Domain) -> tuple[Process, nn.Module]:
     return process, network
 
 
-def make_sampler(name_or_config: str | dict[str, Any], steps: int | None = None, progress: bool = True):
-    """A sampler from a config-group name (``euler``, ``heun``, ``ddpm`` ...) or a config dict."""
-    if isinstance(name_or_config, str):
+def sampler_config(chosen: str | dict[str, Any] | None, default: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sampler config a sampling call runs: a config-group name (``euler``, ``heun``,
+    ``ctmc`` ...), a whole config (with ``_target_``), ``default`` (the model's own) for None,
+    or ``default`` with some constructor arguments replaced for a dict without ``_target_``
+    (``{"distortion": "polydec"}``); ``{"name": "heun", "final_euler": True}`` replaces them
+    in a named sampler's config. The arguments are checked against the sampler's constructor."""
+    if isinstance(chosen, str):
         known = list_group("sampler")
-        if name_or_config not in known:
-            raise GensciError(f"unknown sampler {name_or_config!r}; choose one of {', '.join(known)}")
-        node = OmegaConf.load(config_dir() / "sampler" / f"{name_or_config}.yaml")
+        if chosen not in known:
+            raise GensciError(f"unknown sampler {chosen!r}; choose one of {', '.join(known)}")
+        return dict(OmegaConf.to_container(OmegaConf.load(config_dir() / "sampler" / f"{chosen}.yaml")))
+    if chosen is None or "_target_" in chosen:
+        config = dict(chosen if chosen is not None else default or {})
     else:
-        node = OmegaConf.create(dict(name_or_config))
+        options = dict(chosen)
+        name = options.pop("name", None)
+        config = {**(sampler_config(name) if name is not None else dict(default or {})), **options}
+    if "_target_" not in config:
+        raise GensciError("a sampler config needs a _target_ (or a sampler name)")
+    from hydra.utils import get_class
+
+    try:
+        target = get_class(config["_target_"])
+    except Exception as err:  # hydra wraps the import error in several kinds
+        raise GensciError(f"no sampler class {config['_target_']!r}: {' '.join(str(err).split())}") from None
+    accepted = sorted(set(inspect.signature(target.__init__).parameters) - {"self", "progress", "args", "kwargs"})
+    unknown = sorted(set(config) - set(accepted) - {"_target_"})
+    if unknown:
+        raise GensciError(f"sampler {target.__name__} takes no option {unknown[0]!r}; it takes {', '.join(accepted)}")
+    return config
+
+
+def make_sampler(name_or_config: str | dict[str, Any], steps: int | None = None, progress: bool = True,
+                 default: dict[str, Any] | None = None):
+    """A sampler from a config-group name (``euler``, ``heun``, ``ddpm`` ...) or a config dict
+    (:func:`sampler_config`; ``default`` completes a dict of options only)."""
+    node = OmegaConf.create(sampler_config(name_or_config, default))
     kwargs: dict[str, Any] = {"progress": progress}
     if steps is not None:
         kwargs["steps"] = steps
@@ -203,7 +232,7 @@ class GenerativeModel:
         conditions: ConditionRequest | None = None,
         steps: int | None = None,
         guidance: float | Guidance | None = None,
-        sampler: str | None = None,
+        sampler: str | dict[str, Any] | None = None,
         seed: int | None = None,
         batch_size: int = 4096,
         progress: bool = True,
@@ -227,6 +256,9 @@ class GenerativeModel:
         on such hardware (or a GPU with bfloat16) and only for a model whose recorded precision
         check found its metrics unchanged in bf16, else fp32 (:mod:`gensci.precision_auto`);
         :attr:`last_precision` says which it ran in and why.
+
+        ``sampler`` is a sampler name, a config, or constructor arguments over the model's own
+        sampler (``{"distortion": "polydec"}``; :func:`sampler_config`).
 
         ``guidance`` is the classifier-free guidance scale ``s`` (0 unconditional, 1
         conditional, >1 stronger); it defaults to 1 when conditions are given.
@@ -290,7 +322,7 @@ class GenerativeModel:
         self,
         inputs: Any,
         steps: int | None = None,
-        sampler: str | None = None,
+        sampler: str | dict[str, Any] | None = None,
         seed: int | None = None,
         batch_size: int = 4096,
         progress: bool = True,
@@ -321,12 +353,12 @@ class GenerativeModel:
         self.last_precision = choice
         return (samples, trajectory) if return_trajectory else samples
 
-    def _draw(self, plan: Any, *, steps: int | None, guidance: Guidance | None, sampler: str | None, seed: int,
+    def _draw(self, plan: Any, *, steps: int | None, guidance: Guidance | None, sampler: str | dict[str, Any] | None, seed: int,
               batch_size: int, progress: bool, return_trajectory: bool, trajectory_frames: int | None,
               precision: str, network_wrapper: Any) -> tuple[Any, list[Any] | None]:
         """Run the sampler over ``plan`` in batches from the plan's start states (or source /
         prior draws) and decode; the decoded trajectory too when asked."""
-        smp = make_sampler(sampler if sampler is not None else self.config["sampler"], steps=steps, progress=progress)
+        smp = make_sampler(sampler, steps=steps, progress=progress, default=self.config["sampler"])
         smp.check(self.process)  # IncompatibleSampler names the samplers that can
         if precision not in PRECISIONS:
             raise GensciError(f"precision must be fp32 or bf16, got {precision!r}")

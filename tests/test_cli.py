@@ -109,3 +109,24 @@ def test_refine_and_evaluate_take_the_precision_too():
     assert args.precision == "bf16"
     args, _ = _parser().parse_known_args(["sample", "points/moons", "-o", "x.csv"])
     assert args.precision == "auto"
+
+
+def test_sampler_options_reach_the_sampler_and_bad_ones_are_one_line(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "m.csv"
+    base = ["sample", "points/moons", "-n", "50", "-o", str(out), "-q", "--steps", "5", "--precision", "fp32"]
+    assert main(base) == 0
+    plain = np.loadtxt(out, delimiter=",", skiprows=1)
+    assert main(base + ["--sampler-option", "distortion=polydec"]) == 0
+    bent = np.loadtxt(out, delimiter=",", skiprows=1)
+    assert not np.allclose(plain, bent)  # another grid, another path from the same noise
+    assert main(base + ["--sampler", "heun", "--sampler-option", "final_euler=true"]) == 0
+    capsys.readouterr()
+    assert main(base + ["--sampler-option", "final_euler=true"]) == 2  # the moons model samples with Euler
+    assert capsys.readouterr().err.strip() == ("error: sampler EulerSampler takes no option 'final_euler'; it takes "
+                                               "distortion, steps")
+    assert main(base + ["--sampler-option", "distortion"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(base + ["--sampler-option", "distortion=sigmoid"]) == 2
+    assert "unknown time distortion 'sigmoid'" in capsys.readouterr().err

@@ -91,3 +91,21 @@ def test_sampling_options_are_checked_before_anything_runs(kwargs, message):
     kwargs = {"n": 4, **kwargs}
     with pytest.raises(GensciError, match=message):
         model.sample(progress=False, **kwargs)
+
+
+def test_sampler_config_names_whole_configs_and_options_over_the_default():
+    from gensci.model import make_sampler, sampler_config
+
+    default = {"_target_": "samplers.ode.EulerSampler", "steps": 100}
+    assert sampler_config(None, default) == default
+    assert sampler_config("heun")["_target_"] == "samplers.ode.HeunSampler"
+    assert sampler_config({"distortion": "polydec"}, default) == {**default, "distortion": "polydec"}
+    assert sampler_config({"name": "heun", "final_euler": True}, default)["final_euler"] is True
+    sampler = make_sampler({"distortion": "cubicdec"}, steps=7, progress=False, default=default)
+    assert sampler.steps == 7 and sampler.distortion == "cubicdec"
+    with pytest.raises(GensciError, match="unknown sampler 'rk4'"):
+        sampler_config("rk4")
+    with pytest.raises(GensciError, match="takes no option 'eta'"):
+        sampler_config({"eta": 1.0}, default)
+    with pytest.raises(GensciError, match="_target_"):
+        sampler_config({"distortion": "cos"})
