@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import json
 import math
 import sys
 from pathlib import Path

@@ -7,7 +7,8 @@ long, where it is flat they are short.
 * ``identity`` ``u``;
 * ``polyinc`` ``u^2`` (short steps near the source, ``t = 0``);
 * ``polydec`` ``2u - u^2 = 1 - (1 - u)^2`` (short steps near the data, ``t = 1``);
-* ``cubicdec`` ``1 - (1 - u)^3`` (shorter still near the data);
+* ``power:P`` ``1 - (1 - u)^P`` for ``P > 0`` (``power:2`` is ``polydec``; larger ``P``, shorter
+  steps near the data; ``P < 1`` shortens those near the source);
 * ``cos`` ``(1 - cos(pi u)) / 2`` (short at both ends);
 * ``revcos`` ``2u - (1 - cos(pi u)) / 2`` (short in the middle).
 
@@ -34,24 +35,38 @@ DISTORTIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "identity": lambda u: u,
     "polyinc": lambda u: u * u,
     "polydec": lambda u: 2 * u - u * u,
-    "cubicdec": lambda u: 1 - (1 - u) ** 3,
     "cos": lambda u: (1 - torch.cos(math.pi * u)) / 2,
     "revcos": lambda u: 2 * u - (1 - torch.cos(math.pi * u)) / 2,
 }
 
 
+def _power(name: str) -> float | None:
+    """``P`` of a ``power:P`` distortion (None for any other name); raises on a bad ``P``."""
+    if not isinstance(name, str) or not name.startswith("power:"):
+        return None
+    try:
+        p = float(name.removeprefix("power:"))
+    except ValueError:
+        p = math.nan
+    if not (p > 0 and math.isfinite(p)):
+        raise GensciError(f"time distortion {name!r}: power:P needs a positive number P, e.g. power:3")
+    return p
+
+
 def check_distortion(name: str) -> None:
-    """Raise unless ``name`` is a distortion of :data:`DISTORTIONS` or ``process``."""
-    if name != "process" and name not in DISTORTIONS:
-        raise GensciError(f"unknown time distortion {name!r}; choose one of {', '.join(DISTORTIONS)} or process")
+    """Raise unless ``name`` is a distortion of :data:`DISTORTIONS`, ``power:P`` or ``process``."""
+    if name != "process" and name not in DISTORTIONS and _power(name) is None:
+        raise GensciError(f"unknown time distortion {name!r}; choose one of {', '.join(DISTORTIONS)}, power:P "
+                          "or process")
 
 
 def distort(u: Tensor, name: str) -> Tensor:
-    """``D(u)`` for a distortion of :data:`DISTORTIONS`."""
+    """``D(u)`` for a distortion of :data:`DISTORTIONS` or ``power:P``."""
     if name == "process":
         raise GensciError("the 'process' distortion is the process's own grid, not a function of u")
     check_distortion(name)
-    return DISTORTIONS[name](u)
+    p = _power(name)
+    return DISTORTIONS[name](u) if p is None else 1 - (1 - u) ** p
 
 
 def distorted_grid(process: Process, steps: int, distortion: str, device: torch.device | str | None = None,

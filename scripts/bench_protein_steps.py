@@ -14,10 +14,11 @@ The noise band: the binomial standard error ``sqrt(p (1 - p) / N)`` of the clash
 fraction over all ``N`` chains of the seeds, and the spread (max - min) of each KL over the
 seeds.
 
-The option ``time_power=P`` in a setting is this script's own probe, not a sampling option:
-it replaces the process's uniform grid by ``t_k = 1 - (1 - k / K)^P`` (``P > 1`` denser near
-the data end ``t = 1``). An option ``sampler.KEY=VALUE`` sets an argument of the sampler's
-constructor (e.g. ``heun:10:sampler.final_euler=true``). ``--append`` adds the settings to
+An option ``sampler.KEY=VALUE`` sets an argument of the sampler's constructor (e.g.
+``heun:10:sampler.final_euler=true``, or ``euler:20:sampler.distortion=power:2`` for the grid
+``t_k = 1 - (1 - k / K)^P``, denser near the data end ``t = 1`` for ``P > 1``:
+:mod:`samplers.grids`); ``time_power=P``, the name earlier records used, is the same as
+``sampler.distortion=power:P``. ``--append`` adds the settings to
 an existing ``--out`` record.
 """
 
@@ -32,10 +33,8 @@ from pathlib import Path
 
 import torch
 import yaml
-from omegaconf import OmegaConf
 
 import gensci
-from gensci.config import config_dir
 from gensci.io import atomic_write
 from gensci.machine import cpu_name
 
@@ -57,17 +56,6 @@ def network_calls(sampler: str, steps: int, final_euler: bool = False) -> int:
     """Network evaluations per chain: two per Heun step (one on its last with ``final_euler``),
     one per step otherwise."""
     return (2 * steps - int(final_euler)) if sampler == "heun" else steps
-
-
-def warped_grid(power: float):
-    """A ``time_grid(steps)`` giving ``1 - (1 - k / steps)^power`` for ``k = 0 .. steps``."""
-    if power <= 0:
-        raise SystemExit(f"time_power must be positive, got {power}")
-
-    def grid(steps: int, device=None) -> torch.Tensor:
-        return 1.0 - (1.0 - torch.linspace(0.0, 1.0, steps + 1, device=device)) ** power
-
-    return grid
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -107,15 +95,14 @@ def main() -> None:
     results = earlier.get("results", [])
     command = "python scripts/bench_protein_steps.py " + " ".join(sys.argv[1:])
     commands = earlier.get("commands", [earlier["command"]] if "command" in earlier else []) + [command]
-    uniform = model.process.time_grid
     for sampler, steps, options in settings:
         rows = []
-        power = float(options.get("time_power", 1.0))
-        model.process.time_grid = uniform if power == 1.0 else warped_grid(power)
-        sampling = {k: v for k, v in options.items() if k != "time_power" and not k.startswith("sampler.")}
+        if "time_power" in options:
+            options = {**{k: v for k, v in options.items() if k != "time_power"},
+                       "sampler.distortion": f"power:{options['time_power']}"}
+        sampling = {k: v for k, v in options.items() if not k.startswith("sampler.")}
         own = {k.removeprefix("sampler."): yaml.safe_load(v) for k, v in options.items() if k.startswith("sampler.")}
-        chosen = {**OmegaConf.to_container(OmegaConf.load(config_dir() / "sampler" / f"{sampler}.yaml")), **own} \
-            if own else sampler
+        chosen = {"name": sampler, **own} if own else sampler
         for seed in seeds:
             start = time.time()
             samples = model.sample(args.n, sampler=chosen, steps=steps, seed=seed, progress=False,

@@ -16,7 +16,7 @@ from samplers.ode import EulerSampler, HeunSampler
 from tests.samplers.test_ode import integrate
 
 
-@pytest.mark.parametrize("name", sorted(DISTORTIONS))
+@pytest.mark.parametrize("name", sorted(DISTORTIONS) + ["power:0.5", "power:4"])
 def test_distortions_map_the_unit_interval_monotonically(name):
     u = torch.linspace(0, 1, 101, dtype=torch.float64)
     d = distort(u, name)
@@ -32,18 +32,23 @@ def test_grids_in_closed_form_and_the_process_default():
     flow = FlowMatching()
     k = torch.arange(11, dtype=torch.float64) / 10
     torch.testing.assert_close(EulerSampler(10, distortion="polydec").time_grid(flow), (1 - (1 - k) ** 2).float())
-    torch.testing.assert_close(EulerSampler(10, distortion="cubicdec").time_grid(flow), (1 - (1 - k) ** 3).float())
+    torch.testing.assert_close(EulerSampler(10, distortion="power:3").time_grid(flow), (1 - (1 - k) ** 3).float())
+    torch.testing.assert_close(EulerSampler(10, distortion="power:2").time_grid(flow),
+                               EulerSampler(10, distortion="polydec").time_grid(flow))
     assert torch.equal(EulerSampler(10).time_grid(flow), flow.time_grid(10))  # "process" by default
     ddpm = GaussianDiffusion(Euclidean(), timesteps=20)
     assert torch.equal(DDPMSampler(20, distortion="process").time_grid(ddpm), ddpm.time_grid(20))
     assert len(DDPMSampler(20, distortion="polydec").time_grid(ddpm)) < 21  # snapped points merge near T
     with pytest.raises(GensciError, match="unknown time distortion"):
         EulerSampler(10, distortion="sigmoid")
+    for bad in ("power:0", "power:-1", "power:x", "power:inf"):
+        with pytest.raises(GensciError, match="positive number"):
+            EulerSampler(10, distortion=bad)
     with pytest.raises(GensciError, match="exceeds"):
         DDPMSampler(30, distortion="polydec").time_grid(ddpm)
 
 
-@pytest.mark.parametrize("name", ["polydec", "cubicdec", "cos", "polyinc"])
+@pytest.mark.parametrize("name", ["polydec", "power:3", "cos", "polyinc"])
 def test_euler_on_a_distorted_grid_is_the_left_riemann_sum_there(name):
     """dx/dt = 3 t^2 from 0: Euler is sum_k 3 t_k^2 (t_{k+1} - t_k) on the grid it walks, and
     Heun on the same grid is closer to the exact 1."""

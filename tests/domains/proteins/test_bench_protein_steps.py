@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from tests.scripts_support import load_script
 
@@ -29,16 +28,6 @@ def test_network_calls(bench):
     assert bench.network_calls("euler", 20) == 20
     assert bench.network_calls("heun", 10) == 20
     assert bench.network_calls("heun", 10, final_euler=True) == 19
-
-
-def test_warped_grid_is_denser_near_one(bench):
-    grid = bench.warped_grid(2.0)(4)
-    assert torch.allclose(grid, torch.tensor([0.0, 0.4375, 0.75, 0.9375, 1.0]))
-    steps = grid.diff()
-    assert bool((steps[1:] < steps[:-1]).all())
-    assert torch.allclose(bench.warped_grid(1.0)(5), torch.linspace(0, 1, 6))
-    with pytest.raises(SystemExit):
-        bench.warped_grid(0.0)
 
 
 def test_summarise_noise_band(bench):
