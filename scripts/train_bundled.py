@@ -10,7 +10,8 @@ with the domain's reference statistics, so that evaluation needs no data, metric
 ``gensci/checkpoints/<experiment>.json`` (the metrics, the command, the machine). Metrics:
 the domain's own against ``--split``, on ``--samples`` draws with the config's sampler
 (``--sample KEY=VALUE`` passes options such as the chain lengths to sampling;
-``--compare SAMPLER:STEPS`` adds the same metrics with another sampler or step count); for
+``--compare SAMPLER:STEPS[:KEY=VALUE,...]`` adds the same metrics with another sampler, step
+count or sampler options, :func:`compare_setting`); for
 every condition, each class (categorical) or two targets (numeric) at each
 guidance scale.
 
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 import gensci
 from gensci.checkpoint import GENERATIVE, load_checkpoint, save_checkpoint
@@ -62,6 +64,28 @@ def numeric_targets(spec: dict) -> list[float]:
     return [min(max(math.exp(v) if log else v, low), high) for v in values]
 
 
+def compare_setting(item: str) -> tuple[str | dict | None, int | None, str]:
+    """``SAMPLER:STEPS[:KEY=VALUE,...]`` as the ``sampler`` and ``steps`` of a sampling call and a
+    row label: an empty SAMPLER is the model's own sampler, the options are constructor
+    arguments on top (values read as YAML), e.g. ``euler:100`` (plain Euler), ``:50`` (the
+    model's own at 50 steps), ``:100:distortion=identity``."""
+    name, _, rest = item.partition(":")
+    steps, _, extra = rest.partition(":")
+    try:
+        count = int(steps) if steps else None
+    except ValueError:
+        raise SystemExit(f"--compare {item}: STEPS must be an integer") from None
+    options = {}
+    for pair in filter(None, extra.split(",")):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--compare {item}: options are KEY=VALUE")
+        options[key] = yaml.safe_load(value)
+    sampler = ({"name": name, **options} if name else options) if options else (name or None)
+    label = f"{name or 'own sampler'} {steps} steps" + "".join(f" {k}={v}" for k, v in options.items())
+    return sampler, count, label
+
+
 def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_conditional: int,
              scales: tuple[float, ...], options: dict | None = None, split: str = "test",
              compare: list[str] = (), compare_options: list[str] = ()) -> dict:
@@ -73,9 +97,8 @@ def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_condition
     options = dict(options or {})
     out = {"unconditional": _timed_evaluate(model, n, seed, split, **options)}
     for item in compare:
-        sampler, _, steps = item.partition(":")
-        out[f"unconditional {sampler} {steps} steps"] = _timed_evaluate(
-            model, n, seed, split, sampler=sampler, steps=int(steps) if steps else None, **options)
+        sampler, steps, label = compare_setting(item)
+        out[f"unconditional {label}"] = _timed_evaluate(model, n, seed, split, sampler=sampler, steps=steps, **options)
     for item in compare_options:
         key, _, value = item.partition("=")
         out[f"unconditional {key}={value}"] = _timed_evaluate(model, n, seed, split, **{**options, key: value})
@@ -125,8 +148,9 @@ def main() -> None:
                         help="skip training: evaluate and bundle the model an earlier run of this script trained")
     parser.add_argument("--sample", action="append", default=[], metavar="KEY=VALUE",
                         help="sampling option for every evaluation draw, e.g. length=50..128 (repeatable)")
-    parser.add_argument("--compare", action="append", default=[], metavar="SAMPLER:STEPS",
-                        help="also evaluate unconditional draws with this sampler and step count (repeatable)")
+    parser.add_argument("--compare", action="append", default=[], metavar="SAMPLER:STEPS[:KEY=VALUE,...]",
+                        help="also evaluate unconditional draws with this sampler (empty: the model's own), step "
+                             "count and sampler options (repeatable)")
     parser.add_argument("--compare-sample", action="append", default=[], metavar="KEY=VALUE",
                         help="also evaluate unconditional draws with this sampling option, e.g. "
                              "clash_guidance=0 (repeatable)")
