@@ -3,7 +3,6 @@ samples read back from the SDF it writes, not from the samples in memory."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -12,20 +11,15 @@ from rdkit import Chem
 import gensci
 from domains.atoms.molecule import Molecule3D, from_rdkit
 from domains.atoms.stability import stability
-from gensci.model import bundled_models
+from tests.bundled_support import BUNDLED, bundled_record, needs_bundled
 
 NAME = "atoms/qm9"
-BUNDLED = bundled_models()
-pytestmark = pytest.mark.skipif(NAME not in BUNDLED, reason="the bundled atoms model is not built")
-
-
-def _record() -> dict:
-    return json.loads(BUNDLED[NAME].with_suffix(".json").read_text())
+pytestmark = needs_bundled(NAME)
 
 
 def test_checkpoint_is_small_and_its_record_is_complete():
     assert BUNDLED[NAME].stat().st_size < 20 * 2**20
-    record = _record()
+    record = bundled_record(NAME)
     m = record["metrics"]["unconditional"]
     assert m["n_generated"] >= 1000
     for key in ("atom_stability", "molecule_stability", "validity", "uniqueness", "novelty", "posebusters_mol_fast",
@@ -53,7 +47,7 @@ def test_record_holds_on_fresh_samples_read_back_from_sdf(tmp_path):
     path = model.write(samples, tmp_path / "mols.sdf")
     molecules = _read_back(path)
     assert len(molecules) == n and all((m.numbers == 1).any() for m in molecules)  # hydrogens kept
-    recorded = _record()["metrics"]["unconditional"]
+    recorded = bundled_record(NAME)["metrics"]["unconditional"]
     fresh = stability(molecules, "own")
     # three standard errors of a fraction from n molecules (atom stability: of ~18 n atoms)
     se_mol = math.sqrt(recorded["molecule_stability"] * (1 - recorded["molecule_stability"]) / n)

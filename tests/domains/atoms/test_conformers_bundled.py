@@ -3,27 +3,20 @@ recorded quality on held-out QM9 pairs (the fresh check is slow: it builds the p
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 import gensci
 from gensci.cli import main
-from gensci.model import bundled_models
+from tests.bundled_support import BUNDLED, bundled_record, needs_bundled
 
 NAME = "atoms/conformers"
-BUNDLED = bundled_models()
-pytestmark = pytest.mark.skipif(NAME not in BUNDLED, reason="the bundled conformer model is not built")
-
-
-def _record() -> dict:
-    return json.loads(BUNDLED[NAME].with_suffix(".json").read_text())
+pytestmark = needs_bundled(NAME)
 
 
 def test_checkpoint_is_small_and_recorded_against_its_starts():
     assert BUNDLED[NAME].stat().st_size < 20 * 2**20
-    record = _record()
+    record = bundled_record(NAME)
     assert record["experiment"] == NAME
     m = record["metrics"]["unconditional"]
     assert m["n_molecules"] >= 400
@@ -54,7 +47,7 @@ def test_quality_holds_on_held_out_pairs():
     inputs = model.domain.evaluation_inputs("test", 200)
     refined = model.refine(inputs, seed=3, progress=False)
     m = model.domain.evaluate(refined)
-    recorded = _record()["metrics"]["unconditional"]
+    recorded = bundled_record(NAME)["metrics"]["unconditional"]
     assert m["heavy_rmsd_median"] <= recorded["heavy_rmsd_median"] * 1.15 + 0.01
     assert m["heavy_rmsd_median"] < m["start_heavy_rmsd_median"]
     assert m["bond_length_mae"] < m["start_bond_length_mae"]

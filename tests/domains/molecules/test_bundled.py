@@ -1,26 +1,19 @@
 """The bundled molecule model: it loads, writes SDF files RDKit reads, honours a condition,
 and keeps the quality recorded beside it (the fresh-draw check is slow)."""
 
-import json
-
 import pytest
 
 import gensci
 from gensci.cli import main
-from gensci.model import bundled_models
+from tests.bundled_support import BUNDLED, bundled_record, needs_bundled
 
 NAME = "molecules/qm9"
-BUNDLED = bundled_models()
-pytestmark = pytest.mark.skipif(NAME not in BUNDLED, reason="the bundled molecule model is not built")
-
-
-def _record() -> dict:
-    return json.loads(BUNDLED[NAME].with_suffix(".json").read_text())
+pytestmark = needs_bundled(NAME)
 
 
 def test_checkpoint_is_small_and_its_record_meets_the_targets():
     assert BUNDLED[NAME].stat().st_size < 20 * 2**20
-    record = _record()
+    record = bundled_record(NAME)
     assert record["experiment"] == NAME
     metrics = record["metrics"]
     unconditional = metrics["unconditional"]
