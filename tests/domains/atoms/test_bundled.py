@@ -54,6 +54,6 @@ def test_record_holds_on_fresh_samples_read_back_from_sdf(tmp_path):
     se_atom = math.sqrt(recorded["atom_stability"] * (1 - recorded["atom_stability"]) / (18 * n))
     assert abs(fresh["molecule_stability"] - recorded["molecule_stability"]) < 3 * se_mol + 0.01
     assert abs(fresh["atom_stability"] - recorded["atom_stability"]) < 3 * se_atom + 0.01
-    validity = model.evaluate(model.read(path))["validity"]
+    validity = model.evaluate(model.domain.read(path))["validity"]
     se_valid = math.sqrt(recorded["validity"] * (1 - recorded["validity"]) / n)
     assert abs(validity - recorded["validity"]) < 3 * se_valid + 0.01
