@@ -186,21 +186,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _chosen_sampler(args: argparse.Namespace) -> str | dict[str, Any] | None:
-    """``--sampler NAME`` with ``--sampler-option KEY=VALUE`` on top (values read as YAML:
-    ``true``, ``0.2``, ``polydec``); the model's own sampler when no name is given."""
-    if not args.sampler_option:
-        return args.sampler
-    import yaml
+    """``--sampler NAME`` with ``--sampler-option KEY=VALUE`` on top; the model's own sampler
+    when no name is given (:func:`gensci.model.sampler_choice`)."""
+    from gensci.model import sampler_choice
 
-    options: dict[str, Any] = {}
-    for item in args.sampler_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise GensciError(f"--sampler-option takes KEY=VALUE, got {item!r}")
-        if key.strip() in ("name", "_target_", "progress"):
-            raise GensciError(f"--sampler-option {key.strip()}: choose the sampler with --sampler NAME")
-        options[key.strip()] = yaml.safe_load(value)
-    return {"name": args.sampler, **options} if args.sampler else options
+    return sampler_choice(args.sampler, args.sampler_option)
 
 
 def _sample_kwargs(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -28,7 +30,7 @@ from gensci.errors import GensciError
 from gensci.nn.precision import PRECISIONS, with_precision
 from gensci.precision_auto import PrecisionChoice, read_precision_check, resolve_precision
 
-__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "frozen", "bundled_models", "resolve_model", "load", "make_sampler", "sampler_config"]
+__all__ = ["GenerativeModel", "thin_indices", "build", "build_process", "build_stage", "attach_stages", "frozen", "bundled_models", "resolve_model", "load", "make_sampler", "sampler_choice", "sampler_config"]
 
 
 #: the most samples one call draws (a typo such as -n 10**30 is refused, not run for ever)
@@ -142,6 +144,25 @@ def sampler_config(chosen: str | dict[str, Any] | None, default: dict[str, Any] 
     if unknown:
         raise GensciError(f"sampler {target.__name__} takes no option {unknown[0]!r}; it takes {', '.join(accepted)}")
     return config
+
+
+def sampler_choice(name: str | None, items: Sequence[str], what: str = "--sampler-option") -> str | dict[str, Any] | None:
+    """A sampler ``name`` with ``KEY=VALUE`` constructor arguments on top (values read as YAML:
+    ``true``, ``0.2``, ``power:6``), as :meth:`GenerativeModel.sample` takes it: the name alone
+    when there are no options, options over the model's own sampler when there is no name.
+    ``what`` names the option in errors."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise GensciError(f"{what} takes KEY=VALUE, got {item!r}")
+        if key in ("name", "_target_", "progress"):
+            raise GensciError(f"{what} {key}: choose the sampler by its name instead")
+        options[key] = yaml.safe_load(value)
+    if not options:
+        return name
+    return {"name": name, **options} if name else options
 
 
 def make_sampler(name_or_config: str | dict[str, Any], steps: int | None = None, progress: bool = True,

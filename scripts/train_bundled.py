@@ -31,13 +31,14 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 import gensci
 from gensci.checkpoint import GENERATIVE, load_checkpoint, save_checkpoint
 from gensci.config import compose
+from gensci.errors import GensciError
 from gensci.io import atomic_write
 from gensci.machine import cpu_name
+from gensci.model import sampler_choice
 from gensci.training.train import train
 
 ROOT = Path(gensci.__file__).resolve().parent / "checkpoints"
@@ -75,13 +76,11 @@ def compare_setting(item: str) -> tuple[str | dict | None, int | None, str]:
         count = int(steps) if steps else None
     except ValueError:
         raise SystemExit(f"--compare {item}: STEPS must be an integer") from None
-    options = {}
-    for pair in filter(None, extra.split(",")):
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--compare {item}: options are KEY=VALUE")
-        options[key] = yaml.safe_load(value)
-    sampler = ({"name": name, **options} if name else options) if options else (name or None)
+    try:
+        sampler = sampler_choice(name or None, [pair for pair in extra.split(",") if pair], what=f"--compare {item}")
+    except GensciError as err:
+        raise SystemExit(str(err)) from None
+    options = {k: v for k, v in sampler.items() if k != "name"} if isinstance(sampler, dict) else {}
     label = f"{name or 'own sampler'} {steps} steps" + "".join(f" {k}={v}" for k, v in options.items())
     return sampler, count, label
 
