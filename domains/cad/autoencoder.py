@@ -39,10 +39,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from domains.cad.constrained import argument_bounds, grammar_commands, has_repeated_points, separate_loop_points
 from domains.cad.metrics import EXACT_COLUMNS, argument_hits
 from domains.cad.sequence import CADError
 from domains.cad.vector import ARG_MASK, COMMANDS, EOS, EXT, MAX_EXTRUDES, MAX_ROWS, N_ARGS, N_LEVELS, PAD
@@ -165,20 +167,40 @@ class CommandAutoencoder(nn.Module):
         return self.cmd_head(h), self._arg_logits(h)
 
     @torch.no_grad()
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, constrained: bool = True) -> Tensor:
         """``z`` -> ``(B, n_rows, 17)`` int64 vectors: the most likely command and arguments of
         each row; arguments the row's command does not use are ``-1``, and every row after the
         first EOS is EOS with ``-1`` arguments. Argument logits are computed only for the rows
-        that need them."""
+        that need them. ``constrained`` (default): the most likely vector that follows DeepCAD's
+        grammar, with allowed argument values and no zero-length curve
+        (:mod:`domains.cad.constrained`); else the plain argmax of each row."""
         h = self._hidden(z)
-        cmd = self.cmd_head(h).argmax(-1)
-        cmd = torch.where(valid_rows(cmd), cmd, torch.full_like(cmd, EOS))
+        cmd_logits = self.cmd_head(h)
+        if constrained:
+            cmd = grammar_commands(cmd_logits.log_softmax(-1))
+        else:
+            cmd = cmd_logits.argmax(-1)
+            cmd = torch.where(valid_rows(cmd), cmd, torch.full_like(cmd, EOS))
         used = self.arg_mask[cmd]
         args = torch.full(used.shape, PAD, dtype=torch.long, device=z.device)
         rows = used.any(-1)
-        args[rows] = self._arg_logits(h[rows]).argmax(-1)
+        logits = self._arg_logits(h[rows])
+        if constrained:
+            logits = logits.masked_fill(~argument_bounds(logits.device), -torch.inf)
+        args[rows] = logits.argmax(-1)
         args = torch.where(used, args, torch.full_like(args, PAD))
-        return torch.cat([cmd.unsqueeze(-1), args], dim=-1)
+        vec = torch.cat([cmd.unsqueeze(-1), args], dim=-1)
+        if not constrained:
+            return vec
+        out = vec.cpu().numpy()
+        where = torch.nonzero(rows).cpu().numpy()  # (part, row) of each row of `logits`
+        for part in range(len(out)):
+            if has_repeated_points(out[part]):
+                xy = np.full((self.n_rows, 2, N_LEVELS), -np.inf)
+                mine = where[:, 0] == part
+                xy[where[mine, 1]] = logits[torch.as_tensor(mine)][:, :2].log_softmax(-1).cpu().double().numpy()
+                out[part] = separate_loop_points(out[part], xy)
+        return torch.as_tensor(out, device=z.device)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self.decode_logits(self.encode(x))

@@ -104,6 +104,9 @@ class CADDomain(Domain):
         build_timeout: seconds one part may take to build before it is called a failure.
         eval_refs: held-out parts the samples' shapes are compared with (COV / MMD / JSD).
         cache_dir: the gensci cache root (default ``$GENSCI_CACHE`` or ``~/.cache/gensci``).
+        constrained_decoding: decode latents to the most likely vector that follows DeepCAD's
+            grammar, with no zero-length curve (:mod:`domains.cad.constrained`); False: the plain
+            argmax of each row, as DeepCAD and GenCAD decode.
     """
 
     name = "cad"
@@ -118,7 +121,7 @@ class CADDomain(Domain):
     def __init__(self, source: str = "procedural", n_parts: int = 20000, seed: int = 0, families: list[str] | None = None,
                  conditions: list[str] | None = None, build_timeout: float = 20.0, cache_dir: str | None = None,
                  image_parts: Any = None, image_size: int = 64, image_views: list[str] | None = None,
-                 progress: bool = True, eval_refs: int = 200):
+                 progress: bool = True, eval_refs: int = 200, constrained_decoding: bool = True):
         self.source_name = str(source)
         self.n_parts, self.seed = int(n_parts), int(seed)
         self.families = list(families) if families else None
@@ -128,6 +131,7 @@ class CADDomain(Domain):
             raise GensciError(f"unknown CAD conditions {sorted(unknown)}; choose from family, {', '.join(DIMENSIONS)}, image")
         self.build_timeout = float(build_timeout)
         self.eval_refs = int(eval_refs)
+        self.constrained_decoding = bool(constrained_decoding)
         self.cache_dir = cache_dir
         self.progress = progress
         from domains.cad.images import image_caps
@@ -287,7 +291,7 @@ class CADDomain(Domain):
         mean, std = (torch.tensor(stats[k], device=x.device) for k in ("latent_mean", "latent_std"))
         z = x[:, :-1].float() * std + mean
         sizes = torch.exp(x[:, -1].double().cpu() * stats["log_size_std"] + stats["log_size_mean"]).numpy()
-        vectors = ae.decode(z.to(device)).cpu().numpy()
+        vectors = ae.decode(z.to(device), constrained=self.constrained_decoding).cpu().numpy()
         requested = dict(plan.info.get("requested", {}))
         parts = []
         for vec, size in zip(vectors, sizes):
