@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 
 from domains.cad.data import SPLITS, PartSet, json_parts, procedural_parts, split_indices
 from domains.cad.sequence import CADError, CADSequence
+from domains.cad.sizing import fitted_scale, scale_for_sides
 from domains.cad.vector import EOS, PART_SIZE, decode as decode_vector
 from gensci.domain import BatchDataset, ConditionRequest, Domain, SamplePlan, check_conditions
 from gensci.errors import GensciError
@@ -104,6 +105,9 @@ class CADDomain(Domain):
         build_timeout: seconds one part may take to build before it is called a failure.
         eval_refs: held-out parts the samples' shapes are compared with (COV / MMD / JSD).
         cache_dir: the gensci cache root (default ``$GENSCI_CACHE`` or ``~/.cache/gensci``).
+        fit_requested_size: where box sides are requested, size each part so they are met
+            (:mod:`domains.cad.sizing`: exactly for one side, least squares in log for several);
+            False: the size the prior drew.
         constrained_decoding: decode latents to the most likely vector that follows DeepCAD's
             grammar, with no zero-length curve (:mod:`domains.cad.constrained`); False: the plain
             argmax of each row, as DeepCAD and GenCAD decode.
@@ -121,7 +125,8 @@ class CADDomain(Domain):
     def __init__(self, source: str = "procedural", n_parts: int = 20000, seed: int = 0, families: list[str] | None = None,
                  conditions: list[str] | None = None, build_timeout: float = 20.0, cache_dir: str | None = None,
                  image_parts: Any = None, image_size: int = 64, image_views: list[str] | None = None,
-                 progress: bool = True, eval_refs: int = 200, constrained_decoding: bool = True):
+                 progress: bool = True, eval_refs: int = 200, constrained_decoding: bool = True,
+                 fit_requested_size: bool = True):
         self.source_name = str(source)
         self.n_parts, self.seed = int(n_parts), int(seed)
         self.families = list(families) if families else None
@@ -132,6 +137,7 @@ class CADDomain(Domain):
         self.build_timeout = float(build_timeout)
         self.eval_refs = int(eval_refs)
         self.constrained_decoding = bool(constrained_decoding)
+        self.fit_requested_size = bool(fit_requested_size)
         self.cache_dir = cache_dir
         self.progress = progress
         from domains.cad.images import image_caps
@@ -284,7 +290,9 @@ class CADDomain(Domain):
 
     @torch.no_grad()
     def decode(self, x: Tensor, plan: SamplePlan) -> CADSamples:
-        """Latents through the frozen decoder to vectors, histories and real sizes (mm)."""
+        """Latents through the frozen decoder to vectors, histories and real sizes (mm): the size
+        the prior drew, or, with requested box sides and ``fit_requested_size``, the size that
+        meets them (:mod:`domains.cad.sizing`)."""
         stats = self._require_stats()
         ae = self.module("autoencoder")
         device = next(ae.parameters()).device
@@ -293,18 +301,23 @@ class CADDomain(Domain):
         sizes = torch.exp(x[:, -1].double().cpu() * stats["log_size_std"] + stats["log_size_mean"]).numpy()
         vectors = ae.decode(z.to(device), constrained=self.constrained_decoding).cpu().numpy()
         requested = dict(plan.info.get("requested", {}))
+        sides = {k: float(requested[k]) for k in DIMENSIONS if k in requested} if self.fit_requested_size else {}
         parts = []
         for vec, size in zip(vectors, sizes):
             try:
-                seq = decode_vector(vec).transformed(float(size) / PART_SIZE, np.zeros(3))
-                parts.append(GeneratedPart(vec, seq, None, requested, float(size)))
+                seq = decode_vector(vec)
+                scale = (fitted_scale(seq, sides) if sides else None) or float(size) / PART_SIZE
+                seq = seq.transformed(scale, np.zeros(3))
+                parts.append(GeneratedPart(vec, seq, None, requested, scale * PART_SIZE))
             except CADError as err:
                 parts.append(GeneratedPart(vec, None, str(err), requested, float(size)))
         return CADSamples(parts)
 
     def build(self, samples: CADSamples, folder: Path | None = None, points: int = 0) -> list[Any]:
         """Build every decoded part in the worker (writing STEP and STL into ``folder`` if given,
-        sampling ``points`` surface points per part if asked)."""
+        sampling ``points`` surface points per part if asked). With ``fit_requested_size``, a
+        part whose solid misses the requested box sides is resized on the solid's box and built
+        again (:mod:`domains.cad.sizing`)."""
         from domains.cad.worker import BuildResult, build_many
 
         todo = [i for i, p in enumerate(samples.parts) if p.sequence is not None]
@@ -313,8 +326,25 @@ class CADDomain(Domain):
             return samples.builds
         steps = [folder / f"part_{i:03d}.step" for i in todo] if folder else None
         stls = [folder / f"part_{i:03d}.stl" for i in todo] if folder else None
-        done = build_many([samples.parts[i].sequence for i in todo], steps, stls, timeout=self.build_timeout,
-                          progress=self.progress, points=points)
+        done = list(build_many([samples.parts[i].sequence for i in todo], steps, stls, timeout=self.build_timeout,
+                               progress=self.progress, points=points))
+        if self.fit_requested_size:  # where the estimated box missed the solid's, size the part on the solid's box
+            redo = []
+            for k, (i, r) in enumerate(zip(todo, done)):
+                part = samples.parts[i]
+                sides = {d: float(part.requested[d]) for d in DIMENSIONS if d in part.requested}
+                if sides and r.ok and r.bbox is not None:
+                    f = scale_for_sides(np.subtract(r.bbox[1], r.bbox[0]), sides)
+                    if f is not None and abs(f - 1.0) > 1e-6:
+                        part.sequence = part.sequence.transformed(f, np.zeros(3))
+                        part.size *= f
+                        redo.append(k)
+            if redo:
+                again = build_many([samples.parts[todo[k]].sequence for k in redo],
+                                   [steps[k] for k in redo] if steps else None, [stls[k] for k in redo] if stls else None,
+                                   timeout=self.build_timeout, progress=False, points=points)
+                for k, r in zip(redo, again):
+                    done[k] = r
         results: list[Any] = [BuildResult(ok=False, cause=f"decode: {p.error}") for p in samples.parts]
         for i, r in zip(todo, done):
             results[i] = r

@@ -73,6 +73,21 @@ def test_sampling_writes_steps_the_kernel_reads_and_a_summary_of_every_part(tiny
     assert 0.0 <= on_train["retrieval_edges_top1@10"] <= 1.0 and 0.0 <= on_train["retrieval_shaded_top1@10"] <= 1.0
 
 
+def test_a_requested_width_is_met_on_every_built_solid(tiny_model):
+    model = gensci.load(tiny_model)
+    model.domain.progress = False
+    samples = model.sample(8, conditions={"width": 3.0}, seed=3, progress=False, redraws=0)
+    results = model.domain.build(samples)
+    built = [r for r in results if r.ok]
+    assert built
+    for r in built:
+        assert r.bbox[1][0] - r.bbox[0][0] == pytest.approx(3.0, rel=1e-6)
+    model.domain.fit_requested_size = False  # the size the prior drew: a 40-step prior misses it
+    free = model.domain.build(model.sample(8, conditions={"width": 3.0}, seed=3, progress=False, redraws=0))
+    widths = [r.bbox[1][0] - r.bbox[0][0] for r in free if r.ok]
+    assert widths and any(abs(w - 3.0) / 3.0 > 0.01 for w in widths)
+
+
 def test_a_single_file_output_is_refused(tiny_model, tmp_path):
     model = gensci.load(tiny_model)
     samples = model.sample(1, seed=0, progress=False, redraws=0)
