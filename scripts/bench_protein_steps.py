@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 import gensci
 from gensci.io import atomic_write
 from gensci.machine import cpu_name
+from gensci.model import sampler_choice
 
 #: the metrics kept per row (the domain reports more; these are the ones the steps question needs)
 KEPT = ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "kl_phi", "kl_psi", "kl_omega", "kl_tau",
@@ -101,8 +101,9 @@ def main() -> None:
             options = {**{k: v for k, v in options.items() if k != "time_power"},
                        "sampler.distortion": f"power:{options['time_power']}"}
         sampling = {k: v for k, v in options.items() if not k.startswith("sampler.")}
-        own = {k.removeprefix("sampler."): yaml.safe_load(v) for k, v in options.items() if k.startswith("sampler.")}
-        chosen = {"name": sampler, **own} if own else sampler
+        chosen = sampler_choice(sampler, [f"{k.removeprefix('sampler.')}={v}" for k, v in options.items()
+                                          if k.startswith("sampler.")], what="--setting sampler.KEY")
+        own = chosen if isinstance(chosen, dict) else {}
         for seed in seeds:
             start = time.time()
             samples = model.sample(args.n, sampler=chosen, steps=steps, seed=seed, progress=False,
