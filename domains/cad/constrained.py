@@ -131,15 +131,16 @@ def grammar_commands(logp: Tensor, chunk: int = 256) -> Tensor:
         raise ValueError(f"command scores have shape (B, N, 6), got {tuple(logp.shape)}")
     if logp.shape[1] < 4:
         raise ValueError(f"the shortest part takes 4 rows (SOL Circle Ext EOS), got {logp.shape[1]}")
-    todo = ~torch.as_tensor(is_grammatical(logp.argmax(-1)), device=logp.device)
-    if not bool(todo.all()):  # where the argmax follows the grammar it is the answer
-        out = logp.argmax(-1)
-        out = torch.where((out == EOS).cumsum(1) > 0, EOS, out)
-        if bool(todo.any()):
-            out[todo] = grammar_commands(logp[todo], chunk)
-        return out
-    if logp.shape[0] > chunk:
-        return torch.cat([grammar_commands(part, chunk) for part in logp.split(chunk)])
+    out = logp.argmax(-1)
+    out = torch.where((out == EOS).cumsum(1) > 0, EOS, out)
+    todo = ~torch.as_tensor(is_grammatical(out), device=logp.device)  # elsewhere the argmax is the answer
+    if bool(todo.any()):
+        out[todo] = torch.cat([_viterbi(part) for part in logp[todo].split(chunk)])
+    return out
+
+
+def _viterbi(logp: Tensor) -> Tensor:
+    """:func:`grammar_commands` by dynamic programming over the automaton, for every row."""
     n_states, end, src, dst, cmd, scored = _automaton()
     device = logp.device
     src_t, dst_t, cmd_t = (torch.as_tensor(v, device=device) for v in (src, dst, cmd))

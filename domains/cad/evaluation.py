@@ -107,16 +107,16 @@ def reconstruction_metrics(ae: torch.nn.Module, vectors: np.ndarray, n_built: in
     noise floor, on held-out ``vectors``."""
     ae_device = next(ae.parameters()).device
 
-    def reconstruct(constrained: bool) -> np.ndarray:
+    def reconstruct(held: np.ndarray, constrained: bool) -> np.ndarray:
         with torch.no_grad():
-            return torch.cat([ae.decode(ae.encode(torch.as_tensor(vectors[i:i + 512], dtype=torch.long, device=ae_device)),
-                                        constrained=constrained).cpu() for i in range(0, len(vectors), 512)]).numpy()
+            return torch.cat([ae.decode(ae.encode(torch.as_tensor(held[i:i + 512], dtype=torch.long, device=ae_device)),
+                                        constrained=constrained).cpu() for i in range(0, len(held), 512)]).numpy()
 
     rows = np.sort(np.random.default_rng(seed).permutation(len(vectors))[:n_built])
-    argmax = reconstruct(False)  # DeepCAD's accuracies score the plain argmax
+    argmax = reconstruct(vectors, False)  # DeepCAD's accuracies score the plain argmax
     out = {"ae_acc_cmd": 100.0 * command_accuracy(argmax, vectors), "ae_acc_param": 100.0 * parameter_accuracy(argmax, vectors)}
     _, built_argmax = _clouds_of(argmax[rows], seed, progress, timeout)
-    recon = reconstruct(True)[rows]  # the decoding that sampling uses
+    recon = reconstruct(vectors[rows], True)  # the decoding that sampling uses, on the parts built
     true_a, _ = _clouds_of(vectors[rows], seed, progress, timeout)
     true_b, _ = _clouds_of(vectors[rows], seed + 1, progress, timeout)
     pred, built = _clouds_of(recon, seed, progress, timeout)
