@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from domains.cad.constrained import argument_bounds, grammar_commands, has_repeated_points, separate_loop_points
+from domains.cad.loop_repair import SCORED_COLUMNS, repair_profiles
 from domains.cad.metrics import EXACT_COLUMNS, argument_hits
 from domains.cad.sequence import CADError
 from domains.cad.vector import ARG_MASK, COMMANDS, EOS, EXT, MAX_EXTRUDES, MAX_ROWS, N_ARGS, N_LEVELS, PAD
@@ -167,13 +168,15 @@ class CommandAutoencoder(nn.Module):
         return self.cmd_head(h), self._arg_logits(h)
 
     @torch.no_grad()
-    def decode(self, z: Tensor, constrained: bool = True) -> Tensor:
+    def decode(self, z: Tensor, constrained: bool = True, simple_loops: bool = True) -> Tensor:
         """``z`` -> ``(B, n_rows, 17)`` int64 vectors: the most likely command and arguments of
         each row; arguments the row's command does not use are ``-1``, and every row after the
         first EOS is EOS with ``-1`` arguments. Argument logits are computed only for the rows
         that need them. ``constrained`` (default): the most likely vector that follows DeepCAD's
         grammar, with allowed argument values and no zero-length curve
-        (:mod:`domains.cad.constrained`); else the plain argmax of each row."""
+        (:mod:`domains.cad.constrained`), and, with ``simple_loops`` (default), loops moved
+        apart where they cross themselves or each other (:mod:`domains.cad.loop_repair`);
+        else the plain argmax of each row."""
         h = self._hidden(z)
         cmd_logits = self.cmd_head(h)
         if constrained:
@@ -194,12 +197,18 @@ class CommandAutoencoder(nn.Module):
             return vec
         out = vec.cpu().numpy()
         where = torch.nonzero(rows).cpu().numpy()  # (part, row) of each row of `logits`
+        cols = [c - 1 for c in SCORED_COLUMNS]  # x, y, alpha, f among the argument logits
         for part in range(len(out)):
-            if has_repeated_points(out[part]):
-                xy = np.full((self.n_rows, 2, N_LEVELS), -np.inf)
-                mine = where[:, 0] == part
-                xy[where[mine, 1]] = logits[torch.as_tensor(mine)][:, :2].log_softmax(-1).cpu().double().numpy()
-                out[part] = separate_loop_points(out[part], xy)
+            repeated = has_repeated_points(out[part])
+            if not (repeated or simple_loops):
+                continue
+            scores = np.full((self.n_rows, len(cols), N_LEVELS), -np.inf)
+            mine = where[:, 0] == part
+            scores[where[mine, 1]] = logits[torch.as_tensor(mine)][:, cols].log_softmax(-1).cpu().double().numpy()
+            if repeated:
+                out[part] = separate_loop_points(out[part], scores[:, :2])
+            if simple_loops:
+                out[part] = repair_profiles(out[part], scores)
         return torch.as_tensor(out, device=z.device)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -111,6 +111,8 @@ class CADDomain(Domain):
         constrained_decoding: decode latents to the most likely vector that follows DeepCAD's
             grammar, with no zero-length curve (:mod:`domains.cad.constrained`); False: the plain
             argmax of each row, as DeepCAD and GenCAD decode.
+        simple_loops: with constrained decoding, move the arguments of loops that cross
+            themselves or each other to likely ones that do not (:mod:`domains.cad.loop_repair`).
     """
 
     name = "cad"
@@ -126,7 +128,7 @@ class CADDomain(Domain):
                  conditions: list[str] | None = None, build_timeout: float = 20.0, cache_dir: str | None = None,
                  image_parts: Any = None, image_size: int = 64, image_views: list[str] | None = None,
                  progress: bool = True, eval_refs: int = 200, constrained_decoding: bool = True,
-                 fit_requested_size: bool = True):
+                 fit_requested_size: bool = True, simple_loops: bool = True):
         self.source_name = str(source)
         self.n_parts, self.seed = int(n_parts), int(seed)
         self.families = list(families) if families else None
@@ -137,6 +139,7 @@ class CADDomain(Domain):
         self.build_timeout = float(build_timeout)
         self.eval_refs = int(eval_refs)
         self.constrained_decoding = bool(constrained_decoding)
+        self.simple_loops = bool(simple_loops)
         self.fit_requested_size = bool(fit_requested_size)
         self.cache_dir = cache_dir
         self.progress = progress
@@ -299,7 +302,7 @@ class CADDomain(Domain):
         mean, std = (torch.tensor(stats[k], device=x.device) for k in ("latent_mean", "latent_std"))
         z = x[:, :-1].float() * std + mean
         sizes = torch.exp(x[:, -1].double().cpu() * stats["log_size_std"] + stats["log_size_mean"]).numpy()
-        vectors = ae.decode(z.to(device), constrained=self.constrained_decoding).cpu().numpy()
+        vectors = ae.decode(z.to(device), constrained=self.constrained_decoding, simple_loops=self.simple_loops).cpu().numpy()
         requested = dict(plan.info.get("requested", {}))
         sides = {k: float(requested[k]) for k in DIMENSIONS if k in requested} if self.fit_requested_size else {}
         parts = []
@@ -487,6 +490,7 @@ class CADDomain(Domain):
         if ae is not None:
             if ("recon", split) not in cache:
                 cache[("recon", split)] = reconstruction_metrics(ae, held.vectors[:2000], progress=self.progress,
-                                                                 timeout=self.build_timeout)
+                                                                 timeout=self.build_timeout,
+                                                                 simple_loops=self.simple_loops)
             out.update(cache[("recon", split)])
         return out

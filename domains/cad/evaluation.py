@@ -99,10 +99,10 @@ def family_accuracy(ae: torch.nn.Module, train_vectors: np.ndarray, train_family
 
 
 def reconstruction_metrics(ae: torch.nn.Module, vectors: np.ndarray, n_built: int = 100, seed: int = 0,
-                           progress: bool = True, timeout: float = 20.0) -> dict[str, float]:
+                           progress: bool = True, timeout: float = 20.0, simple_loops: bool = True) -> dict[str, float]:
     """ACC_cmd, ACC_param (%) of the plain argmax (DeepCAD's definition), strict validity of
     ``n_built`` reconstructions decoded as sampling decodes them (constrained,
-    :mod:`domains.cad.constrained`; ``ae_strict_validity``) and by the plain argmax
+    :mod:`domains.cad.constrained`, loops made simple with ``simple_loops``; ``ae_strict_validity``) and by the plain argmax
     (``ae_strict_validity_argmax``), and their median CD (x10³) against the true parts with its
     noise floor, on held-out ``vectors``."""
     ae_device = next(ae.parameters()).device
@@ -110,7 +110,8 @@ def reconstruction_metrics(ae: torch.nn.Module, vectors: np.ndarray, n_built: in
     def reconstruct(held: np.ndarray, constrained: bool) -> np.ndarray:
         with torch.no_grad():
             return torch.cat([ae.decode(ae.encode(torch.as_tensor(held[i:i + 512], dtype=torch.long, device=ae_device)),
-                                        constrained=constrained).cpu() for i in range(0, len(held), 512)]).numpy()
+                                        constrained=constrained, simple_loops=simple_loops).cpu()
+                              for i in range(0, len(held), 512)]).numpy()
 
     rows = np.sort(np.random.default_rng(seed).permutation(len(vectors))[:n_built])
     argmax = reconstruct(vectors, False)  # DeepCAD's accuracies score the plain argmax

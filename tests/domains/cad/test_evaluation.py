@@ -23,7 +23,7 @@ class Identity(torch.nn.Module):
     def encode(self, v: torch.Tensor) -> torch.Tensor:
         return v.float().flatten(1)
 
-    def decode(self, z: torch.Tensor, constrained: bool = True) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, constrained: bool = True, simple_loops: bool = True) -> torch.Tensor:
         return z.round().long().view(-1, 60, 17)
 
 
