@@ -48,14 +48,10 @@ from domains.cad.constrained import argument_bounds, grammar_commands, has_repea
 from domains.cad.loop_repair import SCORED_COLUMNS, repair_profiles
 from domains.cad.metrics import EXACT_COLUMNS, argument_hits
 from domains.cad.sequence import CADError
-from domains.cad.vector import ARG_MASK, COMMANDS, EOS, EXT, MAX_EXTRUDES, MAX_ROWS, N_ARGS, N_LEVELS, PAD
+from domains.cad.vector import (ARG_MASK, COMMANDS, EOS, EXT, MAX_EXTRUDES, MAX_ROWS, N_ARGS, N_LEVELS, PAD,
+                                valid_rows)
 
-__all__ = ["CommandAutoencoder", "valid_rows"]
-
-
-def valid_rows(cmd: Tensor) -> Tensor:
-    """``(B, N)`` True for the rows up to and including the first EOS of each sequence."""
-    return (cmd == EOS).long().cumsum(1) - (cmd == EOS).long() == 0
+__all__ = ["CommandAutoencoder"]
 
 
 class CommandAutoencoder(nn.Module):

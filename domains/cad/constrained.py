@@ -40,7 +40,7 @@ from torch import Tensor
 
 from domains.cad.sequence import EXTENT_TYPES, OPERATIONS
 from domains.cad.vector import (ARC, ARG_COLUMNS, CIRCLE, EOS, EXT, LINE, MAX_CURVES, MAX_EXTRUDES, MAX_LOOPS, N_LEVELS,
-                                SOL)
+                                SOL, valid_rows)
 
 __all__ = ["grammar_commands", "is_grammatical", "argument_bounds", "separate_loop_points", "has_repeated_points",
            "GRAMMAR", "GRAMMAR_STATES"]
@@ -132,7 +132,7 @@ def grammar_commands(logp: Tensor, chunk: int = 256) -> Tensor:
     if logp.shape[1] < 4:
         raise ValueError(f"the shortest part takes 4 rows (SOL Circle Ext EOS), got {logp.shape[1]}")
     out = logp.argmax(-1)
-    out = torch.where((out == EOS).cumsum(1) > 0, EOS, out)
+    out = torch.where(valid_rows(out), out, EOS)  # the first EOS is kept, every row after it is EOS
     todo = ~torch.as_tensor(is_grammatical(out), device=logp.device)  # elsewhere the argmax is the answer
     if bool(todo.any()):
         out[todo] = torch.cat([_viterbi(part) for part in logp[todo].split(chunk)])

@@ -41,7 +41,7 @@ from domains.cad.sequence import (EXTENT_TYPES, OPERATIONS, Arc, CADError, CADSe
 
 __all__ = ["LINE", "ARC", "CIRCLE", "EOS", "SOL", "EXT", "COMMANDS", "ARG_COLUMNS", "ARG_MASK", "N_ARGS", "N_LEVELS",
            "MAX_EXTRUDES", "MAX_LOOPS", "MAX_CURVES", "MAX_ROWS", "PART_SIZE", "PAD", "encode", "decode",
-           "check_caps", "count_rows"]
+           "check_caps", "count_rows", "valid_rows"]
 
 LINE, ARC, CIRCLE, EOS, SOL, EXT = range(6)
 COMMANDS = ("Line", "Arc", "Circle", "EOS", "SOL", "Ext")
@@ -60,6 +60,14 @@ ARG_MASK = np.zeros((6, N_ARGS), dtype=bool)
 for _cmd, _names in {LINE: ("x", "y"), ARC: ("x", "y", "alpha", "f"), CIRCLE: ("x", "y", "r"),
                      EXT: ARG_COLUMNS[5:]}.items():
     ARG_MASK[_cmd, [_COL[n] - 1 for n in _names]] = True
+
+
+def valid_rows(cmd):
+    """``(B, N)`` True for the rows up to and including the first EOS of each sequence, from
+    the commands ``cmd`` (a numpy array or a torch tensor)."""
+    eos = cmd == EOS
+    before = eos.cumsum(1) - (eos.astype(np.int64) if isinstance(eos, np.ndarray) else eos.long())
+    return before == 0
 
 
 def _q(v: float, lo: int = 0, hi: int = N_LEVELS - 1) -> int:

@@ -10,7 +10,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from domains.cad.autoencoder import CommandAutoencoder, valid_rows
+from domains.cad.autoencoder import CommandAutoencoder
+from domains.cad.vector import valid_rows
 from domains.cad.metrics import command_accuracy, parameter_accuracy
 from domains.cad.sequence import CADError
 from domains.cad.vector import ARC, ARG_COLUMNS, ARG_MASK, CIRCLE, EOS, EXT, LINE, MAX_ROWS, SOL

@@ -8,7 +8,7 @@ import pytest
 
 from domains.cad.sequence import (Arc, CADError, CADSequence, Circle, Extrude, Line, Loop, Profile, SketchPlane)
 from domains.cad.vector import (ARC, CIRCLE, EOS, EXT, LINE, MAX_ROWS, PART_SIZE, SOL, check_caps, count_rows, decode,
-                                encode)
+                                encode, valid_rows)
 
 XY = SketchPlane((0, 0, 0), (1, 0, 0), (0, 0, 1))
 
@@ -165,3 +165,12 @@ def test_random_planes_survive_within_the_angle_grid():
         step = 2 * math.pi / 256
         assert np.linalg.norm(back.normal - norm.normal) < 2 * step
         assert np.linalg.norm(back.x_axis - norm.x_axis) < 3 * step
+
+
+def test_valid_rows_keep_the_first_eos_and_agree_for_numpy_and_torch():
+    import torch
+
+    cmd = np.array([[4, 2, 5, 3, 3, 0], [4, 0, 0, 1, 5, 3], [3, 4, 3, 3, 3, 3]])
+    expected = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(valid_rows(cmd), expected)
+    np.testing.assert_array_equal(valid_rows(torch.as_tensor(cmd)).numpy(), expected)
