@@ -212,8 +212,11 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "metrics": metrics,
     }
-    payload = load_checkpoint(path)
     target = ROOT / f"{args.experiment}.pt"
+    if args.evaluate_only and target.with_suffix(".json").is_file():
+        # re-evaluating changes no weights: the record keeps the command that trained them
+        record["command"] = json.loads(target.with_suffix(".json").read_text()).get("command", record["command"])
+    payload = load_checkpoint(path)
     flat = {"train_seconds": record["train_seconds"], **{k: v for k, v in metrics["unconditional"].items()}}
     reference = model.domain.reference_statistics()  # lets the bundled model be evaluated without its data
     stats = {**payload["stats"], "reference": reference} if reference else payload["stats"]
