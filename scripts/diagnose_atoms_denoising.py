@@ -29,14 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from domains.atoms.stability import stability  # noqa: E402
 from gensci.core.guidance import GuidedModel  # noqa: E402
+from gensci.domain import SamplePlan  # noqa: E402
 from gensci.model import GenerativeModel, make_sampler  # noqa: E402
-
-
-class _Plan:
-    """The part of a sample plan :meth:`AtomsDomain.decode` reads: the atom counts."""
-
-    def __init__(self, counts: list[int]):
-        self.info = {"num_atoms": counts}
 
 
 @torch.no_grad()
@@ -60,7 +54,8 @@ def denoise_from(model: GenerativeModel, batch, t0: float, steps: int, seed: int
     atoms = batch.mask["pos"]
     drift = ((x["pos"] - x1["pos"]).pow(2).sum(-1).sqrt() * atoms).sum() / atoms.sum()
     counts = [int(c) for c in atoms.sum(1)]
-    return domain.decode(x, _Plan(counts)).molecules, float(drift) * domain.position_scale
+    plan = SamplePlan(shape={k: tuple(v.shape) for k, v in x1.items()}, mask=batch.mask, info={"num_atoms": counts})
+    return domain.decode(x, plan).molecules, float(drift) * domain.position_scale
 
 
 def main() -> None:
