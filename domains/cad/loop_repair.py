@@ -185,7 +185,8 @@ def conflicts(vec: np.ndarray, loops: list[list[int]]) -> tuple[int, set[int]]:
 
 
 def _moves(vec: np.ndarray, row: int, scores: np.ndarray, top: int) -> list[tuple[float, int, int, int]]:
-    """Alternative arguments for one curve row: (log-probability change, column, value, value2)."""
+    """Alternative arguments for one line, arc or circle row, as (change of log probability,
+    first column changed, its value, the next column's value or -1 to keep it)."""
     out = []
     s = scores[row]
     if vec[row, 0] in (LINE, ARC, CIRCLE):
@@ -225,13 +226,10 @@ def repair_profiles(vec: np.ndarray, scores: np.ndarray, top: int = 4, max_moves
     vec = vec.copy()
     for loops in profile_rows(vec):
         count, culprits = conflicts(vec, loops)
+        before = {r: rows[k - 1] for rows in loops for k, r in enumerate(rows)}  # the curve whose end starts r
         for _ in range(max_moves):
             if count == 0:
                 break
-            before = {}
-            for rows in loops:
-                for k, r in enumerate(rows):
-                    before[r] = rows[k - 1]
             rows_to_try = sorted(culprits | {before[r] for r in culprits if r in before})
             best = None
             for r in rows_to_try:
