@@ -193,7 +193,7 @@ class CommandAutoencoder(nn.Module):
             return vec
         out = vec.cpu().numpy()
         where = torch.nonzero(rows).cpu().numpy()  # (part, row) of each row of `logits`
-        cols = [c - 1 for c in SCORED_COLUMNS]  # x, y, alpha, f among the argument logits
+        cols = [c - 1 for c in SCORED_COLUMNS]  # x, y, alpha, f, r among the argument logits
         for part in range(len(out)):
             repeated = has_repeated_points(out[part])
             if not (repeated or simple_loops):

@@ -302,7 +302,8 @@ class CADDomain(Domain):
         mean, std = (torch.tensor(stats[k], device=x.device) for k in ("latent_mean", "latent_std"))
         z = x[:, :-1].float() * std + mean
         sizes = torch.exp(x[:, -1].double().cpu() * stats["log_size_std"] + stats["log_size_mean"]).numpy()
-        vectors = ae.decode(z.to(device), constrained=self.constrained_decoding, simple_loops=self.simple_loops).cpu().numpy()
+        vectors = ae.decode(z.to(device), constrained=self.constrained_decoding,
+                            simple_loops=self.simple_loops).cpu().numpy()
         requested = dict(plan.info.get("requested", {}))
         sides = {k: float(requested[k]) for k in DIMENSIONS if k in requested} if self.fit_requested_size else {}
         parts = []

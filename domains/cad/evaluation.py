@@ -102,7 +102,8 @@ def reconstruction_metrics(ae: torch.nn.Module, vectors: np.ndarray, n_built: in
                            progress: bool = True, timeout: float = 20.0, simple_loops: bool = True) -> dict[str, float]:
     """ACC_cmd, ACC_param (%) of the plain argmax (DeepCAD's definition), strict validity of
     ``n_built`` reconstructions decoded as sampling decodes them (constrained,
-    :mod:`domains.cad.constrained`, loops made simple with ``simple_loops``; ``ae_strict_validity``) and by the plain argmax
+    :mod:`domains.cad.constrained`, with simple loops when ``simple_loops``,
+    :mod:`domains.cad.loop_repair`; ``ae_strict_validity``) and by the plain argmax
     (``ae_strict_validity_argmax``), and their median CD (x10³) against the true parts with its
     noise floor, on held-out ``vectors``."""
     ae_device = next(ae.parameters()).device
