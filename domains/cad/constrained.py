@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from domains.cad.loop_repair import profile_rows
 from domains.cad.sequence import EXTENT_TYPES, OPERATIONS
 from domains.cad.vector import (ARC, ARG_COLUMNS, CIRCLE, EOS, EXT, LINE, MAX_CURVES, MAX_EXTRUDES, MAX_LOOPS, N_LEVELS,
                                 SOL, valid_rows)
@@ -192,15 +193,7 @@ def _best_other(lx: np.ndarray, ly: np.ndarray, forbidden: list[tuple[int, int]]
 
 def _curve_loops(vec: np.ndarray) -> list[list[int]]:
     """The rows of each loop's Lines and Arcs, loop by loop, up to the first EOS."""
-    loops: list[list[int]] = []
-    for i, c in enumerate(vec[:, 0]):
-        if c == EOS:
-            break
-        if c == SOL:
-            loops.append([])
-        elif c in (LINE, ARC) and loops:
-            loops[-1].append(i)
-    return loops
+    return [[r for r in loop if vec[r, 0] in (LINE, ARC)] for profile in profile_rows(vec) for loop in profile]
 
 
 def _point(vec: np.ndarray, row: int) -> tuple[int, int]:
