@@ -12,9 +12,9 @@ pytest.importorskip("OCP")
 from domains.cad.autoencoder import CommandAutoencoder  # noqa: E402
 from domains.cad.families import FAMILIES, generate  # noqa: E402
 from domains.cad.kernel import build_shape  # noqa: E402
-from domains.cad.loop_repair import SCORED_COLUMNS, conflicts, profile_rows, repair_profiles  # noqa: E402
+from domains.cad.loop_repair import SCORED_COLUMNS, _Trials, conflicts, profile_rows, repair_profiles  # noqa: E402
 from domains.cad.validity import check_strict  # noqa: E402
-from domains.cad.vector import CIRCLE, LINE, N_LEVELS, decode, encode  # noqa: E402
+from domains.cad.vector import ARC, CIRCLE, LINE, N_LEVELS, decode, encode  # noqa: E402
 from tests.domains.cad.parts import box, plate_with_hole  # noqa: E402
 
 
@@ -121,3 +121,41 @@ def test_decoding_an_untrained_autoencoder_never_adds_conflicts():
     # rows are only ever changed in the scored columns of curve and circle rows
     changed = np.argwhere(plain != simple)
     assert all(c in SCORED_COLUMNS for _, _, c in changed)
+
+
+def test_the_count_after_a_one_row_move_equals_a_count_from_scratch():
+    """The search counts a trial's conflicts from the changed segments only; on random moves of
+    every kind (end points, sweeps and flags, radii, points that make a curve vanish) over parts
+    of every family, shaken first so that many profiles start with conflicts, it gives the count
+    of :func:`conflicts` exactly."""
+    rng = np.random.default_rng(3)
+    seqs = generate(3 * len(FAMILIES), seed=5, progress=False)
+    checked = with_conflicts = vanishing = 0
+    for seq in seqs:
+        vec = encode(seq)
+        for loops in profile_rows(vec):
+            curves = [r for rows in loops for r in rows]
+            shaken = vec.copy()
+            for r in rng.choice(curves, size=min(2, len(curves)), replace=False):
+                shaken[r, 1:3] = np.clip(shaken[r, 1:3] + rng.integers(-60, 61, 2), 0, N_LEVELS - 1)
+            trials = _Trials(shaken, loops)
+            with_conflicts += conflicts(shaken, loops)[0] > 0
+            for _ in range(12):
+                r = int(rng.choice(curves))
+                trial = shaken.copy()
+                kind = rng.integers(3)
+                if kind == 0:  # an end point or centre moved, now and then onto the previous point
+                    rows = next(rows for rows in loops if r in rows)
+                    prev = rows[rows.index(r) - 1]
+                    if trial[r, 0] != CIRCLE and rng.random() < 0.2:
+                        trial[r, 1:3] = trial[prev, 1:3]
+                        vanishing += 1
+                    else:
+                        trial[r, 1:3] = np.clip(trial[r, 1:3] + rng.integers(-40, 41, 2), 0, N_LEVELS - 1)
+                elif kind == 1 and trial[r, 0] == ARC:
+                    trial[r, 3], trial[r, 4] = rng.integers(1, N_LEVELS), rng.integers(2)
+                elif kind == 2 and trial[r, 0] == CIRCLE:
+                    trial[r, 5] = rng.integers(1, 60)
+                assert trials.count(trial, r) == conflicts(trial, loops)[0]
+                checked += 1
+    assert checked > 500 and with_conflicts > 10 and vanishing > 10
