@@ -119,13 +119,18 @@ def training_stages(path: Path, legs_file: Path) -> list[float]:
     """Wall seconds of each training stage behind the model at ``path``, first stage first.
 
     A model fine-tuned with ``init_weights`` adds the stages of the run that wrote those
-    weights (read from the ``train_seconds.json`` beside them); NaN where no record exists.
+    weights: the ``train_seconds_stages`` of a bundled record beside them (``<name>.json``, as a
+    bundled checkpoint has, or a copy of one), else the ``train_seconds.json`` of their run; NaN
+    where no record exists.
     """
     own = sum(json.loads(legs_file.read_text())) if legs_file.is_file() else float("nan")
     init = load_checkpoint(path)["config"].get("init_weights")
     if not init:
         return [own]
     earlier = Path(init)
+    record = earlier.with_suffix(".json")
+    if record.is_file() and "train_seconds_stages" in (bundled := json.loads(record.read_text())):
+        return [float(s) for s in bundled["train_seconds_stages"]] + [own]
     return training_stages(earlier, earlier.parent / "train_seconds.json") + [own]
 
 
