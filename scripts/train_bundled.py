@@ -17,7 +17,9 @@ guidance scale.
 
 ``--resume`` is this script's flag: it finds the newest checkpoint under
 ``runs/bundled/<experiment>`` and passes it on as ``resume=PATH``, the one resume syntax of
-``gensci train`` (which has no ``--resume``).
+``gensci train`` (which has no ``--resume``). The run keeps the wall time and the command of
+each leg (``train_seconds.json``, ``commands.json``); the record names the command that started
+the run.
 """
 
 from __future__ import annotations
@@ -164,6 +166,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     run_dir = Path("runs") / "bundled" / args.experiment
     legs_file = run_dir / "train_seconds.json"  # wall time of each training leg (resumed runs have several)
+    commands_file = run_dir / "commands.json"  # the command of each training leg, first leg first
+    command = " ".join(["python", "scripts/train_bundled.py", args.experiment] + args.overrides)
     if args.evaluate_only:
         path = run_dir / "model.pt"
         if not path.is_file():
@@ -185,13 +189,16 @@ def main() -> None:
             shutil.rmtree(run_dir)
         cfg = compose(args.experiment, overrides)
         legs = json.loads(legs_file.read_text()) if args.resume and legs_file.is_file() else []
+        commands = json.loads(commands_file.read_text()) if args.resume and commands_file.is_file() else []
         start = time.time()
         try:
             path = train(cfg)
         finally:
             legs.append(round(time.time() - start, 1))
+            commands.append(command + (" --resume" if args.resume else ""))
             run_dir.mkdir(parents=True, exist_ok=True)
             legs_file.write_text(json.dumps(legs))
+            commands_file.write_text(json.dumps(commands, indent=1))
     if args.train_only:
         print(f"trained {path}; not evaluated or bundled (--train-only)", file=sys.stderr)
         return
@@ -204,7 +211,7 @@ def main() -> None:
     record = {
         "experiment": args.experiment,
         "conditions": [spec["name"] for spec in model.conditions],  # read by `gensci models`
-        "command": " ".join(["python", "scripts/train_bundled.py", args.experiment] + args.overrides),
+        "command": command,
         "evaluation": " ".join(["--samples", str(args.samples), "--conditional-samples",
                                 str(args.conditional_samples or args.samples), "--scales", args.scales,
                                 "--split", args.split]
@@ -218,8 +225,12 @@ def main() -> None:
         "metrics": metrics,
     }
     target = ROOT / f"{args.experiment}.pt"
-    if args.evaluate_only and target.with_suffix(".json").is_file():
-        # re-evaluating changes no weights: the record keeps the command that trained them
+    if commands_file.is_file():
+        # the command that started the run that trained these weights (later legs add --resume)
+        record["command"] = json.loads(commands_file.read_text())[0].removesuffix(" --resume")
+    elif args.evaluate_only and target.with_suffix(".json").is_file():
+        # re-evaluating the bundled weights of a run whose commands were not kept: the record
+        # keeps the command that trained them
         record["command"] = json.loads(target.with_suffix(".json").read_text()).get("command", record["command"])
     payload = load_checkpoint(path)
     flat = {"train_seconds": record["train_seconds"], **{k: v for k, v in metrics["unconditional"].items()}}

@@ -1,4 +1,5 @@
-"""Helpers of scripts/train_bundled.py: the --compare settings and the numeric targets."""
+"""Helpers of scripts/train_bundled.py: the --compare settings, the numeric targets and the
+training stages behind a model."""
 
 from __future__ import annotations
 
@@ -30,3 +31,37 @@ def test_numeric_targets_are_mean_minus_and_plus_one_std_within_range():
     assert (low, high) == (0.5, 1.2)
     a, b = bundled.numeric_targets({"mean": math.log(10.0), "std": 1.0, "scale": "log"})
     assert a == pytest.approx(10.0 / math.e) and b == pytest.approx(10.0 * math.e)
+
+
+def test_training_stages_follow_init_weights_through_runs_and_bundled_records(tmp_path):
+    """A fine-tuned model's stages: its run's legs, after those behind its ``init_weights`` (a
+    run's ``train_seconds.json``, or the ``train_seconds_stages`` of a bundled record beside the
+    weights, which ends the walk)."""
+    import json
+
+    import torch
+
+    from gensci.checkpoint import save_checkpoint
+
+    def run(name: str, legs: list[float], init: str | None = None):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = {"init_weights": init} if init else {}
+        path = save_checkpoint(folder / "model.pt", config, {"w": torch.zeros(1)}, {})
+        (folder / "train_seconds.json").write_text(json.dumps(legs))
+        return path
+
+    first = run("first", [10.0, 5.0])
+    second = run("second", [7.0], init=str(first))
+    assert bundled.training_stages(second, second.parent / "train_seconds.json") == [15.0, 7.0]
+    # a copy of a bundled checkpoint with its record: the record's stages, not the config's chain
+    copied = tmp_path / "bundle"
+    copied.mkdir()
+    weights = save_checkpoint(copied / "model.pt", {"init_weights": str(tmp_path / "gone" / "model.pt")},
+                              {"w": torch.zeros(1)}, {})
+    (copied / "model.json").write_text(json.dumps({"train_seconds_stages": [100.0, 200.0]}))
+    third = run("third", [3.0, 4.0], init=str(weights))
+    assert bundled.training_stages(third, third.parent / "train_seconds.json") == [100.0, 200.0, 7.0]
+    alone = run("alone", [])
+    (nothing,) = bundled.training_stages(alone, tmp_path / "missing.json")  # no record of its legs
+    assert math.isnan(nothing)
