@@ -235,11 +235,11 @@ class _Trials:
         self.seg = _Segments(vec, loops)
         self.conflict = self.seg.matrix()
         self.pairs = int(np.triu(self.conflict, k=1).sum())
-        self.after: dict[int, tuple[list[int], int]] = {}  # row -> (its loop, the position of the next curve)
+        self.after: dict[int, int] = {}  # row -> the row of the next curve along its loop
         for rows in loops:
             if _traced(vec, rows) and vec[rows[0], 0] != CIRCLE:
                 for k, r in enumerate(rows):
-                    self.after[r] = (rows, (k + 1) % len(rows))
+                    self.after[r] = rows[(k + 1) % len(rows)]
 
     @staticmethod
     def _touching(block: np.ndarray, changed: np.ndarray) -> np.ndarray:
@@ -258,8 +258,8 @@ class _Trials:
             out = [now] * len(trials)
         else:
             changed_rows = [row]
-            if row in self.after and (nxt := self.after[row][0][self.after[row][1]]) != row:
-                changed_rows.append(nxt)
+            if self.after.get(row, row) != row:
+                changed_rows.append(self.after[row])
             where = [(r, next(rows for rows in loops if r in rows)) for r in changed_rows]
             batch, shapes = [], []
             for m, trial in enumerate(trials):
