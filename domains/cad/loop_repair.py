@@ -28,8 +28,9 @@ the argmax unchanged when it has no conflict, and a profile it cannot clear keep
 fewest-conflict arguments (the build then reports the failure).
 
 Effect on the bundled ``cad/parts``, 200 first draws (seed 7, no redraw): strictly valid parts
-45 % -> 75.5 %; decoding 200 latents takes 6.6 s instead of 1.6 s on one thread (29 s when every
-trial was counted from scratch; :class:`_Trials`; measured side by side). ``top = 6`` or
+45 % -> 75.5 %; decoding 200 latents takes 7.5 s instead of 1.8 s on one thread, of which the
+search takes 5.3 s (21.5 s counting every trial from scratch; :class:`_Trials`;
+scripts/bench_cad_decode.py). ``top = 6`` or
 ``8`` with 30 moves gained one more point at two to three times the cost.
 """
 
@@ -323,10 +324,13 @@ def _apply(vec: np.ndarray, row: int, move: tuple[float, int, int, int]) -> np.n
     return out
 
 
-def repair_profiles(vec: np.ndarray, scores: np.ndarray, top: int = 4, max_moves: int = 12) -> np.ndarray:
+def repair_profiles(vec: np.ndarray, scores: np.ndarray, top: int = 4, max_moves: int = 12,
+                    from_scratch: bool = False) -> np.ndarray:
     """``vec`` ``(N, 17)`` with each profile's conflicts removed by the greedy search of the
     module docstring; ``scores`` ``(N, 5, 256)`` the log probabilities of each row's x, y,
-    alpha, f and r (``-inf`` where a value is not allowed)."""
+    alpha, f and r (``-inf`` where a value is not allowed). Trials are counted by
+    :class:`_Trials`, or with ``from_scratch`` each by :func:`conflicts` (the same counts, several
+    times slower: the reference that tests and scripts/bench_cad_decode.py compare with)."""
     vec = vec.copy()
     for loops in profile_rows(vec):
         count, culprits = conflicts(vec, loops)
@@ -340,7 +344,8 @@ def repair_profiles(vec: np.ndarray, scores: np.ndarray, top: int = 4, max_moves
             for r in rows_to_try:
                 moves = _moves(vec, r, scores, top)
                 tried = [_apply(vec, r, move) for move in moves]
-                for move, trial, n in zip(moves, tried, trials.counts(tried, r)):
+                counts = [conflicts(t, loops)[0] for t in tried] if from_scratch else trials.counts(tried, r)
+                for move, trial, n in zip(moves, tried, counts):
                     key = (n, -move[0])
                     if n < count and (best is None or key < best[0]):
                         best = (key, trial)
