@@ -207,10 +207,15 @@ def conflicts(vec: np.ndarray, loops: list[list[int]]) -> tuple[int, set[int]]:
     does not lie inside the first, or lies inside another such loop (a face has one outer
     boundary and holes that do not nest), counts as one."""
     seg = _Segments(vec, loops)
+    return _tally(seg, seg.matrix())
+
+
+def _tally(seg: _Segments, matrix: np.ndarray) -> tuple[int, set[int]]:
+    """:func:`conflicts` of a profile's segments, from their pairwise conflict ``matrix``."""
     count, culprits = len(seg.missing), set(seg.missing)
     if not len(seg.owner):
         return count, culprits
-    i, j = np.nonzero(np.triu(seg.matrix(), k=1))
+    i, j = np.nonzero(np.triu(matrix, k=1))
     culprits.update(seg.owner[i].tolist())
     culprits.update(seg.owner[j].tolist())
     count += len(i)
@@ -236,6 +241,7 @@ class _Trials:
         self.seg = _Segments(vec, loops)
         self.conflict = self.seg.matrix()
         self.pairs = int(np.triu(self.conflict, k=1).sum())
+        self.now = _tally(self.seg, self.conflict)  # the profile's own (count, culprits)
         self.after: dict[int, int] = {}  # row -> the row of the next curve along its loop
         for rows in loops:
             if _traced(vec, rows) and vec[rows[0], 0] != CIRCLE:
@@ -333,13 +339,13 @@ def repair_profiles(vec: np.ndarray, scores: np.ndarray, top: int = 4, max_moves
     times slower: the reference that tests and scripts/bench_cad_decode.py compare with)."""
     vec = vec.copy()
     for loops in profile_rows(vec):
-        count, culprits = conflicts(vec, loops)
         before = {r: rows[k - 1] for rows in loops for k, r in enumerate(rows)}  # the curve whose end starts r
         for _ in range(max_moves):
+            trials = _Trials(vec, loops)
+            count, culprits = trials.now
             if count == 0:
                 break
             rows_to_try = sorted(culprits | {before[r] for r in culprits if r in before})
-            trials = _Trials(vec, loops)
             best = None
             for r in rows_to_try:
                 moves = _moves(vec, r, scores, top)
@@ -351,6 +357,5 @@ def repair_profiles(vec: np.ndarray, scores: np.ndarray, top: int = 4, max_moves
                         best = (key, trial)
             if best is None:
                 break
-            (count, _), vec = best
-            culprits = conflicts(vec, loops)[1]
+            vec = best[1]
     return vec
