@@ -50,7 +50,8 @@ def stage(message: str) -> None:
 def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
     """``items`` as they are, counted by a tqdm bar ``desc n/total`` on stderr when progress
     is shown. ``total`` defaults to ``len(items)`` when it has one. On a terminal the bar
-    redraws in place; in a log file it is updated at most once every few seconds."""
+    redraws in place; in a log file it is updated at most once every few seconds. The bar
+    follows :func:`showing_progress` alone: tqdm's ``TQDM_DISABLE`` does not silence it."""
     if not _ENABLED.get():
         yield from items
         return
@@ -59,7 +60,8 @@ def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "
     if total is None and isinstance(items, Sized):
         total = len(items)
     interval = 0.1 if sys.stderr.isatty() else 5.0
-    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=interval, dynamic_ncols=True) as bar:
+    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=interval, dynamic_ncols=True,
+              disable=False) as bar:
         for item in items:
             yield item
             bar.update(1)
