@@ -26,8 +26,8 @@ def domain(tmp_path_factory) -> AtomsDomain:
 
 @pytest.fixture(scope="module")
 def predictor(domain: AtomsDomain) -> PropertyPredictor:
-    return train_predictor(domain, ["alpha", "gap"], half="a", steps=30, batch_size=32, lr=3e-3, seed=0,
-                           hidden=32, layers=2, warmup=10)
+    return train_predictor(domain, ["alpha", "gap", "mu"], half="a", steps=30, batch_size=32, lr=3e-3, seed=0,
+                           hidden=32, layers=2, radial=8, angular=3, warmup=10)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_save_load_round_trip_gives_identical_predictions(predictor, held_out, t
     predictor.metrics = {"alpha": {"floor": 1.5, "ceiling": 7.0}, "gap": {"floor": 0.01, "ceiling": 0.05}}
     loaded = PropertyPredictor.load(predictor.save(tmp_path / "phi.pt"))
     a, b = predictor.predict(held_out[:40]), loaded.predict(held_out[:40])
-    assert all(np.array_equal(a[k], b[k]) for k in ("alpha", "gap"))
+    assert all(np.array_equal(a[k], b[k]) for k in ("alpha", "gap", "mu"))
     assert loaded.config == predictor.config and loaded.floor("alpha") == 1.5
     assert torch.equal(loaded.reference, predictor.reference)
 
@@ -75,7 +75,7 @@ def _orthogonal(seed: int, reflect: bool) -> np.ndarray:
 @pytest.mark.parametrize("reflect", [False, True])
 def test_predictions_are_invariant_to_rotation_translation_and_permutation(predictor, held_out, reflect):
     phi = PropertyPredictor(predictor.config, predictor.net.state_dict(), predictor.mean, predictor.std)
-    torch.nn.init.normal_(phi.net.out[-1].weight, generator=torch.Generator().manual_seed(0))  # the trunk counts
+    torch.nn.init.normal_(phi.net.out[-1].weight, generator=torch.Generator().manual_seed(0))  # the network counts
     phi.net.double()
     rng = np.random.default_rng(1)
     mols = held_out[:12]
@@ -86,11 +86,35 @@ def test_predictions_are_invariant_to_rotation_translation_and_permutation(predi
         moved.append(Molecule3D(m.numbers[perm], m.positions[perm] @ q.T + 10 * rng.standard_normal(3),
                                 m.charges[perm], m.bonds[np.ix_(perm, perm)]))
     a, b = phi.predict(mols, batch_size=5), phi.predict(moved[::-1], batch_size=7)  # other batches, other padding
-    for k in ("alpha", "gap"):
+    for k in ("alpha", "gap", "mu"):
         assert np.allclose(a[k], b[k][::-1], rtol=1e-9, atol=1e-9)
     # not vacuous: the geometry matters (a stretched molecule is predicted differently)
     stretched = [Molecule3D(m.numbers, 1.2 * m.positions, m.charges, m.bonds) for m in mols]
     assert np.abs(phi.predict(stretched)["gap"] - a["gap"]).min() > 1e-7  # far above the 1e-9 tolerance
+
+
+def test_the_dipole_is_the_norm_of_the_moment_of_neutral_atom_charges(predictor, held_out):
+    from domains.atoms.property_predictor import featurise
+
+    net = predictor.net.double()
+    mols = held_out[:6]
+    h, pos, atoms, pairs, _ = featurise(mols, predictor.config, torch.float64)
+    z = net.atom((net.features(h, pos, atoms, pairs) - net.feature_shift) / net.feature_scale)
+    mu = predictor.predict(mols)["mu"]
+    for r, m in enumerate(mols):
+        q = net.charge(z[r, :len(m)])[:, 0].detach().numpy()
+        q = q - q.mean()
+        x = m.positions + 7.0  # the moment of neutral charges does not depend on the origin
+        assert mu[r] == pytest.approx(4.80320 * np.linalg.norm(q @ x), rel=1e-9, abs=1e-5)  # sqrt(|d|² + 1e-12)
+    assert mu.max() > 0.1
+    net.float()
+
+
+def test_only_the_extensive_properties_start_from_the_two_body_fit(predictor, held_out):
+    assert predictor.config["two_body"] == ["alpha"]
+    base = predictor.predict(held_out[:10], network=False)
+    assert np.allclose(base["gap"], float(predictor.mean[1])) and np.allclose(base["mu"], float(predictor.mean[2]))
+    assert np.ptp(base["alpha"]) > 1.0
 
 
 def test_property_mae_against_own_properties_is_the_predictors_mae(predictor, held_out):
