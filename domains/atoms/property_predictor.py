@@ -25,7 +25,8 @@ go through an MLP to :math:`z_i`; then
 
 where the two-body term, for the extensive properties (α, Cv), is a linear expansion (element
 counts and pair-type × distance Gaussians, :mod:`domains.atoms.pair_expansion`) fitted by
-ridge least squares first and then frozen, so the network learns what it leaves. The dipole moment μ is read instead from
+ridge least squares first and then frozen, so the network learns what it leaves. The dipole
+moment μ is read instead from
 per-atom charges, as in charge-equilibrating regressors (PhysNet, Unke & Meuwly, J. Chem.
 Theory Comput. 2019): :math:`q_i = w^\top z_i + b`, shifted to sum to zero, and
 :math:`\hat μ = |\sum_i q_i x_i|` (e·Å, reported in debye). One output per property, trained
@@ -47,7 +48,7 @@ import torch
 from torch import Tensor, nn
 
 from domains.atoms.atom_descriptors import AtomDescriptors
-from domains.atoms.molecule import BOND_CLASSES, CHARGES, Molecule3D
+from domains.atoms.molecule import CHARGES, Molecule3D
 from domains.atoms.pair_expansion import PAIR_BASIS, PairExpansion
 from gensci.io import atomic_path
 
