@@ -26,9 +26,8 @@ go through an MLP to :math:`z_i`; then
 where the two-body term, for the extensive properties (α, Cv), is a linear expansion (element
 counts and pair-type × distance Gaussians, :mod:`domains.atoms.pair_expansion`) fitted by
 ridge least squares first and then frozen, so the network learns what it leaves. The dipole
-moment μ is read instead from
-per-atom charges, as in charge-equilibrating regressors (PhysNet, Unke & Meuwly, J. Chem.
-Theory Comput. 2019): :math:`q_i = w^\top z_i + b`, shifted to sum to zero, and
+moment μ is read instead from per-atom charges, as in charge-equilibrating regressors
+(PhysNet, Unke & Meuwly, J. Chem. Theory Comput. 2019): :math:`q_i = w^\top z_i + b`, shifted to sum to zero, and
 :math:`\hat μ = |\sum_i q_i x_i|` (e·Å, reported in debye). One output per property, trained
 with an L1 loss on targets standardised by the training half's mean and standard deviation.
 Inputs see positions only through distances and angles (the dipole through a norm), so φ is
