@@ -243,8 +243,8 @@ class PropertyPredictor:
 def _fit_linear_parts(net: PropertyNet, molecules: Sequence[Molecule3D], config: Mapping[str, Any], target: Tensor,
                       ridge: float, scale_rows: int = 4000, seed: int = 0, chunk: int = 512) -> None:
     """Ridge-fit the two-body expansion to the standardised targets of the properties in
-    ``config["two_body"]`` (the others get none) and freeze it; centre and
-    scale the atom descriptors on the atoms of ``scale_rows`` seeded molecules."""
+    ``config["two_body"]`` (the others get none) and freeze it; centre and scale the atom
+    descriptors on the atoms of ``scale_rows`` seeded molecules."""
     order = np.argsort([len(m) for m in molecules], kind="stable")
     dtype = net.pairs.linear.weight.dtype
     feats = torch.zeros(len(molecules), net.pairs.linear.in_features, dtype=torch.float64)
@@ -291,8 +291,9 @@ def train_predictor(domain: Any, properties: Sequence[str], half: str = "a", ste
     standardised targets (rows with a NaN label skip that property), size-bucketed batches,
     after the ridge fit (``ridge``) of the two-body expansion for the properties in
     ``two_body`` (extensive ones; on top of it the network learned the HOMO-LUMO gap worse
-    than from zero: 302 against 250 meV on a 12,000-molecule slice). ``dipole`` names the property read
-    as the dipole of per-atom charges (:class:`PropertyNet`). With ``time_budget`` (seconds) the
+    than from zero: 302 against 250 meV on a 12,000-molecule slice). ``dipole`` names the
+    property read as the dipole of per-atom charges (:class:`PropertyNet`). With
+    ``time_budget`` (seconds) the
     schedule runs on ``max(step / steps, elapsed / budget)`` and stops at 1, so a run on a
     busy machine ends in time; ``config["steps_done"]`` says how many steps ran."""
     data = domain.data
@@ -300,7 +301,8 @@ def train_predictor(domain: Any, properties: Sequence[str], half: str = "a", ste
     rows = list(train) if half == "all" else halves(train, half_seed)[half]
     config = {"properties": list(properties), "atomic_numbers": list(domain.atomic_numbers), "hidden": hidden,
               "layers": layers, "radial": radial, "angular": angular, "r_cut": r_cut, "dipole": dipole,
-              "two_body": [p for p in properties if p in two_body], "formal_charges": formal_charges, "half": half, "half_seed": half_seed, "seed": seed, "steps": steps,
+              "two_body": [p for p in properties if p in two_body], "formal_charges": formal_charges,
+              "half": half, "half_seed": half_seed, "seed": seed, "steps": steps,
               "batch_size": batch_size, "lr": lr, "ridge": ridge, "pair_basis": [list(b) for b in PAIR_BASIS],
               "source": getattr(domain, "data_source", "")}
     y = torch.stack([data.properties[p][torch.tensor(rows)].double() for p in properties], 1)
