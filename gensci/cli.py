@@ -70,7 +70,7 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guidance", type=float, default=None, metavar="S",
                    help="classifier-free guidance scale: 0 unconditional, 1 conditional (default), >1 stronger")
     p.add_argument("--steps", type=int, default=None, metavar="K", help="sampling steps (default: the model's)")
-    p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, ddpm, ddim, sde, ...)")
+    p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, midpoint, ddpm, ddim, sde, ...)")
     p.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampler constructor argument (repeatable), e.g. distortion=polydec (short steps near the "
                         "data), final_euler=true (heun), rule=posterior (ctmc)")
@@ -117,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="the inputs: a file the model's domain reads (e.g. SDF, or SMILES in .smi), or a SMILES")
     p.add_argument("-o", "--output", required=True, help="output file")
     p.add_argument("--steps", type=int, default=None, metavar="K", help="sampling steps (default: the model's)")
-    p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, sde, ...)")
+    p.add_argument("--sampler", default=None, metavar="NAME", help="sampler (euler, heun, midpoint, sde, ...)")
     p.add_argument("--sampler-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a sampler constructor argument (repeatable), e.g. distortion=polydec (short steps near the "
                         "data), final_euler=true (heun), rule=posterior (ctmc)")

@@ -10,6 +10,10 @@ Both ask the process for the velocity (:meth:`Process.velocity`) and move states
   the end of the grid (e.g. a data prediction turned into a velocity divides by
   ``1 - t``), the last step falls back to Euler: always with ``final_euler=True``, and per
   sample whenever the corrector's velocity is not finite.
+* :class:`MidpointSampler` — the explicit midpoint method (Runge's RK2),
+  ``x̃ = x_k + (h/2) v(x_k, t_k)``, ``x_{k+1} = x_k + h v(x̃, t_k + h/2)``; global error
+  ``O(h^2)`` at two network calls per step, none of them at ``t = 1``, where a velocity
+  computed from a data prediction is singular and a network is least trained.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from gensci.core.product import ProductProcess
 from gensci.core.state import State, field_mask
 from samplers.base import Denoiser, Sampler
 
-__all__ = ["EulerSampler", "HeunSampler"]
+__all__ = ["EulerSampler", "HeunSampler", "MidpointSampler"]
 
 
 class EulerSampler(Sampler):
@@ -79,4 +83,46 @@ class HeunSampler(EulerSampler):
                 continue
             out[name] = self.correct(p, x[name], x_euler[name], pred1[name], pred2[name], process.field_time(name, t),
                                      process.field_time(name, s), field_mask(mask, name))
+        return State(out)
+
+
+class MidpointSampler(EulerSampler):
+    r"""The explicit midpoint method on the process's velocity (two network calls per step).
+
+    Each step evaluates the network at ``t`` and at the half step ``m = (t + s) / 2``, never
+    at the grid's end. In a record of several fields each field moves in its own clock
+    ``tau_f``: ``x_s = x_t + (tau_f(s) - tau_f(t)) v(x̃, tau_f(m))``. For a smooth clock
+    ``tau_f(m)`` is the midpoint of ``tau_f(t)`` and ``tau_f(s)`` up to ``O(h^2)``, so the rule
+    stays second order. Categorical fields jump twice per step by the categorical posterior,
+    ``t -> m`` from the first prediction and ``m -> s`` from the second: they walk a grid
+    twice as fine.
+    """
+
+    name = "midpoint"
+    default_steps = 50
+
+    @staticmethod
+    def full_step(process: Process, x: Tensor, x_half: Tensor, pred_half: Tensor, t: Tensor, m: Tensor, s: Tensor,
+                  mask) -> Tensor:
+        """``x_s = x_t + (s - t) v(x̃, m)``; ``t, m, s`` in the field's own clock."""
+        h = broadcast_time((s - t).to(x.dtype), x)
+        return process.space.add(x, h * process.velocity(pred_half, x_half, m), mask)
+
+    def step(self, denoise: Denoiser, process: Process, x, t: Tensor, s: Tensor, *, cond, mask, generator):
+        m = 0.5 * (t + s)
+        x_half = self.move_all(process, x, denoise(x, t, cond=cond, mask=mask), t, m, mask=mask, generator=generator)
+        pred = denoise(x_half, m, cond=cond, mask=mask)
+        if not isinstance(process, ProductProcess):
+            return self.full_step(process, x, x_half, pred, t, m, s, mask)
+        out = {}
+        for name, p in process.fields.items():
+            rule = self.rule(p)
+            tf, mf, sf = (process.field_time(name, u) for u in (t, m, s))
+            fmask = field_mask(mask, name)
+            if rule == "keep":
+                out[name] = x[name]
+            elif rule == "own":
+                out[name] = self.full_step(p, x[name], x_half[name], pred[name], tf, mf, sf, fmask)
+            else:
+                out[name] = self.jump(p, x_half[name], pred[name], mf, sf, mask=fmask, generator=generator)
         return State(out)

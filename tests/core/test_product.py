@@ -15,7 +15,7 @@ from gensci.core.state import State
 from gensci.errors import IncompatibleSampler
 from samplers.categorical import CategoricalSampler
 from samplers.ddpm import DDPMSampler
-from samplers.ode import EulerSampler, HeunSampler
+from samplers.ode import EulerSampler, HeunSampler, MidpointSampler
 
 N, K = 5, 4
 MARGINAL = torch.tensor([0.4, 0.3, 0.2, 0.1])
@@ -123,11 +123,12 @@ def test_samplers_step_each_field_by_its_own_rule():
     proc = molecule_like(power=1.0)
     model = FieldModel()
     x_init = proc.prior({"pos": (5, N, 3), "types": (5, N)}, generator=torch.Generator().manual_seed(0))
-    for sampler in (EulerSampler(8, progress=False), HeunSampler(8, progress=False)):
+    for sampler in (EulerSampler(8, progress=False), HeunSampler(8, progress=False), MidpointSampler(8, progress=False)):
         out = sampler.sample(model, proc, None, x_init=x_init, generator=torch.Generator().manual_seed(1)).x
         pos_alone = type(sampler)(8, progress=False).sample(
             lambda x, t, cond=None, mask=None: model.pos(x, t, cond), proc.fields["pos"], None, x_init=x_init["pos"]).x
-        types_alone = CategoricalSampler(8, progress=False).sample(
+        jumps = 16 if sampler.name == "midpoint" else 8  # the midpoint rule jumps at every half step
+        types_alone = CategoricalSampler(jumps, progress=False).sample(
             lambda x, t, cond=None, mask=None: model.types(x, t, cond), proc.fields["types"], None,
             x_init=x_init["types"], generator=torch.Generator().manual_seed(1)).x
         assert torch.allclose(out["pos"], pos_alone, atol=1e-6), sampler.name
@@ -140,7 +141,7 @@ def test_samplers_step_each_field_by_its_own_rule():
 
 def test_a_sampler_that_cannot_drive_a_field_says_which_can():
     proc = molecule_like()
-    with pytest.raises(IncompatibleSampler, match=r"field 'pos' \(FlowMatching\) offers velocity; samplers that can drive it: euler, heun$"):
+    with pytest.raises(IncompatibleSampler, match=r"field 'pos' \(FlowMatching\) offers velocity; samplers that can drive it: euler, heun, midpoint$"):
         DDPMSampler(5, progress=False).check(proc)
     with pytest.raises(IncompatibleSampler, match="'categorical' needs .*field 'pos'"):
         CategoricalSampler(5, progress=False).check(proc)

@@ -68,5 +68,5 @@ def test_mask_and_type_check():
         exact_model(proc), proc, (2, 3), mask=mask, generator=torch.Generator().manual_seed(0)
     )
     assert (out.x[~mask] == 0).all()
-    with pytest.raises(TypeError, match="'categorical' needs a process with 'categorical_posterior'.*ddim, ddpm, euler, heun, sde"):
+    with pytest.raises(TypeError, match="'categorical' needs a process with 'categorical_posterior'.*ddim, ddpm, euler, heun, midpoint, sde"):
         CategoricalSampler(3, progress=False).check(GaussianDiffusion(Euclidean()))
