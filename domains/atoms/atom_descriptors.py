@@ -33,6 +33,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from domains.atoms.gaussian_basis import gaussians
+
 __all__ = ["AtomDescriptors"]
 
 
@@ -62,10 +64,9 @@ class AtomDescriptors(nn.Module):
         cut = 0.5 * (torch.cos(math.pi * dist.clamp(max=self.r_cut) / self.r_cut) + 1.0)
         cut = cut * (pairs & (dist < self.r_cut)).to(dist.dtype)
         unit = diff / dist[..., None]
-        g = torch.exp(-0.5 * ((dist[..., None] - self.radial_centres.to(dist.dtype)) / self.radial_width) ** 2)
+        g = gaussians(dist, self.radial_centres, self.radial_width)
         radial = torch.einsum("bijk,bij,bje->biek", g, cut, oh).flatten(2)
-        a = torch.exp(-0.5 * ((dist[..., None] - self.angular_centres.to(dist.dtype)) / self.angular_width) ** 2)
-        a = a * cut[..., None]
+        a = gaussians(dist, self.angular_centres, self.angular_width) * cut[..., None]
         v = torch.einsum("bijk,bijx,bje->biekx", a, unit, oh)  # (B, N, K, A, 3)
         outer = unit[..., :, None] * unit[..., None, :]
         t = torch.einsum("bijk,bijxy,bje->biekxy", a, outer, oh).flatten(-2)  # (B, N, K, A, 9)

@@ -21,14 +21,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from domains.atoms.gaussian_basis import gaussians
+
 __all__ = ["EGNNTrunk", "radial_basis"]
 
 
 def radial_basis(d: Tensor, count: int, r_max: float) -> Tensor:
     """Gaussian basis of distances: ``exp(-(d - mu_k)^2 / (2 w^2))``, ``mu_k`` on ``[0, r_max]``."""
-    mu = torch.linspace(0.0, r_max, count, device=d.device, dtype=d.dtype)
-    width = r_max / max(count - 1, 1)
-    return torch.exp(-0.5 * ((d[..., None] - mu) / width) ** 2)
+    return gaussians(d, torch.linspace(0.0, r_max, count, device=d.device, dtype=d.dtype), r_max / max(count - 1, 1))
 
 
 def _mlp(i: int, hidden: int, o: int) -> nn.Sequential:

@@ -36,6 +36,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from domains.atoms.gaussian_basis import gaussians
+
 __all__ = ["PairExpansion", "PAIR_BASIS"]
 
 #: (first centre Å, last centre Å, count, width Å) of each comb of Gaussians
@@ -65,8 +67,7 @@ class PairExpansion(nn.Module):
         b = onehot.shape[0]
         oh = onehot * atoms[..., None].to(onehot.dtype)
         dist = (pos[:, :, None, :] - pos[:, None, :, :]).pow(2).sum(-1).add(1e-12).sqrt()
-        g = torch.exp(-0.5 * ((dist[..., None] - self.centres.to(dist.dtype)) / self.widths.to(dist.dtype)) ** 2)
-        g = g * pairs[..., None].to(g.dtype)
+        g = gaussians(dist, self.centres, self.widths) * pairs[..., None].to(dist.dtype)
         per_type = torch.einsum("bjc,bijr->bicr", oh, g)  # (B, N, K, R): partner type c
         f = torch.einsum("bia,bicr->bacr", oh, per_type).reshape(b, self.types * self.types, -1)
         diag = torch.arange(self.types, device=f.device) * (self.types + 1)
