@@ -14,6 +14,9 @@ Both ask the process for the velocity (:meth:`Process.velocity`) and move states
   ``x̃ = x_k + (h/2) v(x_k, t_k)``, ``x_{k+1} = x_k + h v(x̃, t_k + h/2)``; global error
   ``O(h^2)`` at two network calls per step, none of them at ``t = 1``, where a velocity
   computed from a data prediction is singular and a network is least trained.
+
+Both second-order rules take ``final_euler=True``: the step that reaches ``t = 1`` is then
+one Euler step.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from gensci.core.product import ProductProcess
 from gensci.core.state import State, field_mask
 from samplers.base import Denoiser, Sampler
 
-__all__ = ["EulerSampler", "HeunSampler", "MidpointSampler"]
+__all__ = ["EulerSampler", "HeunSampler", "MidpointSampler", "TwoStageSampler"]
 
 
 class EulerSampler(Sampler):
@@ -42,7 +45,24 @@ class EulerSampler(Sampler):
         return process.space.add(x, h * v, mask)
 
 
-class HeunSampler(EulerSampler):
+class TwoStageSampler(EulerSampler):
+    """A second-order rule of two network calls per step; ``final_euler=True`` makes the step
+    that reaches ``t = 1`` a plain Euler step (one call), so the state the last prediction
+    points at is the state returned."""
+
+    default_steps = 50
+
+    def __init__(self, steps: int | None = None, progress: bool = True, final_euler: bool = False,
+                 distortion: str = "process"):
+        super().__init__(steps=steps, progress=progress, distortion=distortion)
+        self.final_euler = final_euler
+
+    def last_is_euler(self, s: Tensor) -> bool:
+        """Whether the step to ``s`` is the one ``final_euler`` makes Euler."""
+        return self.final_euler and bool((s >= 1.0).all())
+
+
+class HeunSampler(TwoStageSampler):
     """Heun's second-order method on the process's velocity (Euler predictor, trapezoid corrector).
 
     In a record of several fields, categorical fields jump once per step from the first
@@ -51,12 +71,6 @@ class HeunSampler(EulerSampler):
     """
 
     name = "heun"
-    default_steps = 50
-
-    def __init__(self, steps: int | None = None, progress: bool = True, final_euler: bool = False,
-                 distortion: str = "process"):
-        super().__init__(steps=steps, progress=progress, distortion=distortion)
-        self.final_euler = final_euler
 
     def correct(self, process: Process, x: Tensor, x_euler: Tensor, pred1: Tensor, pred2: Tensor, t: Tensor, s: Tensor,
                 mask) -> Tensor:
@@ -71,7 +85,7 @@ class HeunSampler(EulerSampler):
     def step(self, denoise: Denoiser, process: Process, x, t: Tensor, s: Tensor, *, cond, mask, generator):
         pred1 = denoise(x, t, cond=cond, mask=mask)
         x_euler = self.move_all(process, x, pred1, t, s, mask=mask, generator=generator)
-        if self.final_euler and bool((s >= 1.0).all()):
+        if self.last_is_euler(s):
             return x_euler
         pred2 = denoise(x_euler, s, cond=cond, mask=mask)
         if not isinstance(process, ProductProcess):
@@ -86,7 +100,7 @@ class HeunSampler(EulerSampler):
         return State(out)
 
 
-class MidpointSampler(EulerSampler):
+class MidpointSampler(TwoStageSampler):
     r"""The explicit midpoint method on the process's velocity (two network calls per step).
 
     Each step evaluates the network at ``t`` and at the half step ``m = (t + s) / 2``, never
@@ -99,7 +113,6 @@ class MidpointSampler(EulerSampler):
     """
 
     name = "midpoint"
-    default_steps = 50
 
     @staticmethod
     def full_step(process: Process, x: Tensor, x_half: Tensor, pred_half: Tensor, t: Tensor, m: Tensor, s: Tensor,
@@ -109,8 +122,11 @@ class MidpointSampler(EulerSampler):
         return process.space.add(x, h * process.velocity(pred_half, x_half, m), mask)
 
     def step(self, denoise: Denoiser, process: Process, x, t: Tensor, s: Tensor, *, cond, mask, generator):
+        pred1 = denoise(x, t, cond=cond, mask=mask)
+        if self.last_is_euler(s):
+            return self.move_all(process, x, pred1, t, s, mask=mask, generator=generator)
         m = 0.5 * (t + s)
-        x_half = self.move_all(process, x, denoise(x, t, cond=cond, mask=mask), t, m, mask=mask, generator=generator)
+        x_half = self.move_all(process, x, pred1, t, m, mask=mask, generator=generator)
         pred = denoise(x_half, m, cond=cond, mask=mask)
         if not isinstance(process, ProductProcess):
             return self.full_step(process, x, x_half, pred, t, m, s, mask)

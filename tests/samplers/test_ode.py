@@ -59,6 +59,13 @@ def test_midpoint_never_calls_the_network_at_the_end():
     assert len(seen) == 20 and max(float(t.max()) for t in seen) == pytest.approx(0.95)
     assert torch.allclose(x, torch.full_like(x, 1 - 1 / 400), atol=1e-7, rtol=0)
 
+    # final_euler: the midpoint rule on [0, 0.9], then one Euler step from 0.9 on the velocity there
+    seen.clear()
+    y = MidpointSampler(10, progress=False, final_euler=True).sample(
+        singular, FlowMatching(), (2, 1), x_init=torch.zeros(2, 1, dtype=torch.float64)).x
+    expected = 0.9**3 - 9 * 0.1**3 / 4 + 0.1 * 3 * 0.9**2
+    assert len(seen) == 19 and torch.allclose(y, torch.full_like(y, expected), atol=1e-7, rtol=0)
+
 
 def test_midpoint_stays_second_order_on_a_bent_field_clock():
     # field "b" runs on tau = t^2: the half step of t is the half step of tau up to O(h^2)
