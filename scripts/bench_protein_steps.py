@@ -8,7 +8,7 @@ Every ``--setting SAMPLER:STEPS[:KEY=VALUE,...]`` draws ``-n`` unconditional cha
 from ``proteins/bundled`` (lengths ``--length``, default ``50..128`` with the domain's fixed
 length seed, as the bundled record's evaluation: ``--split train``, seed 1), on one thread
 and in one process, and scores them with the domain's own metrics. Network calls per chain
-are ``steps`` for Euler, ``2 steps`` for Heun (``2 steps - 1`` with ``final_euler``) and midpoint.
+are ``steps`` for Euler, ``2 steps`` for Heun and midpoint (``2 steps - 1`` with ``final_euler``).
 The record is rewritten after every setting, so an interrupted run keeps what it measured.
 The noise band: the binomial standard error ``sqrt(p (1 - p) / N)`` of the clash-free
 fraction over all ``N`` chains of the seeds, and the spread (max - min) of each KL over the
@@ -53,11 +53,9 @@ def parse_setting(text: str) -> tuple[str, int, dict[str, str]]:
 
 
 def network_calls(sampler: str, steps: int, final_euler: bool = False) -> int:
-    """Network evaluations per chain: two per Heun step (one on its last with ``final_euler``)
-    and per midpoint step, one per step otherwise."""
-    if sampler == "midpoint":
-        return 2 * steps
-    return (2 * steps - int(final_euler)) if sampler == "heun" else steps
+    """Network evaluations per chain: two per Heun or midpoint step (one on the last with
+    ``final_euler``), one per step otherwise."""
+    return (2 * steps - int(final_euler)) if sampler in ("heun", "midpoint") else steps
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -29,6 +29,7 @@ def test_network_calls(bench):
     assert bench.network_calls("heun", 10) == 20
     assert bench.network_calls("heun", 10, final_euler=True) == 19
     assert bench.network_calls("midpoint", 10) == 20
+    assert bench.network_calls("midpoint", 10, final_euler=True) == 19
 
 
 def test_summarise_noise_band(bench):
