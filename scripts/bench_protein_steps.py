@@ -45,7 +45,7 @@ KEPT = ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "kl_phi", "k
 
 def parse_setting(text: str) -> tuple[str, int, dict[str, str]]:
     """``"heun:10:clash_guidance=1.0"`` -> ``("heun", 10, {"clash_guidance": "1.0"})``."""
-    parts = text.split(":")
+    parts = text.split(":", 2)  # option values may hold colons (sampler.distortion=power:2)
     if len(parts) < 2 or not parts[1].isdigit():
         raise SystemExit(f"--setting wants SAMPLER:STEPS[:KEY=VALUE,...], got {text!r}")
     options = dict(item.split("=", 1) for item in parts[2].split(",")) if len(parts) > 2 and parts[2] else {}

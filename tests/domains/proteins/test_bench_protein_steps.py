@@ -18,6 +18,8 @@ def test_parse_setting(bench):
     assert bench.parse_setting("euler:20") == ("euler", 20, {})
     assert bench.parse_setting("heun:10:clash_guidance=0.4,sampler.final_euler=true") == (
         "heun", 10, {"clash_guidance": "0.4", "sampler.final_euler": "true"})
+    assert bench.parse_setting("midpoint:10:sampler.distortion=power:2,clash_guidance=0.4") == (
+        "midpoint", 10, {"sampler.distortion": "power:2", "clash_guidance": "0.4"})
     with pytest.raises(SystemExit):
         bench.parse_setting("euler")
     with pytest.raises(SystemExit):
