@@ -30,9 +30,10 @@ from gensci.machine import cpu_name  # noqa: E402
 from gensci.model import load  # noqa: E402
 
 CTMC = "samplers.ctmc.DiscreteFlowSampler"
+CAT = "samplers.categorical.CategoricalSampler"
 #: (label, sampler config without steps); every setting tried is reported
 SETTINGS = [
-    ("categorical", {"_target_": "samplers.categorical.CategoricalSampler"}),
+    ("categorical", {"_target_": CAT}),
     ("ctmc identity", {"_target_": CTMC, "distortion": "identity"}),
     ("ctmc cos", {"_target_": CTMC, "distortion": "cos"}),
     ("ctmc process grid", {"_target_": CTMC, "distortion": "process"}),
@@ -43,6 +44,16 @@ SETTINGS = [
     # the exact categorical posterior jump on a distorted grid: the grid's effect without the Euler step
     ("posterior identity", {"_target_": CTMC, "distortion": "identity", "rule": "posterior"}),
     ("posterior polydec", {"_target_": CTMC, "distortion": "polydec", "rule": "posterior"}),
+    # steeper grids: power:P in flow time (posterior jump) and in the process's time t (categorical)
+    ("posterior power:1.5", {"_target_": CTMC, "distortion": "power:1.5", "rule": "posterior"}),
+    ("posterior power:3", {"_target_": CTMC, "distortion": "power:3", "rule": "posterior"}),
+    ("posterior power:4", {"_target_": CTMC, "distortion": "power:4", "rule": "posterior"}),
+    ("posterior power:6", {"_target_": CTMC, "distortion": "power:6", "rule": "posterior"}),
+    ("posterior polydec T0.9", {"_target_": CTMC, "distortion": "polydec", "rule": "posterior", "temperature": 0.9}),
+    ("categorical power:2", {"_target_": CAT, "distortion": "power:2"}),
+    ("categorical power:3", {"_target_": CAT, "distortion": "power:3"}),
+    ("categorical argmax_last", {"_target_": CAT, "argmax_last": True}),
+    ("categorical power:3 argmax_last", {"_target_": CAT, "distortion": "power:3", "argmax_last": True}),
 ]
 
 
@@ -73,7 +84,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    settings = SETTINGS[:1] + SETTINGS[4:5] + SETTINGS[-1:] if args.quick else SETTINGS
+    settings = SETTINGS[:1] + SETTINGS[4:5] + SETTINGS[9:10] if args.quick else SETTINGS
     if args.only:
         settings = [(label, cfg) for label, cfg in settings if label in args.only]
     n = 100 if args.quick else args.samples
