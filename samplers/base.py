@@ -95,7 +95,7 @@ class Sampler(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.requires:
+        if cls.requires and "name" in cls.__dict__:  # a base without its own name (TwoStageSampler) is not a sampler
             Sampler.registry[cls.name] = cls
 
     def __init__(self, steps: int | None = None, progress: bool = True, distortion: str = "process"):

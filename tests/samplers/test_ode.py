@@ -10,7 +10,7 @@ from gensci.core.process import Process
 from gensci.core.spaces import Torus
 from gensci.core.product import ProductProcess
 from gensci.core.state import State
-from samplers.ode import EulerSampler, HeunSampler, MidpointSampler
+from samplers.ode import EulerSampler, HeunSampler, MidpointSampler, TwoStageSampler
 
 
 def three_t_squared(x, t, cond=None, mask=None):
@@ -135,4 +135,8 @@ def test_same_seed_same_samples_and_check():
     with pytest.raises(TypeError, match="'heun' needs a process with 'velocity' and NoVelocity offers none; samplers that can drive it: none"):
         HeunSampler(progress=False).check(NoVelocity())
     assert EulerSampler.name == "euler" and HeunSampler.name == "heun" and MidpointSampler.name == "midpoint"
+    # each name is registered by its own class, not by a base that inherits it
+    from samplers.base import Sampler
+    assert Sampler.registry["euler"] is EulerSampler and Sampler.registry["midpoint"] is MidpointSampler
+    assert TwoStageSampler not in Sampler.registry.values()
     assert EulerSampler(progress=False).steps == EulerSampler.default_steps
