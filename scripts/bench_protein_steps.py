@@ -37,6 +37,8 @@ import gensci
 from gensci.io import atomic_write
 from gensci.machine import cpu_name
 from gensci.model import sampler_choice
+from samplers.base import Sampler
+from samplers.ode import TwoStageSampler
 
 #: the metrics kept per row (the domain reports more; these are the ones the steps question needs)
 KEPT = ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "kl_phi", "kl_psi", "kl_omega", "kl_tau",
@@ -53,9 +55,10 @@ def parse_setting(text: str) -> tuple[str, int, dict[str, str]]:
 
 
 def network_calls(sampler: str, steps: int, final_euler: bool = False) -> int:
-    """Network evaluations per chain: two per Heun or midpoint step (one on the last with
-    ``final_euler``), one per step otherwise."""
-    return (2 * steps - int(final_euler)) if sampler in ("heun", "midpoint") else steps
+    """Network evaluations per chain: two per step of a two-stage sampler (Heun, midpoint; one on
+    the last with ``final_euler``), one per step otherwise."""
+    two_stage = issubclass(Sampler.registry[sampler], TwoStageSampler)
+    return (2 * steps - int(final_euler)) if two_stage else steps
 
 
 def summarise(rows: list[dict]) -> dict:
