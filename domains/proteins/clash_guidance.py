@@ -23,6 +23,13 @@ gradient step scaled so that no torsion moves by more than ``strength`` radians,
 which moves the state toward the corrected endpoint over the remaining time: negligible
 early, the whole correction at the last step. A backbone without clashes has zero gradient
 and is left exactly as the model drew it. The velocity is clamped at ``1 - t >= 1e-3``.
+
+With ``iterations = K > 1`` the endpoint takes up to ``K`` such steps per network call, each
+from the gradient at the endpoint the previous one reached (projected gradient descent on
+``E``, at most ``K * strength`` radians a torsion), and a chain stops as soon as its energy
+is zero. A sampler with few steps makes few calls, so one step a call corrects less than a
+long chain does; iterating restores the correction without a network call, and chains that
+no longer clash are not moved further.
 """
 
 from __future__ import annotations
@@ -74,14 +81,34 @@ class ClashGuidedNetwork(nn.Module):
     mask, whose tau column marks the real residues.
     """
 
-    def __init__(self, network: nn.Module, mean: Tensor, strength: float, d_min: float = CLASH_GUIDANCE_DISTANCE):
+    def __init__(self, network: nn.Module, mean: Tensor, strength: float, d_min: float = CLASH_GUIDANCE_DISTANCE,
+                 iterations: int = 1):
         super().__init__()
         if strength < 0:
             raise ValueError(f"clash guidance strength must be non-negative, got {strength}")
+        if int(iterations) != iterations or iterations < 1:
+            raise ValueError(f"clash guidance iterations must be a positive integer, got {iterations}")
         self.network = network
         self.register_buffer("mean", mean.detach().clone().float(), persistent=False)
         self.strength = float(strength)
         self.d_min = float(d_min)
+        self.iterations = int(iterations)
+
+    def descent_step(self, torsions: Tensor, rest: Tensor, residues: Tensor, movable: Tensor) -> tuple[Tensor, Tensor]:
+        """One step ``-strength * grad / max|grad|`` on the torsions of these endpoints, and
+        the energies it started from.
+
+        ``torsions`` ``(B, L, 2)``, ``rest`` ``(B, L, 4)`` the other angles, ``residues``
+        ``(B, L)``, ``movable`` ``(B, L, 2)`` the torsions that may move."""
+        torsions = torsions.detach().requires_grad_(True)
+        with torch.enable_grad():
+            angles = torch.cat([torsions, rest], dim=-1)
+            ca = angles_to_backbone(uncentre(angles, self.mean), residues)[:, :, 1]
+            energy = clash_energy(ca, residues, self.d_min)
+            (grad,) = torch.autograd.grad(energy.sum(), torsions)
+        grad = grad * movable
+        scale = grad.abs().flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1)
+        return -self.strength * grad / scale, energy.detach()
 
     def forward(self, x: Tensor, t: Tensor, cond: Any = None, mask: Tensor | None = None) -> Tensor:
         v = self.network(x, t, cond=cond, mask=mask)
@@ -90,15 +117,20 @@ class ClashGuidedNetwork(nn.Module):
         remaining = (1.0 - t).clamp_min(1e-3).to(v.dtype).view(-1, *([1] * (v.dim() - 1)))
         endpoint = wrap_angle(x.detach().float() + remaining * v.detach().float())
         residues = (mask[..., 3] > 0) if mask is not None else torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        torsions = endpoint[..., list(TORSION_COLUMNS)].clone().requires_grad_(True)
-        with torch.enable_grad():
-            angles = torch.cat([torsions, endpoint[..., len(TORSION_COLUMNS):]], dim=-1)
-            ca = angles_to_backbone(uncentre(angles, self.mean), residues)[:, :, 1]
-            energy = clash_energy(ca, residues, self.d_min)
-            (grad,) = torch.autograd.grad(energy.sum(), torsions)
-        if mask is not None:
-            grad = grad * (mask[..., list(TORSION_COLUMNS)] > 0)
-        scale = grad.abs().flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1)
+        columns = list(TORSION_COLUMNS)
+        movable = (mask[..., columns] > 0).float() if mask is not None else torch.ones_like(endpoint[..., columns])
+        rest = endpoint[..., len(columns):]
+        torsions = endpoint[..., columns]
+        moved = torch.zeros_like(torsions)
+        active = torch.arange(x.shape[0], device=x.device)  # chains still clashing
+        for _ in range(self.iterations):
+            step, energy = self.descent_step(torsions[active] + moved[active], rest[active], residues[active],
+                                             movable[active])
+            clashing = energy > 0
+            moved[active[clashing]] += step[clashing]
+            active = active[clashing]
+            if active.numel() == 0:
+                break
         delta = torch.zeros_like(v)
-        delta[..., list(TORSION_COLUMNS)] = (-self.strength * grad / scale).to(v.dtype)
+        delta[..., columns] = moved.to(v.dtype)
         return v + delta / remaining

@@ -77,6 +77,17 @@ def clash_strength(value: Any) -> float:
     return strength
 
 
+def clash_iterations_of(value: Any) -> int:
+    """Clash-guidance descent steps per network call as an int; refuses anything but an integer >= 1."""
+    try:
+        count = int(str(value))
+    except (TypeError, ValueError):
+        raise GensciError(f"--clash-iterations must be an integer, got {value!r}") from None
+    if count < 1:
+        raise GensciError(f"--clash-iterations must be at least 1, got {value!r}")
+    return count
+
+
 class ProteinsDomain(Domain):
     """Protein backbones from PDB / mmCIF / BinaryCIF files.
 
@@ -91,6 +102,8 @@ class ProteinsDomain(Domain):
         seed: seeds the split and the crops.
         clash_guidance: the default strength of clash guidance at sampling (see :meth:`plan`;
             0, off, unless the model's config sets it; ``--clash-guidance`` overrides it).
+        clash_iterations: the default number of clash-guidance descent steps per network call
+            (1 unless the model's config sets it; ``--clash-iterations`` overrides it).
         ss_condition: condition on each crop's DSSP helix / strand / coil fractions
             (``--condition helix=0.6`` at sampling, with classifier-free guidance).
     """
@@ -102,6 +115,7 @@ class ProteinsDomain(Domain):
         "length": "residues per chain: N or LOW..HIGH (default: the training crop lengths)",
         "length-seed": "seed of the lengths drawn from a range (default 0)",
         "clash-guidance": "largest torsion change per step that steers away from clashes (0: off)",
+        "clash-iterations": "clash-guidance descent steps per network call (default 1; more for samplers of few steps)",
     }
 
     def __init__(
@@ -115,6 +129,7 @@ class ProteinsDomain(Domain):
         seed: int = 0,
         ss_condition: bool = False,
         clash_guidance: float = 0.0,
+        clash_iterations: int = 1,
     ):
         if crop_length < MIN_LENGTH:
             raise GensciError(f"crop_length must be at least {MIN_LENGTH}, got {crop_length}")
@@ -126,6 +141,7 @@ class ProteinsDomain(Domain):
         self.seed = int(seed)
         self.ss_condition = bool(ss_condition)
         self.clash_guidance = clash_strength(clash_guidance)
+        self.clash_iterations = clash_iterations_of(clash_iterations)
         self._angles: dict[str, list[Tensor]] | None = None
         self._labels: dict[str, list[np.ndarray | None]] | None = None
         self._backbones: dict[str, list[np.ndarray]] | None = None
@@ -191,7 +207,8 @@ class ProteinsDomain(Domain):
 
     # ------------------------------------------------------------ sampling
     def plan(self, n: int, conditions: ConditionRequest | None = None, length: Any = None,
-             length_seed: Any = 0, clash_guidance: Any = None, **options: Any) -> SamplePlan:
+             length_seed: Any = 0, clash_guidance: Any = None, clash_iterations: Any = None,
+             **options: Any) -> SamplePlan:
         """Chain lengths and the per-angle mask ``(n, L_max, 6)`` (an element mask of the
         state's shape) for ``n`` backbones.
 
@@ -201,12 +218,16 @@ class ProteinsDomain(Domain):
         ``clash_guidance`` > 0 steers flow-matching samples away from backbone clashes
         (:mod:`domains.proteins.clash_guidance`; the value is the largest torsion change
         in radians per step; default: the domain's ``clash_guidance``, 0.2 for the bundled
-        model and 0, off, otherwise; ``--clash-guidance 0`` turns it off).
+        model and 0, off, otherwise; ``--clash-guidance 0`` turns it off). ``clash_iterations``
+        descent steps are taken per network call (default: the domain's, 1 unless its config
+        says otherwise), each chain stopping once it is clash-free.
         """
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; "
-                              "the proteins domain takes --length N or LOW..HIGH, --length-seed and --clash-guidance")
+                              "the proteins domain takes --length N or LOW..HIGH, --length-seed, --clash-guidance and "
+                              "--clash-iterations")
         strength = self.clash_guidance if clash_guidance is None else clash_strength(clash_guidance)
+        iterations = self.clash_iterations if clash_iterations is None else clash_iterations_of(clash_iterations)
         cond = encode_ss_conditions(conditions, self.conditions, n)
         lo, hi = (parse_count_range(length, MIN_LENGTH, MAX_LENGTH, what="--length", unit="residues")
                   or tuple(self._require_stats()["length_range"]))
@@ -218,6 +239,7 @@ class ProteinsDomain(Domain):
         mask = defined_mask(lengths, int(lengths.max()))
         return SamplePlan(shape=tuple(mask.shape), mask=mask, cond=cond,
                           info={"lengths": lengths.tolist(), "clash_guidance": strength,
+                                "clash_iterations": iterations,
                                 "conditions": {name: float(value) for name, value in (conditions or {}).items()}})
 
     def wrap_network(self, network: torch.nn.Module, plan: SamplePlan, process: Any) -> torch.nn.Module:
@@ -229,7 +251,8 @@ class ProteinsDomain(Domain):
         if not isinstance(process, FlowMatching):
             raise GensciError(f"--clash-guidance corrects flow-matching velocities; this model's process is "
                               f"{type(process).__name__}")
-        return ClashGuidedNetwork(network, self._mean(), strength)
+        return ClashGuidedNetwork(network, self._mean(), strength,
+                                  iterations=int(plan.info.get("clash_iterations", 1)))
 
     def decode(self, x: Tensor, plan: SamplePlan) -> Backbones:
         """Backbones ``(L_i, 4, 3)`` (N, CA, C, O in Å), one per sample, float64, carrying the

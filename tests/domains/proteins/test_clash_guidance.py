@@ -119,3 +119,69 @@ def test_the_domain_default_applies_unless_the_call_overrides_it(data_dir):
     assert d.plan(1, length=50, clash_guidance="0").info["clash_guidance"] == 0.0
     with pytest.raises(GensciError, match="non-negative"):
         ProteinsDomain(paths=[str(data_dir)], clash_guidance=-0.1)
+
+
+def _endpoint_energy(guided: ClashGuidedNetwork, x: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per chain, the clash energy of the endpoint ``x + (1 - t) v`` the guided velocity points at."""
+    endpoint = x + (1 - t).view(-1, 1, 1) * guided(x, t, mask=mask)
+    residues = mask[..., 3] > 0
+    return clash_energy(angles_to_backbone(endpoint, residues)[:, :, 1], residues)
+
+
+def test_iterations_repeat_the_descent_step_from_where_the_last_one_landed():
+    helix, tight = _helix_and_tangle()
+    n = len(tight)
+    target = torch.stack([helix, tight])
+    mask = defined_mask(torch.tensor([n, n]), n)
+    x = torch.zeros(2, n, 6)
+    t = torch.tensor([0.9, 0.9])
+    net = _ConstantVelocity(target)
+    once = ClashGuidedNetwork(net, torch.zeros(6), strength=0.05)
+    # two iterations = one step, then one step from the endpoint it reached (written out)
+    first = x + (1 - t).view(-1, 1, 1) * once(x, t, mask=mask)
+    second = x + (1 - t).view(-1, 1, 1) * ClashGuidedNetwork(_ConstantVelocity(first), torch.zeros(6), 0.05)(
+        x, t, mask=mask)
+    twice = x + (1 - t).view(-1, 1, 1) * ClashGuidedNetwork(net, torch.zeros(6), 0.05, iterations=2)(x, t, mask=mask)
+    assert wrap_angle(twice - second).abs().max().item() < 1e-5
+    assert wrap_angle(twice - first).abs().max().item() > 0.01  # the second step moved it
+    # the helix never clashed: left exactly as drawn however many iterations
+    many = ClashGuidedNetwork(net, torch.zeros(6), strength=0.05, iterations=8)
+    v = many(x, t, mask=mask)
+    assert torch.equal(v[0], net(x, t, mask=mask)[0])
+    # the tangle: each torsion moves at most 8 x 0.05, and the overlap falls below one step's
+    moved = wrap_angle(x + (1 - t).view(-1, 1, 1) * v - target).abs()[1]
+    assert moved[:, 2:].max().item() < 1e-5
+    assert 0.05 < moved[:, :2].max().item() <= 8 * 0.05 + 1e-5
+    assert _endpoint_energy(many, x, t, mask)[1] < _endpoint_energy(once, x, t, mask)[1]
+
+
+def test_a_chain_stops_once_its_clash_is_gone():
+    # a chain that one step un-clashes: fold residue 3 back just inside d_min, then iterate
+    _, tight = _helix_and_tangle()
+    n = len(tight)
+    mask = defined_mask(torch.tensor([n]), n)
+    x, t = torch.zeros(1, n, 6), torch.tensor([0.5])
+    net = _ConstantVelocity(tight[None])
+    energies = []
+    for k in range(1, 30):
+        energies.append(_endpoint_energy(ClashGuidedNetwork(net, torch.zeros(6), 0.05, iterations=k), x, t, mask).item())
+        if energies[-1] == 0:
+            break
+    assert energies[-1] == 0, "projected descent should reach a clash-free endpoint of this 30-residue tangle"
+    k = len(energies)
+    # more iterations than needed change nothing: the chain stopped at the first clash-free endpoint
+    a = ClashGuidedNetwork(net, torch.zeros(6), 0.05, iterations=k)(x, t, mask=mask)
+    b = ClashGuidedNetwork(net, torch.zeros(6), 0.05, iterations=k + 5)(x, t, mask=mask)
+    assert torch.equal(a, b)
+
+
+def test_iteration_option_checks(domain):
+    assert domain.plan(1, length=50).info["clash_iterations"] == 1
+    assert domain.plan(1, length=50, clash_iterations="4").info["clash_iterations"] == 4
+    for bad in ("two", "0", -1, "2.5"):
+        with pytest.raises(GensciError, match="clash-iterations"):
+            domain.plan(1, length=50, clash_iterations=bad)
+    with pytest.raises(ValueError, match="iterations"):
+        ClashGuidedNetwork(nn.Linear(6, 6), torch.zeros(6), 0.1, iterations=0)
+    on = domain.plan(2, length=50, clash_guidance=0.1, clash_iterations=3)
+    assert domain.wrap_network(nn.Linear(6, 6), on, FlowMatching(Torus())).iterations == 3
