@@ -43,7 +43,7 @@ from domains.proteins.dataset import uncentre
 from domains.proteins.nerf import angles_to_backbone
 from gensci.core.spaces import wrap_angle
 
-__all__ = ["CLASH_GUIDANCE_DISTANCE", "clash_energy", "ClashGuidedNetwork"]
+__all__ = ["CLASH_GUIDANCE_DISTANCE", "clash_energy", "clash_descent", "ClashGuidedNetwork"]
 
 #: CA atoms closer than this (Å) and at least three residues apart are pushed apart
 CLASH_GUIDANCE_DISTANCE = 3.8
@@ -73,6 +73,41 @@ def clash_energy(ca: Tensor, residues: Tensor, d_min: float = CLASH_GUIDANCE_DIS
     return overlap.pow(2).sum(dim=(1, 2))
 
 
+def clash_descent(angles: Tensor, residues: Tensor, mean: Tensor, strength: float, iterations: int = 1,
+                  movable: Tensor | None = None, d_min: float = CLASH_GUIDANCE_DISTANCE) -> Tensor:
+    """The torsion moves of up to ``iterations`` steps ``-strength * grad E / max|grad E|`` (the
+    module docstring), each from where the last one landed; a chain stops once its energy is 0.
+
+    Args:
+        angles: ``(B, L, 6)`` centred angles (``mean`` is added back before NeRF).
+        residues: ``(B, L)`` boolean, True for real residues.
+        mean: ``(6,)`` the domain's angle means.
+        movable: ``(B, L, 2)`` boolean, the phi / psi that may move (default: all).
+    Returns:
+        ``(B, L, 2)`` the moves of phi and psi (zero for chains without clashes).
+    """
+    columns = list(TORSION_COLUMNS)
+    angles = angles.detach().float()
+    torsions, rest = angles[..., columns], angles[..., len(columns):]
+    movable = torch.ones_like(torsions) if movable is None else movable.to(torsions.dtype)
+    moved = torch.zeros_like(torsions)
+    active = torch.arange(angles.shape[0], device=angles.device)  # chains still clashing
+    for _ in range(int(iterations)):
+        phi_psi = (torsions[active] + moved[active]).requires_grad_(True)
+        with torch.enable_grad():
+            ca = angles_to_backbone(uncentre(torch.cat([phi_psi, rest[active]], dim=-1), mean), residues[active])
+            energy = clash_energy(ca[:, :, 1], residues[active], d_min)
+            (grad,) = torch.autograd.grad(energy.sum(), phi_psi)
+        clashing = energy.detach() > 0
+        grad = (grad * movable[active])[clashing]
+        scale = grad.abs().flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1)
+        active = active[clashing]
+        moved[active] -= strength * grad / scale
+        if active.numel() == 0:
+            break
+    return moved
+
+
 class ClashGuidedNetwork(nn.Module):
     """A velocity network whose predictions are corrected against backbone clashes.
 
@@ -94,22 +129,6 @@ class ClashGuidedNetwork(nn.Module):
         self.d_min = float(d_min)
         self.iterations = int(iterations)
 
-    def descent_step(self, torsions: Tensor, rest: Tensor, residues: Tensor, movable: Tensor) -> tuple[Tensor, Tensor]:
-        """One step ``-strength * grad / max|grad|`` on the torsions of these endpoints, and
-        the energies it started from.
-
-        ``torsions`` ``(B, L, 2)``, ``rest`` ``(B, L, 4)`` the other angles, ``residues``
-        ``(B, L)``, ``movable`` ``(B, L, 2)`` the torsions that may move."""
-        torsions = torsions.detach().requires_grad_(True)
-        with torch.enable_grad():
-            angles = torch.cat([torsions, rest], dim=-1)
-            ca = angles_to_backbone(uncentre(angles, self.mean), residues)[:, :, 1]
-            energy = clash_energy(ca, residues, self.d_min)
-            (grad,) = torch.autograd.grad(energy.sum(), torsions)
-        grad = grad * movable
-        scale = grad.abs().flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1)
-        return -self.strength * grad / scale, energy.detach()
-
     def forward(self, x: Tensor, t: Tensor, cond: Any = None, mask: Tensor | None = None) -> Tensor:
         v = self.network(x, t, cond=cond, mask=mask)
         if self.strength == 0:
@@ -118,19 +137,8 @@ class ClashGuidedNetwork(nn.Module):
         endpoint = wrap_angle(x.detach().float() + remaining * v.detach().float())
         residues = (mask[..., 3] > 0) if mask is not None else torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         columns = list(TORSION_COLUMNS)
-        movable = (mask[..., columns] > 0).float() if mask is not None else torch.ones_like(endpoint[..., columns])
-        rest = endpoint[..., len(columns):]
-        torsions = endpoint[..., columns]
-        moved = torch.zeros_like(torsions)
-        active = torch.arange(x.shape[0], device=x.device)  # chains still clashing
-        for _ in range(self.iterations):
-            step, energy = self.descent_step(torsions[active] + moved[active], rest[active], residues[active],
-                                             movable[active])
-            clashing = energy > 0
-            moved[active[clashing]] += step[clashing]
-            active = active[clashing]
-            if active.numel() == 0:
-                break
+        movable = (mask[..., columns] > 0) if mask is not None else None
+        moved = clash_descent(endpoint, residues, self.mean, self.strength, self.iterations, movable, self.d_min)
         delta = torch.zeros_like(v)
         delta[..., columns] = moved.to(v.dtype)
         return v + delta / remaining
