@@ -384,6 +384,13 @@ class Domain(ABC):
         :meth:`gensci.model.GenerativeModel.refine`); one sample per input, in order."""
         raise GensciError(f"the {self.name} domain does not refine given inputs; draw new samples with sample()")
 
+    def finish(self, x: Tensor, plan: SamplePlan) -> Tensor:
+        """The sampler's final states, corrected before they are decoded (a projection onto
+        the domain's constraints, a relaxation); the states as they are by default. It runs
+        once, on the last states only: a trajectory's earlier frames are the sampler's own,
+        its last frame is the finished state."""
+        return x
+
     @abstractmethod
     def decode(self, x: Tensor, plan: SamplePlan) -> Any:
         """Turn sampled states into domain objects that carry everything :meth:`write` and

@@ -405,13 +405,14 @@ class GenerativeModel:
             xs.append(result.x)
             if return_trajectory:
                 paths.append(state.stack(result.trajectory))
-        samples = self.domain.decode(state.cat(xs), plan)
+        samples = self.domain.decode(self.domain.finish(state.cat(xs), plan), plan)
         if not return_trajectory:
             return samples, None
         traj = state.cat(paths, dim=1)
         if trajectory_frames is not None:
             traj = traj[thin_indices(len(traj), trajectory_frames)]
-        return samples, [self.domain.decode(step, plan) for step in traj]
+        # the last frame is the sampler's final state (thinning keeps it): shown as finished
+        return samples, [self.domain.decode(step, plan) for step in traj[:-1]] + [samples]
 
     def write(self, samples: Any, path: str | os.PathLike) -> Path:
         """Write samples with the domain's writer (atomically); the samples carry their

@@ -74,6 +74,32 @@ def test_rejected_samples_are_redrawn_and_the_rest_kept():
         model.sample(10, seed=0, progress=False, redraws=-1)
 
 
+def test_finish_corrects_the_final_states_once_and_the_trajectory_ends_on_them():
+    """A domain's finish() sees the sampler's last states (and no other frame); the samples and
+    the trajectory's last frame are the finished states, the earlier frames the sampler's own."""
+    import numpy as np
+    import torch
+
+    import gensci
+
+    model = gensci.load("points/moons")
+    domain = model.domain
+    seen: list[torch.Tensor] = []
+
+    def finish(x, plan):
+        seen.append(x.clone())
+        return x.abs()  # fold every point into the positive quadrant
+
+    plain, plain_path = model.sample(50, seed=4, steps=8, progress=False, return_trajectory=True)
+    domain.finish = finish  # instance override
+    folded, path = model.sample(50, seed=4, steps=8, progress=False, return_trajectory=True)
+    assert len(seen) == 1 and np.allclose(seen[0].numpy(), plain.x)
+    assert np.allclose(folded.x, np.abs(plain.x)) and not np.allclose(folded.x, plain.x)
+    assert path[-1] is folded
+    assert all(np.array_equal(a.x, b.x) for a, b in zip(path[:-1], plain_path[:-1]))
+    assert len(path) == len(plain_path) == 9
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"steps": 0}, "steps must be a whole number of at least 1"),
     ({"n": "abc"}, "number of samples must be a whole number"),

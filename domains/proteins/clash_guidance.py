@@ -43,12 +43,14 @@ from domains.proteins.dataset import uncentre
 from domains.proteins.nerf import angles_to_backbone
 from gensci.core.spaces import wrap_angle
 
-__all__ = ["CLASH_GUIDANCE_DISTANCE", "clash_energy", "clash_descent", "ClashGuidedNetwork"]
+__all__ = ["CLASH_GUIDANCE_DISTANCE", "RELAX_STEP", "clash_energy", "clash_descent", "ClashGuidedNetwork"]
 
 #: CA atoms closer than this (Å) and at least three residues apart are pushed apart
 CLASH_GUIDANCE_DISTANCE = 3.8
 #: the torsions guidance may move: phi (column 0) and psi (column 1)
 TORSION_COLUMNS = (0, 1)
+#: the largest torsion change (radians) of one relaxation step on the final angles (``--clash-relax``)
+RELAX_STEP = 0.2
 #: residues closer in sequence than this never count as clashing (i, i+2 is set by the angle tau)
 MIN_SEPARATION = 3
 

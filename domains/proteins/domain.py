@@ -28,7 +28,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from domains.proteins.angles import backbone_to_angles, defined_mask
-from domains.proteins.clash_guidance import ClashGuidedNetwork
+from domains.proteins.clash_guidance import RELAX_STEP, TORSION_COLUMNS, ClashGuidedNetwork, clash_descent
 from domains.proteins.dataset import AngleDataset, centre, circular_mean, collate_angles, split_counts, uncentre
 from domains.proteins.evaluation import MAX_EVAL_RESIDUES, NO_REFERENCE, backbone_angles, evaluate_backbones, within_length_limit
 from domains.proteins.nerf import angles_to_backbone, place_oxygen
@@ -41,7 +41,7 @@ from domains.proteins.sample_files import read_samples, with_oxygen
 from domains.proteins.ss_condition import encode_ss_conditions, ss_condition_specs
 from domains.proteins.structures import read_chains
 from gensci.core.flow import FlowMatching
-from gensci.core.spaces import Space, Torus
+from gensci.core.spaces import Space, Torus, wrap_angle
 from gensci.domain import Batch, ConditionRequest, Domain, SamplePlan, parse_count_range
 from gensci.errors import GensciError
 from gensci.progress import stage, track
@@ -77,14 +77,14 @@ def clash_strength(value: Any) -> float:
     return strength
 
 
-def clash_iterations_of(value: Any) -> int:
-    """Clash-guidance descent steps per network call as an int; refuses anything but an integer >= 1."""
+def clash_count(value: Any, option: str, least: int) -> int:
+    """A count of clash descent steps as an int; refuses anything but an integer ``>= least``."""
     try:
         count = int(str(value))
     except (TypeError, ValueError):
-        raise GensciError(f"--clash-iterations must be an integer, got {value!r}") from None
-    if count < 1:
-        raise GensciError(f"--clash-iterations must be at least 1, got {value!r}")
+        raise GensciError(f"--{option} must be an integer, got {value!r}") from None
+    if count < least:
+        raise GensciError(f"--{option} must be at least {least}, got {value!r}")
     return count
 
 
@@ -104,6 +104,8 @@ class ProteinsDomain(Domain):
             0, off, unless the model's config sets it; ``--clash-guidance`` overrides it).
         clash_iterations: the default number of clash-guidance descent steps per network call
             (1 unless the model's config sets it; ``--clash-iterations`` overrides it).
+        clash_relax: the default number of descent steps on the sampled angles once the
+            sampler is done (0, none, unless the model's config sets it; ``--clash-relax``).
         ss_condition: condition on each crop's DSSP helix / strand / coil fractions
             (``--condition helix=0.6`` at sampling, with classifier-free guidance).
     """
@@ -116,6 +118,7 @@ class ProteinsDomain(Domain):
         "length-seed": "seed of the lengths drawn from a range (default 0)",
         "clash-guidance": "largest torsion change per step that steers away from clashes (0: off)",
         "clash-iterations": "clash-guidance descent steps per network call (default 1; more for samplers of few steps)",
+        "clash-relax": "descent steps on the clash energy of the final angles, 0.2 rad at most each (0: none)",
     }
 
     def __init__(
@@ -130,6 +133,7 @@ class ProteinsDomain(Domain):
         ss_condition: bool = False,
         clash_guidance: float = 0.0,
         clash_iterations: int = 1,
+        clash_relax: int = 0,
     ):
         if crop_length < MIN_LENGTH:
             raise GensciError(f"crop_length must be at least {MIN_LENGTH}, got {crop_length}")
@@ -141,7 +145,8 @@ class ProteinsDomain(Domain):
         self.seed = int(seed)
         self.ss_condition = bool(ss_condition)
         self.clash_guidance = clash_strength(clash_guidance)
-        self.clash_iterations = clash_iterations_of(clash_iterations)
+        self.clash_iterations = clash_count(clash_iterations, "clash-iterations", 1)
+        self.clash_relax = clash_count(clash_relax, "clash-relax", 0)
         self._angles: dict[str, list[Tensor]] | None = None
         self._labels: dict[str, list[np.ndarray | None]] | None = None
         self._backbones: dict[str, list[np.ndarray]] | None = None
@@ -208,7 +213,7 @@ class ProteinsDomain(Domain):
     # ------------------------------------------------------------ sampling
     def plan(self, n: int, conditions: ConditionRequest | None = None, length: Any = None,
              length_seed: Any = 0, clash_guidance: Any = None, clash_iterations: Any = None,
-             **options: Any) -> SamplePlan:
+             clash_relax: Any = None, **options: Any) -> SamplePlan:
         """Chain lengths and the per-angle mask ``(n, L_max, 6)`` (an element mask of the
         state's shape) for ``n`` backbones.
 
@@ -220,14 +225,19 @@ class ProteinsDomain(Domain):
         in radians per step; default: the domain's ``clash_guidance``, 0.2 for the bundled
         model and 0, off, otherwise; ``--clash-guidance 0`` turns it off). ``clash_iterations``
         descent steps are taken per network call (default: the domain's, 1 unless its config
-        says otherwise), each chain stopping once it is clash-free.
+        says otherwise), each chain stopping once it is clash-free. ``clash_relax`` more descent
+        steps (of at most :data:`~domains.proteins.clash_guidance.RELAX_STEP` radians each) act on
+        the sampled angles themselves once the sampler is done (:meth:`finish`; any process, no
+        network call; default: the domain's, 0 unless its config says otherwise).
         """
         if options:
             raise GensciError(f"unknown sampling option(s) {', '.join('--' + k for k in options)}; "
-                              "the proteins domain takes --length N or LOW..HIGH, --length-seed, --clash-guidance and "
-                              "--clash-iterations")
+                              "the proteins domain takes --length N or LOW..HIGH, --length-seed, --clash-guidance, "
+                              "--clash-iterations and --clash-relax")
         strength = self.clash_guidance if clash_guidance is None else clash_strength(clash_guidance)
-        iterations = self.clash_iterations if clash_iterations is None else clash_iterations_of(clash_iterations)
+        iterations = (self.clash_iterations if clash_iterations is None
+                      else clash_count(clash_iterations, "clash-iterations", 1))
+        relax = self.clash_relax if clash_relax is None else clash_count(clash_relax, "clash-relax", 0)
         cond = encode_ss_conditions(conditions, self.conditions, n)
         lo, hi = (parse_count_range(length, MIN_LENGTH, MAX_LENGTH, what="--length", unit="residues")
                   or tuple(self._require_stats()["length_range"]))
@@ -239,7 +249,7 @@ class ProteinsDomain(Domain):
         mask = defined_mask(lengths, int(lengths.max()))
         return SamplePlan(shape=tuple(mask.shape), mask=mask, cond=cond,
                           info={"lengths": lengths.tolist(), "clash_guidance": strength,
-                                "clash_iterations": iterations,
+                                "clash_iterations": iterations, "clash_relax": relax,
                                 "conditions": {name: float(value) for name, value in (conditions or {}).items()}})
 
     def wrap_network(self, network: torch.nn.Module, plan: SamplePlan, process: Any) -> torch.nn.Module:
@@ -253,6 +263,20 @@ class ProteinsDomain(Domain):
                               f"{type(process).__name__}")
         return ClashGuidedNetwork(network, self._mean(), strength,
                                   iterations=int(plan.info.get("clash_iterations", 1)))
+
+    def finish(self, x: Tensor, plan: SamplePlan) -> Tensor:
+        """With ``clash_relax`` > 0, the sampled angles after that many clash descent steps
+        (:func:`~domains.proteins.clash_guidance.clash_descent` on phi and psi, at most
+        ``RELAX_STEP`` radians each); chains without clashes are returned exactly as drawn."""
+        steps = int(plan.info.get("clash_relax", 0))
+        if steps == 0:
+            return x
+        lengths = torch.as_tensor(plan.info["lengths"], device=x.device)
+        residues = torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None]
+        moved = clash_descent(x, residues, self._mean().to(x.device), RELAX_STEP, steps)
+        out = x.clone()
+        out[..., list(TORSION_COLUMNS)] = wrap_angle(out[..., list(TORSION_COLUMNS)] + moved.to(x.dtype))
+        return torch.where(moved.abs().amax(dim=(1, 2)).view(-1, 1, 1) > 0, out, x)
 
     def decode(self, x: Tensor, plan: SamplePlan) -> Backbones:
         """Backbones ``(L_i, 4, 3)`` (N, CA, C, O in Å), one per sample, float64, carrying the

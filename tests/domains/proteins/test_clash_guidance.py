@@ -185,3 +185,38 @@ def test_iteration_option_checks(domain):
         ClashGuidedNetwork(nn.Linear(6, 6), torch.zeros(6), 0.1, iterations=0)
     on = domain.plan(2, length=50, clash_guidance=0.1, clash_iterations=3)
     assert domain.wrap_network(nn.Linear(6, 6), on, FlowMatching(Torus())).iterations == 3
+
+
+def test_relaxation_moves_only_clashing_chains_and_leaves_them_clash_free(domain):
+    """finish() with clash_relax: the helix is returned exactly, the tangle's phi / psi move
+    (the other angles never) by at most RELAX_STEP a step, to a lower clash energy."""
+    from domains.proteins.clash_guidance import RELAX_STEP
+
+    helix, tight = _helix_and_tangle()
+    n = len(tight)
+    mean = domain._mean()
+    x = wrap_angle(torch.stack([helix, tight]) - mean)  # the state is centred angles
+    residues = torch.ones(2, n, dtype=torch.bool)
+
+    def energies(state):
+        ca = angles_to_backbone(state + mean, residues)[:, :, 1]
+        return clash_energy(ca, residues)
+
+    plan = domain.plan(2, length=n, clash_relax=0)
+    assert domain.finish(x, plan) is x
+    plan = domain.plan(2, length=n, clash_relax=12)
+    out = domain.finish(x, plan)
+    assert torch.equal(out[0], x[0])
+    moved = wrap_angle(out[1] - x[1]).abs()
+    assert moved[:, 2:].max().item() == 0.0
+    assert 0 < moved[:, :2].max().item() <= 12 * RELAX_STEP + 1e-5
+    before, after = energies(x), energies(out)
+    assert before[0] == after[0] == 0 and after[1] < before[1]
+
+
+def test_relax_option_checks(domain):
+    assert domain.plan(1, length=50).info["clash_relax"] == 0
+    assert domain.plan(1, length=50, clash_relax="8").info["clash_relax"] == 8
+    for bad in ("many", "-1", 1.5):
+        with pytest.raises(GensciError, match="clash-relax"):
+            domain.plan(1, length=50, clash_relax=bad)
