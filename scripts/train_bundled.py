@@ -87,6 +87,14 @@ def compare_setting(item: str) -> tuple[str | dict | None, int | None, str]:
     return sampler, count, label
 
 
+def sample_options(item: str) -> dict[str, str]:
+    """``KEY=VALUE[,KEY=VALUE...]`` (a ``--compare-sample`` row) as sampling options."""
+    pairs = [pair for pair in item.split(",") if pair]
+    if not pairs or any("=" not in pair for pair in pairs):
+        raise SystemExit(f"--compare-sample wants KEY=VALUE[,KEY=VALUE...], got {item!r}")
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
 def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_conditional: int,
              scales: tuple[float, ...], options: dict | None = None, split: str = "test",
              compare: list[str] = (), compare_options: list[str] = ()) -> dict:
@@ -101,8 +109,7 @@ def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_condition
         sampler, steps, label = compare_setting(item)
         out[f"unconditional {label}"] = _timed_evaluate(model, n, seed, split, sampler=sampler, steps=steps, **options)
     for item in compare_options:
-        key, _, value = item.partition("=")
-        out[f"unconditional {key}={value}"] = _timed_evaluate(model, n, seed, split, **{**options, key: value})
+        out[f"unconditional {item}"] = _timed_evaluate(model, n, seed, split, **{**options, **sample_options(item)})
     for spec in model.conditions:
         if spec["kind"] not in ("categorical", "numeric"):
             continue  # a vector condition (an image embedding) has no targets to sweep
@@ -157,9 +164,9 @@ def main() -> None:
     parser.add_argument("--compare", action="append", default=[], metavar="SAMPLER:STEPS[:KEY=VALUE,...]",
                         help="also evaluate unconditional draws with this sampler (empty: the model's own), step "
                              "count and sampler options (repeatable)")
-    parser.add_argument("--compare-sample", action="append", default=[], metavar="KEY=VALUE",
-                        help="also evaluate unconditional draws with this sampling option, e.g. "
-                             "clash_guidance=0 (repeatable)")
+    parser.add_argument("--compare-sample", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE...]",
+                        help="also evaluate unconditional draws with these sampling options (one row), e.g. "
+                             "clash_guidance=0,clash_relax=0 (repeatable)")
     parser.add_argument("--split", default="test", help="split the metrics compare with (default test)")
     args = parser.parse_args()
     options = dict(item.split("=", 1) for item in args.sample)

@@ -26,6 +26,15 @@ def test_compare_settings_name_a_sampler_the_model_own_or_options_over_either():
         bundled.compare_setting("euler:10:final_euler")
 
 
+def test_compare_sample_rows_take_one_or_several_options():
+    assert bundled.sample_options("clash_guidance=0") == {"clash_guidance": "0"}
+    assert bundled.sample_options("clash_guidance=0,clash_relax=0") == {"clash_guidance": "0", "clash_relax": "0"}
+    assert bundled.sample_options("length=50..128") == {"length": "50..128"}
+    for bad in ("", "clash_guidance", "a=1,b"):
+        with pytest.raises(SystemExit, match="KEY=VALUE"):
+            bundled.sample_options(bad)
+
+
 def test_numeric_targets_are_mean_minus_and_plus_one_std_within_range():
     low, high = bundled.numeric_targets({"mean": 1.0, "std": 0.5, "low": 0.0, "high": 1.2})
     assert (low, high) == (0.5, 1.2)
