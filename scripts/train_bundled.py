@@ -20,6 +20,12 @@ guidance scale.
 ``gensci train`` (which has no ``--resume``). The run keeps the wall time and the command of
 each leg (``train_seconds.json``, ``commands.json``); the record names the command that started
 the run.
+
+``--evaluate-only --refresh sampler,domain.clash_relax`` re-evaluates the weights of
+``runs/bundled/<experiment>/model.pt`` after copying those config keys from the experiment's
+current config into it (:func:`refresh_config`): for defaults that only sampling reads, so the
+weights are the ones training with the current config gives. The record lists what changed
+under ``refreshed``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -85,6 +92,35 @@ def compare_setting(item: str) -> tuple[str | dict | None, int | None, str]:
     options = {k: v for k, v in sampler.items() if k != "name"} if isinstance(sampler, dict) else {}
     label = f"{name or 'own sampler'} {steps} steps" + "".join(f" {k}={v}" for k, v in options.items())
     return sampler, count, label
+
+
+def refresh_config(path: Path, current: Any, keys: str) -> list[str]:
+    """Copy the config ``keys`` (comma-separated dotted paths, e.g. ``sampler,domain.clash_relax``)
+    from the experiment's ``current`` config into the checkpoint at ``path``; its weights, stats
+    and metrics stay. For settings that only sampling reads (the sampler, a domain's sampling
+    defaults): the weights are what training with the current config gives."""
+    from omegaconf import OmegaConf
+
+    payload = load_checkpoint(path)
+    config = payload["config"]
+    plain = OmegaConf.to_container(current, resolve=True)
+    changed = []
+    for key in [k for k in keys.split(",") if k]:
+        *parents, leaf = key.split(".")
+        source, target = plain, config
+        for part in parents:
+            if part not in source or part not in target:
+                raise SystemExit(f"--refresh {key}: {part!r} is not in both the experiment's config and the checkpoint's")
+            source, target = source[part], target[part]
+        if leaf not in source:
+            raise SystemExit(f"--refresh {key}: the experiment's config has no {key!r}")
+        if target.get(leaf) != source[leaf]:
+            changed.append(f"{key}: {target.get(leaf)!r} -> {source[leaf]!r}")
+        target[leaf] = source[leaf]
+    save_checkpoint(path, config, payload["state_dict"], payload["stats"], payload["metrics"],
+                    stages=payload.get("stages") or None)
+    print("refreshed from the experiment's config: " + ("; ".join(changed) or "nothing changed"), file=sys.stderr)
+    return changed
 
 
 def sample_options(item: str) -> dict[str, str]:
@@ -168,10 +204,14 @@ def main() -> None:
                         help="also evaluate unconditional draws with these sampling options (one row), e.g. "
                              "clash_guidance=0,clash_relax=0 (repeatable)")
     parser.add_argument("--split", default="test", help="split the metrics compare with (default test)")
+    parser.add_argument("--refresh", default="", metavar="KEY[,KEY...]",
+                        help="with --evaluate-only: take these sampling settings (dotted config keys, e.g. "
+                             "sampler,domain.clash_relax) from the experiment's current config first")
     args = parser.parse_args()
     options = dict(item.split("=", 1) for item in args.sample)
     torch.set_num_threads(args.threads)
     run_dir = Path("runs") / "bundled" / args.experiment
+    refreshed: list[str] = []
     legs_file = run_dir / "train_seconds.json"  # wall time of each training leg (resumed runs have several)
     commands_file = run_dir / "commands.json"  # the command of each training leg, first leg first
     command = " ".join(["python", "scripts/train_bundled.py", args.experiment] + args.overrides)
@@ -179,6 +219,9 @@ def main() -> None:
         path = run_dir / "model.pt"
         if not path.is_file():
             raise SystemExit(f"{path} does not exist: run without --evaluate-only first")
+        if args.refresh:
+            refreshed = refresh_config(path, compose(args.experiment, [f"run_dir={run_dir}"] + args.overrides),
+                                       args.refresh)
     else:
         overrides = [f"run_dir={run_dir}"] + args.overrides
         if args.resume:
@@ -231,6 +274,8 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "metrics": metrics,
     }
+    if refreshed:
+        record["refreshed"] = refreshed  # sampling settings taken from the current config (--refresh)
     target = ROOT / f"{args.experiment}.pt"
     if commands_file.is_file():
         # the command that started the run that trained these weights (later legs add --resume)

@@ -74,3 +74,26 @@ def test_training_stages_follow_init_weights_through_runs_and_bundled_records(tm
     alone = run("alone", [])
     (nothing,) = bundled.training_stages(alone, tmp_path / "missing.json")  # no record of its legs
     assert math.isnan(nothing)
+
+
+def test_refresh_copies_sampling_keys_into_a_checkpoint_and_keeps_its_weights(tmp_path):
+    import torch
+    from omegaconf import OmegaConf
+
+    from gensci.checkpoint import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "model.pt"
+    config = {"sampler": {"_target_": "samplers.ode.EulerSampler", "steps": 100},
+              "domain": {"crop_length": 128, "clash_guidance": 0.2}}
+    weights = {"w": torch.arange(3.0)}
+    save_checkpoint(path, config, weights, {"mean": 1.0}, {"loss": 0.5})
+    current = OmegaConf.create({"sampler": {"_target_": "samplers.ode.MidpointSampler", "steps": 10},
+                                "domain": {"crop_length": 64, "clash_guidance": 0.2, "clash_relax": 8}})
+    changed = bundled.refresh_config(path, current, "sampler,domain.clash_relax")
+    payload = load_checkpoint(path)
+    assert payload["config"]["sampler"] == {"_target_": "samplers.ode.MidpointSampler", "steps": 10}
+    assert payload["config"]["domain"] == {"crop_length": 128, "clash_guidance": 0.2, "clash_relax": 8}  # only the keys named
+    assert torch.equal(payload["state_dict"]["w"], weights["w"]) and payload["stats"] == {"mean": 1.0}
+    assert len(changed) == 2 and changed[1] == "domain.clash_relax: None -> 8"
+    with pytest.raises(SystemExit, match="no 'domain.nothing'"):
+        bundled.refresh_config(path, current, "domain.nothing")
