@@ -29,8 +29,11 @@ def test_checkpoint_is_small_and_carries_its_record():
     assert metrics["kl_ramachandran"] < 0.1 * metrics["baseline_kl_ramachandran"]
     assert metrics["kl_psi_phi_next"] < 0.1 * metrics["baseline_kl_psi_phi_next"]
     assert metrics["clash_free_fraction"] >= 0.95
-    unguided = record["metrics"]["unconditional clash_guidance=0"]
-    assert unguided["clash_free_fraction"] < metrics["clash_free_fraction"]
+    alone = record["metrics"]["unconditional clash_guidance=0,clash_relax=0"]  # the model alone
+    assert alone["clash_free_fraction"] < metrics["clash_free_fraction"]
+    # the default sampler (midpoint 10, 20 calls) keeps the angle statistics of Euler 100
+    euler = record["metrics"]["unconditional euler 100 steps"]
+    assert metrics["kl_ramachandran"] <= 1.25 * euler["kl_ramachandran"]
 
 
 def test_a_few_chains_are_backbones(tmp_path):
@@ -65,5 +68,5 @@ def test_quality_holds_on_a_fresh_draw():
     m = model.evaluate(samples, split="train")
     assert m["ca_ca_ideal_fraction"] >= 0.99
     assert m["kl_ramachandran"] < 0.1 * m["baseline_kl_ramachandran"]
-    assert m["clash_free_fraction"] >= 0.85  # 0.955 on the 200 recorded chains
+    assert m["clash_free_fraction"] >= 0.95  # 1.0 on the 200 recorded chains and on 800 in docs/benchmarks.md
     assert abs(m["ss_dssp_helix"] - m["ref_ss_dssp_helix"]) <= 0.1  # helices are learnt
