@@ -155,24 +155,24 @@ def test_iterations_repeat_the_descent_step_from_where_the_last_one_landed():
     assert _endpoint_energy(many, x, t, mask)[1] < _endpoint_energy(once, x, t, mask)[1]
 
 
-def test_a_chain_stops_once_its_clash_is_gone():
-    # a chain that one step un-clashes: fold residue 3 back just inside d_min, then iterate
+def test_descent_reaches_a_clash_free_chain_and_stops_there():
+    from domains.proteins.clash_guidance import clash_descent
+
     _, tight = _helix_and_tangle()
     n = len(tight)
-    mask = defined_mask(torch.tensor([n]), n)
-    x, t = torch.zeros(1, n, 6), torch.tensor([0.5])
-    net = _ConstantVelocity(tight[None])
-    energies = []
-    for k in range(1, 30):
-        energies.append(_endpoint_energy(ClashGuidedNetwork(net, torch.zeros(6), 0.05, iterations=k), x, t, mask).item())
-        if energies[-1] == 0:
-            break
-    assert energies[-1] == 0, "projected descent should reach a clash-free endpoint of this 30-residue tangle"
-    k = len(energies)
-    # more iterations than needed change nothing: the chain stopped at the first clash-free endpoint
-    a = ClashGuidedNetwork(net, torch.zeros(6), 0.05, iterations=k)(x, t, mask=mask)
-    b = ClashGuidedNetwork(net, torch.zeros(6), 0.05, iterations=k + 5)(x, t, mask=mask)
-    assert torch.equal(a, b)
+    residues = torch.ones(1, n, dtype=torch.bool)
+
+    def energy_after(moved):
+        angles = tight[None].clone()
+        angles[..., :2] += moved
+        return clash_energy(angles_to_backbone(angles, residues)[:, :, 1], residues).item()
+
+    short = clash_descent(tight[None], residues, torch.zeros(6), 0.05, iterations=8)
+    long = clash_descent(tight[None], residues, torch.zeros(6), 0.05, iterations=30)
+    assert 0 < energy_after(short) < energy_after(torch.zeros(1, n, 2))
+    assert energy_after(long) == 0.0, "projected descent should reach a clash-free chain of this 30-residue tangle"
+    # more iterations than needed change nothing: the chain stopped at its first clash-free state
+    assert torch.equal(clash_descent(tight[None], residues, torch.zeros(6), 0.05, iterations=40), long)
 
 
 def test_iteration_option_checks(domain):
