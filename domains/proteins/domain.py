@@ -117,8 +117,8 @@ class ProteinsDomain(Domain):
         "length": "residues per chain: N or LOW..HIGH (default: the training crop lengths)",
         "length-seed": "seed of the lengths drawn from a range (default 0)",
         "clash-guidance": "largest torsion change per step that steers away from clashes (0: off)",
-        "clash-iterations": "clash-guidance descent steps per network call (default 1; more for samplers of few steps)",
-        "clash-relax": "descent steps on the clash energy of the final angles, 0.2 rad at most each (0: none)",
+        "clash-iterations": "clash-guidance descent steps per network call (default: the model's config, else 1)",
+        "clash-relax": "descent steps on the clash energy of the final angles, 0.2 rad at most each (default: the model's config, else 0)",
     }
 
     def __init__(
