@@ -208,6 +208,8 @@ def main() -> None:
                         help="with --evaluate-only: take these sampling settings (dotted config keys, e.g. "
                              "sampler,domain.clash_relax) from the experiment's current config first")
     args = parser.parse_args()
+    if args.refresh and not args.evaluate_only:
+        parser.error("--refresh changes a trained checkpoint's sampling settings: use it with --evaluate-only")
     options = dict(item.split("=", 1) for item in args.sample)
     torch.set_num_threads(args.threads)
     run_dir = Path("runs") / "bundled" / args.experiment

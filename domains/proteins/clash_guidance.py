@@ -43,7 +43,7 @@ from domains.proteins.dataset import uncentre
 from domains.proteins.nerf import angles_to_backbone
 from gensci.core.spaces import wrap_angle
 
-__all__ = ["CLASH_GUIDANCE_DISTANCE", "RELAX_STEP", "clash_energy", "clash_descent", "ClashGuidedNetwork"]
+__all__ = ["CLASH_GUIDANCE_DISTANCE", "RELAX_STEP", "clash_energy", "clash_masks", "clash_descent", "ClashGuidedNetwork"]
 
 #: CA atoms closer than this (Å) and at least three residues apart are pushed apart
 CLASH_GUIDANCE_DISTANCE = 3.8
@@ -73,6 +73,14 @@ def clash_energy(ca: Tensor, residues: Tensor, d_min: float = CLASH_GUIDANCE_DIS
     d = (diff.pow(2).sum(-1) + 1e-9).sqrt()
     overlap = torch.relu(d_min - d) * pair
     return overlap.pow(2).sum(dim=(1, 2))
+
+
+def clash_masks(mask: Tensor | None, x: Tensor) -> tuple[Tensor, Tensor | None]:
+    """From a per-angle mask ``(B, L, 6)`` (or None: every residue of ``x`` real), the real
+    residues ``(B, L)`` (its tau column) and the phi / psi that may move ``(B, L, 2)``."""
+    if mask is None:
+        return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device), None
+    return mask[..., 3] > 0, mask[..., list(TORSION_COLUMNS)] > 0
 
 
 def clash_descent(angles: Tensor, residues: Tensor, mean: Tensor, strength: float, iterations: int = 1,
@@ -137,10 +145,8 @@ class ClashGuidedNetwork(nn.Module):
             return v
         remaining = (1.0 - t).clamp_min(1e-3).to(v.dtype).view(-1, *([1] * (v.dim() - 1)))
         endpoint = wrap_angle(x.detach().float() + remaining * v.detach().float())
-        residues = (mask[..., 3] > 0) if mask is not None else torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        columns = list(TORSION_COLUMNS)
-        movable = (mask[..., columns] > 0) if mask is not None else None
+        residues, movable = clash_masks(mask, x)
         moved = clash_descent(endpoint, residues, self.mean, self.strength, self.iterations, movable, self.d_min)
         delta = torch.zeros_like(v)
-        delta[..., columns] = moved.to(v.dtype)
+        delta[..., list(TORSION_COLUMNS)] = moved.to(v.dtype)
         return v + delta / remaining

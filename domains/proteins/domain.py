@@ -28,7 +28,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from domains.proteins.angles import backbone_to_angles, defined_mask
-from domains.proteins.clash_guidance import RELAX_STEP, TORSION_COLUMNS, ClashGuidedNetwork, clash_descent
+from domains.proteins.clash_guidance import (RELAX_STEP, TORSION_COLUMNS, ClashGuidedNetwork, clash_descent,
+                                             clash_masks)
 from domains.proteins.dataset import AngleDataset, centre, circular_mean, collate_angles, split_counts, uncentre
 from domains.proteins.evaluation import MAX_EVAL_RESIDUES, NO_REFERENCE, backbone_angles, evaluate_backbones, within_length_limit
 from domains.proteins.nerf import angles_to_backbone, place_oxygen
@@ -271,9 +272,8 @@ class ProteinsDomain(Domain):
         steps = int(plan.info.get("clash_relax", 0))
         if steps == 0:
             return x
-        lengths = torch.as_tensor(plan.info["lengths"], device=x.device)
-        residues = torch.arange(x.shape[1], device=x.device)[None] < lengths[:, None]
-        moved = clash_descent(x, residues, self._mean().to(x.device), RELAX_STEP, steps)
+        residues, movable = clash_masks(plan.mask.to(x.device), x)
+        moved = clash_descent(x, residues, self._mean().to(x.device), RELAX_STEP, steps, movable)
         out = x.clone()
         out[..., list(TORSION_COLUMNS)] = wrap_angle(out[..., list(TORSION_COLUMNS)] + moved.to(x.dtype))
         return torch.where(moved.abs().amax(dim=(1, 2)).view(-1, 1, 1) > 0, out, x)
