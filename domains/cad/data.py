@@ -33,7 +33,7 @@ __all__ = ["PartSet", "procedural_parts", "json_parts", "split_indices", "part_d
 
 SPLITS = ("train", "val", "test")
 #: bump when the procedural families change, so cached sets are regenerated
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 
 @dataclass

@@ -24,6 +24,7 @@ transformer-based contrastive representation and diffusion priors", TMLR) on the
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
@@ -441,8 +442,8 @@ class CADDomain(Domain):
     def evaluate(self, samples: CADSamples, split: str = "test") -> dict[str, float]:
         """Validity (strict and DeepCAD's), COV / MMD / JSD against ``eval_refs`` parts of
         ``split``, the requested conditions' errors, the autoencoder's reconstruction of ``split``
-        and GenCAD's image-to-CAD retrieval among its renders, shaded and as edge sketches (both
-        computed once per split) -- :mod:`domains.cad.evaluation`, :mod:`domains.cad.retrieval`."""
+        and GenCAD's image-to-CAD retrieval among its renders, shaded and as edge sketches, each
+        queried by any view and by the isometric view alone (computed once per split) -- :mod:`domains.cad.evaluation`, :mod:`domains.cad.retrieval`."""
         from domains.cad.evaluation import (POINTS, family_accuracy, generation_metrics, reconstruction_metrics,
                                             reference_clouds)
 
@@ -480,12 +481,15 @@ class CADDomain(Domain):
                 from domains.cad.retrieval import evaluate_retrieval
 
                 found: dict[str, float] = {}
-                for style in ("shaded", "edges"):
+                for style, view in itertools.product(("shaded", "edges"), (None, "iso")):
+                    if view is not None and view not in self.image_views:
+                        continue
                     try:
-                        got = evaluate_retrieval(self, split, style=style)
+                        got = evaluate_retrieval(self, split, style=style, view=view)
                     except CADError:  # fewer than two rendered parts in the split: nothing to rank
                         break
-                    found.update({f"retrieval_{style}_{k}": float(v) for k, v in got.items() if k.startswith("top1@")})
+                    tag = style if view is None else f"{style}_{view}"
+                    found.update({f"retrieval_{tag}_{k}": float(v) for k, v in got.items() if k.startswith("top1@")})
                 cache[("retrieval", split)] = found
             out.update(cache[("retrieval", split)])
         if ae is not None:

@@ -11,8 +11,9 @@ for) and its own dimensions (``hole_diameter``, ``n_holes``, ``bolt_circle_diame
 
 Every part fits DeepCAD's caps (10 extrudes, 6 loops per profile, 15 curves per loop, 60
 rows) and is turned as a whole by one of the cube's rotations, so sketch planes take every
-axis-aligned orientation (θ, φ, γ in multiples of π/2; free-form parts rotate rectangles by a
-continuous γ). :func:`generate` draws families round-robin from one seeded generator and drops
+axis-aligned orientation (θ, φ in multiples of π/2). A sketch's x axis follows its normal, as a
+CAD tool sets it (γ = 0), except in free-form parts, whose sketches turn with their rectangles
+by a continuous γ. :func:`generate` draws families round-robin from one seeded generator and drops
 duplicates: two parts are the same when their quantised vectors
 (:func:`domains.cad.vector.encode`) are; a draw the vector cannot hold is redrawn.
 """

@@ -11,10 +11,17 @@ canvas (:mod:`._sketch`) and asks :meth:`Part.add` for the prism that fills the 
 * ``two_sides``: the plane inside the slab, ``extent_one`` to the face ``+normal`` points at and
   ``extent_two`` to the other;
 
-with the normal flipped (``±c``) where the type allows and the sketch's x axis any of ``±a,
-±b`` (the in-plane rotation ``γ`` a multiple of π/2) unless a continuous ``γ`` is asked for. The
-profile is mapped to the sketch frame by the orthogonal ``M = [[a·x, b·x], [a·y, b·y]]``, so the
-solid does not depend on the draw.
+with the normal flipped (``±c``) where the type allows. The profile is mapped to the sketch
+frame by the orthogonal ``M = [[a·x, b·x], [a·y, b·y]]``, so the solid does not depend on the
+draw.
+
+The sketch's x axis is not drawn: as a CAD tool orients a sketch placed on a plane or a face, it
+follows from the normal alone, ``x = r_x(θ, φ)`` (``γ = 0``, :class:`SketchPlane`'s reference
+axis), fixed once the part has its final orientation. A family may instead turn its sketch by
+a ``γ`` of its own (free-form parts align the sketch with a rotated rectangle). A sketch axis
+drawn at random among ``±a, ±b`` (:data:`GENERATOR_VERSION` 2 and before) made ``γ``, and with
+it the profile's start point ``(px, py, pz)``, two bits of noise per extrude that no shape
+reveals.
 
 A finished part is turned as a whole by one of the 24 rotations of the cube (the identity half
 of the time) and labelled with its exact box: ``width``, ``depth``, ``height`` are its extents
@@ -92,6 +99,21 @@ class Canvas:
         return low, high
 
 
+def _sketch_frame(cv: Canvas, loops: Sequence[SketchLoop], origin: np.ndarray,
+                  normal: np.ndarray) -> tuple[SketchPlane, Profile]:
+    """The sketch plane at ``origin`` with ``normal`` and the x axis a CAD tool gives it,
+    ``r_x(θ, φ)`` (``γ = 0``), and ``loops`` of ``cv`` drawn in that frame."""
+    theta, phi, _ = SketchPlane(origin, _any_perpendicular(normal), normal).angles()
+    plane = SketchPlane.from_angles(origin, theta, phi, 0.0)
+    x, y = plane.x_axis, plane.y_axis
+    m = np.array([[cv.a @ x, cv.b @ x], [cv.a @ y, cv.b @ y]])
+    return plane, Profile(tuple(to_loop(loop, m) for loop in loops))
+
+
+def _any_perpendicular(n: np.ndarray) -> np.ndarray:
+    return _cross(n, EX if abs(n[0]) < 0.9 else EY)
+
+
 def canvas(a: np.ndarray, b: np.ndarray, origin: Sequence[float] = (0.0, 0.0, 0.0)) -> Canvas:
     return Canvas(np.asarray(origin, dtype=np.float64), np.asarray(a, dtype=np.float64),
                   np.asarray(b, dtype=np.float64))
@@ -106,6 +128,8 @@ class Part:
         self.lo = np.full(3, np.inf)
         self.hi = np.full(3, -np.inf)
         self.rows = 1  # the final EOS
+        #: extrude index -> (canvas, loops) of the sketches whose x axis follows the normal
+        self._free_axis: dict[int, tuple[Canvas, Sequence[SketchLoop]]] = {}
 
     def add(self, cv: Canvas, loops: Sequence[SketchLoop], lo: float, hi: float, operation: str, *,
             at: float | None = None, kinds: Sequence[str] = EXTENT_TYPES, gamma: float | None = None,
@@ -134,13 +158,15 @@ class Part:
             raise CADError(f"the sketch plane at {at:g} lies outside its prism [{lo:g}, {hi:g}]")
         normal = sign * c
         if gamma is None:
-            x = (cv.a, cv.b, -cv.a, -cv.b)[int(rng.integers(4))]
+            rng.integers(4)  # the axis drawn before version 3: kept, so the same seed draws the same solids
+            plane, profile = _sketch_frame(cv, loops, cv.origin + at * c, normal)
+            self._free_axis[len(self.extrudes)] = (cv, loops)
         else:
             x = math.cos(gamma) * cv.a + math.sin(gamma) * cv.b
-        y = _cross(normal, x)
-        m = np.array([[cv.a @ x, cv.b @ x], [cv.a @ y, cv.b @ y]])
-        profile = Profile(tuple(to_loop(loop, m) for loop in loops))
-        plane = SketchPlane(cv.origin + at * c, x, normal)
+            y = _cross(normal, x)
+            m = np.array([[cv.a @ x, cv.b @ x], [cv.a @ y, cv.b @ y]])
+            profile = Profile(tuple(to_loop(loop, m) for loop in loops))
+            plane = SketchPlane(cv.origin + at * c, x, normal)
         ext = Extrude(profile, plane, e1, e2 if kind == "two_sides" else 0.0, operation, kind)
         self.extrudes.append(ext)
         self.rows += 1 + sum(1 + len(loop) for loop in loops)
@@ -187,8 +213,17 @@ class Part:
         extrudes = self.extrudes
         if self.rng.random() >= 0.5:
             rot = ROTATIONS[1 + int(self.rng.integers(len(ROTATIONS) - 1))]
-            extrudes = [replace(e, plane=SketchPlane(rot @ e.plane.origin, rot @ e.plane.x_axis,
-                                                     rot @ e.plane.normal)) for e in extrudes]
+            turned = []
+            for i, e in enumerate(extrudes):
+                if i in self._free_axis:  # the axis follows the turned normal
+                    cv, loops = self._free_axis[i]
+                    plane, profile = _sketch_frame(Canvas(rot @ cv.origin, rot @ cv.a, rot @ cv.b), loops,
+                                                   rot @ e.plane.origin, rot @ e.plane.normal)
+                    turned.append(replace(e, plane=plane, profile=profile))
+                else:
+                    turned.append(replace(e, plane=SketchPlane(rot @ e.plane.origin, rot @ e.plane.x_axis,
+                                                               rot @ e.plane.normal)))
+            extrudes = turned
             corners = np.array([rot @ np.where([i, j, k], hi, lo) for i in (0, 1) for j in (0, 1) for k in (0, 1)])
             lo, hi = corners.min(axis=0), corners.max(axis=0)
         size = hi - lo

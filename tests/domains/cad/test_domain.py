@@ -14,6 +14,7 @@ pytest.importorskip("OCP")
 import gensci  # noqa: E402
 from domains.cad.domain import CADDomain  # noqa: E402
 from domains.cad.export import read_step  # noqa: E402
+from domains.cad.retrieval import evaluate_retrieval  # noqa: E402
 from gensci.config import compose  # noqa: E402
 from gensci.errors import GensciError  # noqa: E402
 from gensci.training.train import train  # noqa: E402
@@ -71,6 +72,11 @@ def test_sampling_writes_steps_the_kernel_reads_and_a_summary_of_every_part(tiny
     assert "retrieval_edges_top1@10" not in metrics  # one test part: nothing to rank among
     on_train = model.evaluate(back, split="train")
     assert 0.0 <= on_train["retrieval_edges_top1@10"] <= 1.0 and 0.0 <= on_train["retrieval_shaded_top1@10"] <= 1.0
+    # the isometric view alone beside any view, for each style, as the retrieval module computes it
+    iso = evaluate_retrieval(model.domain, "train", style="edges", view="iso")
+    assert {k for k in on_train if k.startswith("retrieval_edges_iso_")} == {f"retrieval_edges_iso_{k}" for k in iso
+                                                                             if k.startswith("top1@")}
+    assert on_train["retrieval_edges_iso_top1@10"] == iso["top1@10"]
 
 
 def test_a_requested_width_is_met_on_every_built_solid(tiny_model):

@@ -174,6 +174,24 @@ def test_sketch_planes_extents_and_booleans_vary() -> None:
     assert np.any(np.abs(gammas - np.round(gammas)) > 1e-3)  # free-form rectangles: a continuous γ
 
 
+def test_sketch_axis_follows_the_normal() -> None:
+    """Outside free-form parts no sketch is turned in its plane: γ = 0, the x axis r_x(θ, φ) a
+    CAD tool gives a plane, also in parts turned by a cube rotation; every orientation of the
+    normal still occurs."""
+    parts = [p for p in generate(240, seed=5, progress=False) if p.labels["family"] != "freeform"]
+    planes = [e.plane for p in parts for e in p.extrudes]
+    angles = np.array([pl.angles() for pl in planes])
+    np.testing.assert_allclose(angles[:, 2], 0.0, atol=1e-9)
+    for pl in planes[:200]:
+        theta, phi, _ = pl.angles()
+        r_x = np.array([math.cos(theta) * math.cos(phi), math.cos(theta) * math.sin(phi), -math.sin(theta)])
+        np.testing.assert_allclose(pl.x_axis, r_x, atol=1e-9)
+    normals = {tuple(np.round(pl.normal).astype(int)) for pl in planes}
+    assert len(normals) == 6  # ±x, ±y, ±z
+    vectors = np.concatenate([encode(p) for p in parts[:60]])
+    assert set(vectors[vectors[:, 0] == 5, 8].tolist()) == {128}  # γ = 0 on the 8-bit grid
+
+
 def test_generate_is_seeded_and_round_robin() -> None:
     a, b = generate(36, seed=3, progress=False), generate(36, seed=3, progress=False)
     assert [p.labels for p in a] == [p.labels for p in b]
