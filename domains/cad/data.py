@@ -91,18 +91,20 @@ def _collect(seqs: Sequence[tuple[str, CADSequence]], skipped: Counter, progress
 
 
 def procedural_parts(n: int, seed: int = 0, families: Sequence[str] | None = None, cache_dir=None,
-                     progress: bool = True) -> PartSet:
-    """``n`` procedural parts (:mod:`domains.cad.families`), generated once and cached."""
+                     progress: bool = True, axes: str = "normal") -> PartSet:
+    """``n`` procedural parts (:mod:`domains.cad.families`, sketch axes by ``axes``), generated
+    once and cached."""
     from domains.cad.families import generate
 
-    tag = f"v{GENERATOR_VERSION}-n{n}-s{seed}-" + ("all" if not families else "-".join(sorted(families)))
+    tag = (f"v{GENERATOR_VERSION}-n{n}-s{seed}-" + ("all" if not families else "-".join(sorted(families)))
+           + ("" if axes == "normal" else f"-axes-{axes}"))
     path = cache_root(cache_dir) / "cad" / "procedural" / f"{tag}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             family = z["family"].astype(object) if z["family"].size else None
             return PartSet(z["vectors"], z["size"], z["dims"], family, [str(s) for s in z["names"]],
                            json.loads(str(z["skipped"])))
-    seqs = generate(n, seed=seed, families=families, progress=progress)
+    seqs = generate(n, seed=seed, families=families, progress=progress, axes=axes)
     parts = _collect([(f"part{i:06d}", s) for i, s in enumerate(seqs)], Counter(), progress)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:

@@ -114,6 +114,10 @@ class CADDomain(Domain):
             argmax of each row, as DeepCAD and GenCAD decode.
         simple_loops: with constrained decoding, move the arguments of loops that cross
             themselves or each other to likely ones that do not (:mod:`domains.cad.loop_repair`).
+        sketch_axes: how procedural sketches take their x axis: ``"normal"`` (from the normal, as a
+            CAD tool sets it; the config's default) or ``"drawn"`` (at random, as before generator
+            version 3: the default here, so a model whose config predates the option reads the
+            parts it was trained on), :mod:`domains.cad.families._part`.
     """
 
     name = "cad"
@@ -129,7 +133,7 @@ class CADDomain(Domain):
                  conditions: list[str] | None = None, build_timeout: float = 20.0, cache_dir: str | None = None,
                  image_parts: Any = None, image_size: int = 64, image_views: list[str] | None = None,
                  progress: bool = True, eval_refs: int = 200, constrained_decoding: bool = True,
-                 fit_requested_size: bool = True, simple_loops: bool = True):
+                 fit_requested_size: bool = True, simple_loops: bool = True, sketch_axes: str = "drawn"):
         self.source_name = str(source)
         self.n_parts, self.seed = int(n_parts), int(seed)
         self.families = list(families) if families else None
@@ -137,6 +141,11 @@ class CADDomain(Domain):
         unknown = set(self.condition_names) - {"family", *DIMENSIONS, "image"}
         if unknown:
             raise GensciError(f"unknown CAD conditions {sorted(unknown)}; choose from family, {', '.join(DIMENSIONS)}, image")
+        from domains.cad.families._part import SKETCH_AXES
+
+        if sketch_axes not in SKETCH_AXES:
+            raise GensciError(f"domain.sketch_axes must be one of {', '.join(SKETCH_AXES)}, got {sketch_axes!r}")
+        self.sketch_axes = str(sketch_axes)
         self.build_timeout = float(build_timeout)
         self.eval_refs = int(eval_refs)
         self.constrained_decoding = bool(constrained_decoding)
@@ -158,7 +167,8 @@ class CADDomain(Domain):
     def parts(self) -> PartSet:
         if self._parts is None:
             if self.source_name == "procedural":
-                self._parts = procedural_parts(self.n_parts, self.seed, self.families, self.cache_dir, self.progress)
+                self._parts = procedural_parts(self.n_parts, self.seed, self.families, self.cache_dir, self.progress,
+                                               axes=self.sketch_axes)
             else:
                 self._parts = json_parts(self.source_name, progress=self.progress)
             self._splits = split_indices(len(self._parts), self.seed)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from domains.cad.families._part import SKETCH_AXES, sketch_axes
 from domains.cad.families.brackets import bracket_l, bracket_u, bracket_z
 from domains.cad.families.freeform import freeform
 from domains.cad.families.plates import boss_pocket, plate
@@ -54,13 +55,15 @@ def fingerprint(seq: CADSequence) -> bytes:
 
 
 def generate(n: int, seed: int = 0, families: Sequence[str] | None = None,
-             progress: bool = True) -> list[CADSequence]:
+             progress: bool = True, axes: str = "normal") -> list[CADSequence]:
     """``n`` distinct parts, the families (default: all of :data:`FAMILIES`) taking turns.
 
     Deterministic for a seed: one ``numpy.random.Generator(PCG64(seed))`` feeds every draw. A
     draw that raises :class:`CADError` (its features did not fit, or the vector cannot hold it)
     or repeats an earlier part's vector is drawn again; a family failing
-    :data:`MAX_FAILURES` draws in a row raises :class:`CADError` with the last reason.
+    :data:`MAX_FAILURES` draws in a row raises :class:`CADError` with the last reason. ``axes``
+    sets the sketch axes: ``"normal"`` (from the normal, as a CAD tool does) or ``"drawn"`` (at
+    random, generator version 2), :mod:`._part`.
     """
     if not isinstance(n, (int, np.integer)) or n < 0:
         raise CADError(f"n must be a non-negative integer, got {n!r}")
@@ -68,6 +71,8 @@ def generate(n: int, seed: int = 0, families: Sequence[str] | None = None,
     unknown = [f for f in names if f not in FAMILIES]
     if unknown or not names:
         raise CADError(f"unknown part families {unknown or names}; choose from {', '.join(FAMILIES)}")
+    if axes not in SKETCH_AXES:
+        raise CADError(f"axes must be one of {', '.join(SKETCH_AXES)}, got {axes!r}")
     rng = np.random.default_rng(seed)
     seen: set[bytes] = set()
     out: list[CADSequence] = []
@@ -78,7 +83,8 @@ def generate(n: int, seed: int = 0, families: Sequence[str] | None = None,
             failures, reason = 0, ""
             while True:
                 try:
-                    seq = FAMILIES[name](rng)
+                    with sketch_axes(axes):
+                        seq = FAMILIES[name](rng)
                     key = fingerprint(seq)
                     if key not in seen:
                         break

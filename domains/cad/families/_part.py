@@ -19,9 +19,10 @@ The sketch's x axis is not drawn: as a CAD tool orients a sketch placed on a pla
 follows from the normal alone, ``x = r_x(θ, φ)`` (``γ = 0``, :class:`SketchPlane`'s reference
 axis), fixed once the part has its final orientation. A family may instead turn its sketch by
 a ``γ`` of its own (free-form parts align the sketch with a rotated rectangle). A sketch axis
-drawn at random among ``±a, ±b`` (:data:`GENERATOR_VERSION` 2 and before) made ``γ``, and with
-it the profile's start point ``(px, py, pz)``, two bits of noise per extrude that no shape
-reveals.
+drawn at random among ``±a, ±b`` (generator version 2 and before; ``sketch_axes("drawn")``
+still draws it) made ``γ``, and with it the profile's start point ``(px, py, pz)``, two bits of
+noise per extrude that no shape reveals. Both rules draw the same numbers, so a seed gives the
+same solids under either.
 
 A finished part is turned as a whole by one of the 24 rotations of the cube (the identity half
 of the time) and labelled with its exact box: ``width``, ``depth``, ``height`` are its extents
@@ -32,7 +33,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -41,7 +44,7 @@ from domains.cad.families._sketch import SketchLoop, bbox, to_loop
 from domains.cad.sequence import EXTENT_TYPES, CADError, CADSequence, Extrude, Profile, SketchPlane
 from domains.cad.vector import MAX_CURVES, MAX_EXTRUDES, MAX_LOOPS, MAX_ROWS
 
-__all__ = ["Canvas", "Part", "ROTATIONS", "EX", "EY", "EZ", "margin_for", "overshoot_for"]
+__all__ = ["Canvas", "Part", "ROTATIONS", "SKETCH_AXES", "sketch_axes", "EX", "EY", "EZ", "margin_for", "overshoot_for"]
 
 EX, EY, EZ = np.eye(3)
 
@@ -99,6 +102,24 @@ class Canvas:
         return low, high
 
 
+#: how a sketch's x axis is set: ``"normal"`` (from the normal, γ = 0) or ``"drawn"`` (at random
+#: among ``±a, ±b``, generator version 2); :func:`sketch_axes` sets it for the parts built inside
+_SKETCH_AXES: ContextVar[str] = ContextVar("sketch_axes", default="normal")
+SKETCH_AXES = ("normal", "drawn")
+
+
+@contextmanager
+def sketch_axes(rule: str) -> Iterator[None]:
+    """Parts built inside take their sketch axes by ``rule``, one of :data:`SKETCH_AXES`."""
+    if rule not in SKETCH_AXES:
+        raise CADError(f"sketch_axes must be one of {', '.join(SKETCH_AXES)}, got {rule!r}")
+    token = _SKETCH_AXES.set(rule)
+    try:
+        yield
+    finally:
+        _SKETCH_AXES.reset(token)
+
+
 def _sketch_frame(cv: Canvas, loops: Sequence[SketchLoop], origin: np.ndarray,
                   normal: np.ndarray) -> tuple[SketchPlane, Profile]:
     """The sketch plane at ``origin`` with ``normal`` and the x axis a CAD tool gives it,
@@ -124,6 +145,7 @@ class Part:
 
     def __init__(self, rng: np.random.Generator, family: str) -> None:
         self.rng, self.family = rng, family
+        self.axes = _SKETCH_AXES.get()
         self.extrudes: list[Extrude] = []
         self.lo = np.full(3, np.inf)
         self.hi = np.full(3, -np.inf)
@@ -157,12 +179,12 @@ class Part:
         else:
             raise CADError(f"the sketch plane at {at:g} lies outside its prism [{lo:g}, {hi:g}]")
         normal = sign * c
-        if gamma is None:
-            rng.integers(4)  # the axis drawn before version 3: kept, so the same seed draws the same solids
+        drawn = (cv.a, cv.b, -cv.a, -cv.b)[int(rng.integers(4))]  # drawn in either rule: one seed, the same solids
+        if gamma is None and self.axes == "normal":
             plane, profile = _sketch_frame(cv, loops, cv.origin + at * c, normal)
             self._free_axis[len(self.extrudes)] = (cv, loops)
         else:
-            x = math.cos(gamma) * cv.a + math.sin(gamma) * cv.b
+            x = drawn if gamma is None else math.cos(gamma) * cv.a + math.sin(gamma) * cv.b
             y = _cross(normal, x)
             m = np.array([[cv.a @ x, cv.b @ x], [cv.a @ y, cv.b @ y]])
             profile = Profile(tuple(to_loop(loop, m) for loop in loops))

@@ -148,3 +148,19 @@ def test_procedural_parts_are_generated_once_and_cached(tmp_path):
     domain.prepare()
     family = next(c for c in domain.conditions if c["name"] == "family")
     assert set(family["classes"]) <= set(first.family) and len(family["classes"]) >= 5
+
+
+def test_sketch_axes_choose_the_procedural_set(tmp_path):
+    """The config's default is ``normal``; a domain built without the option (a model trained
+    before it) reads the set with drawn axes, cached apart; the same parts either way."""
+    assert compose("cad/tiny").domain.sketch_axes == "normal"
+    drawn = CADDomain(n_parts=24, seed=2, cache_dir=str(tmp_path), progress=False)
+    normal = CADDomain(n_parts=24, seed=2, cache_dir=str(tmp_path), progress=False, sketch_axes="normal")
+    a, b = drawn.parts(), normal.parts()
+    assert len(list((tmp_path / "cad" / "procedural").glob("*.npz"))) == 2
+    assert list(a.family) == list(b.family) and np.allclose(a.dims, b.dims)
+    ext = b.vectors[..., 0] == 5
+    free = np.array([f != "freeform" for f in b.family])[:, None] & ext
+    assert set(b.vectors[free][:, 8].tolist()) == {128} and len(set(a.vectors[free][:, 8].tolist())) == 4
+    with pytest.raises(GensciError, match="domain.sketch_axes must be one of normal, drawn"):
+        CADDomain(sketch_axes="random")
