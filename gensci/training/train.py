@@ -60,16 +60,26 @@ def run_dir_for(cfg: DictConfig) -> Path:
     return (Path("runs") / str(cfg.name) / time.strftime("%Y%m%d-%H%M%S")).resolve()
 
 
-def load_initial_weights(network: torch.nn.Module, path: str | Path) -> None:
-    """Copy the weights of the exported model at ``path`` into ``network`` (same architecture)."""
+def load_initial_weights(network: torch.nn.Module, path: str | Path, stage: str | None = None) -> None:
+    """Copy the weights of the exported model at ``path`` into ``network`` (same architecture):
+    its generative network, or with ``stage`` the module of that earlier stage."""
+    key = "init_weights" if stage is None else f"stages.{stage}.init_weights"
     if not Path(path).is_file():
-        raise GensciError(f"init_weights={str(path)!r} does not exist; train (or fetch) the model it names first")
-    state = load_checkpoint(path)["state_dict"]
+        raise GensciError(f"{key}={str(path)!r} does not exist; train (or fetch) the model it names first")
+    payload = load_checkpoint(path)
+    if stage is None:
+        state = payload["state_dict"]
+    else:
+        held = payload.get("stages") or {}
+        if stage not in held:
+            raise GensciError(f"{key}={str(path)!r} holds no {stage!r} stage"
+                              + (f" (it holds {', '.join(held)})" if held else ""))
+        state = held[stage]["state_dict"]
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as err:
         detail = " ".join(str(err).split())[:300]
-        raise GensciError(f"init_weights={str(path)!r} does not fit this network ({detail}); "
+        raise GensciError(f"{key}={str(path)!r} does not fit this network ({detail}); "
                           "fine-tuning needs the same model settings as the run that wrote it") from None
 
 
@@ -161,8 +171,10 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
     ``cfg.stages.<name>``, under ``run_dir/<name>/`` (each exported to
     ``run_dir/stages/<name>.pt``), then the generative stage under ``run_dir`` itself.
     ``stage=NAME`` trains that stage alone, reading the earlier ones from
-    ``stages_from=model.pt``; with ``resume=`` a stage already exported in ``run_dir/stages``
-    is reused, and the checkpoint resumes the stage it belongs to. ``callbacks`` are extra
+    ``stages_from=model.pt`` (that file's own NAME and later stages are not read);
+    ``stages.<name>.init_weights=model.pt`` starts a stage from that file's weights of it; with
+    ``resume=`` a stage already exported in ``run_dir/stages`` is reused, and the checkpoint
+    resumes the stage it belongs to. ``callbacks`` are extra
     Lightning callbacks (for the stage being fitted).
     """
     # Lightning's notices that say nothing about the user's run
@@ -192,9 +204,10 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
     if resume and not Path(resume).is_file():
         raise GensciError(f"cannot resume: {resume!r} does not exist")
     stages: dict[str, dict[str, Any]] = {}
-    if cfg.get("stages_from"):
+    if cfg.get("stages_from"):  # the stages before the one trained (with stage=NAME), or all of them
         held = load_checkpoint(str(cfg.stages_from))["stages"]
-        stages.update({name: held[name] for name in domain.stages if name in held})
+        before = order[:order.index(wanted)] if wanted is not None else order
+        stages.update({name: held[name] for name in domain.stages if name in held and name in before})
         attach_stages(domain, stages, where=str(cfg.stages_from))
     is_zero = int(os.environ.get("LOCAL_RANK", "0") or 0) == 0
     if is_zero:
@@ -211,6 +224,8 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
             continue
         node = stage_settings(plain, name)
         module = build_stage(node, domain, name)
+        if node.get("init_weights"):  # fine-tune a stage another run trained (fresh optimiser and EMA)
+            load_initial_weights(module, str(node["init_weights"]), stage=name)
         lightning = GenerativeModule(module, None, domain, seed=int(cfg.seed), objective=build_objective(node, name),
                                      **node["optim"])
         data = DomainDataModule(StageData(domain, name), batch_size=int(node["batch_size"]),

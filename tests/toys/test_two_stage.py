@@ -90,6 +90,31 @@ def test_each_stage_trains_with_one_command_and_a_later_stage_reads_the_earlier_
         train(two_stage_config(tmp_path / "nothing", "stage=generative", "trainer.max_steps=5"))
 
 
+def test_a_stage_fine_tunes_from_another_run_and_stages_from_supplies_only_earlier_stages(annulus_model: Path,
+                                                                                          tmp_path: Path):
+    given = load_checkpoint(annulus_model)["stages"]["autoencoder"]["state_dict"]
+    # stages.autoencoder.init_weights: with a zero learning rate the export is the given stage
+    tuned = train(_init_from(annulus_model, two_stage_config(tmp_path / "tuned", "stage=autoencoder", "seed=7",
+                                                             "stages.autoencoder.optim.lr=0.0",
+                                                             "stages.autoencoder.trainer.max_steps=3")))
+    got = load_checkpoint(tuned)["stages"]["autoencoder"]["state_dict"]
+    assert all(torch.equal(v, given[k]) for k, v in got.items())
+    # stage=autoencoder with stages_from: the stage is trained, not taken from that file
+    fresh = train(two_stage_config(tmp_path / "fresh", "stage=autoencoder", f"stages_from={annulus_model}",
+                                   "stages.autoencoder.optim.lr=0.0", "stages.autoencoder.trainer.max_steps=3", "seed=7"))
+    got = load_checkpoint(fresh)["stages"]["autoencoder"]["state_dict"]
+    assert not all(torch.equal(v, given[k]) for k, v in got.items())
+    with pytest.raises(GensciError, match="holds no 'autoencoder' stage"):
+        plain = train(compose("points/moons", [f"run_dir={tmp_path / 'plain'}", "trainer.max_steps=3",
+                                               "trainer.val_check_interval=3", "trainer.enable_progress_bar=false"]))
+        train(_init_from(plain, two_stage_config(tmp_path / "none", "stage=autoencoder",
+                                                 "stages.autoencoder.trainer.max_steps=3")))
+
+
+def _init_from(path: Path, cfg):
+    OmegaConf.update(cfg, "stages.autoencoder.init_weights", str(path), force_add=True)
+    return cfg
+
 
 def test_a_staged_run_killed_in_its_second_stage_resumes_exactly(tmp_path: Path):
     from tests.training.test_resume import Killed, KillAt
