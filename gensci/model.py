@@ -146,6 +146,19 @@ def sampler_config(chosen: str | dict[str, Any] | None, default: dict[str, Any] 
     return config
 
 
+def split_setting(text: str, what: str = "--setting") -> tuple[str, int | None, list[str]]:
+    """``"SAMPLER:STEPS[:KEY=VALUE,...]"`` -> ``(SAMPLER, STEPS, ["KEY=VALUE", ...])``: the
+    compact sampling setting the benchmark and bundling scripts take (an empty SAMPLER or STEPS
+    is ``""`` or ``None``; option values may hold colons, ``distortion=power:2``)."""
+    name, _, rest = text.partition(":")
+    steps, _, extra = rest.partition(":")
+    try:
+        count = int(steps) if steps else None
+    except ValueError:
+        raise GensciError(f"{what} {text}: STEPS must be an integer (SAMPLER:STEPS[:KEY=VALUE,...])") from None
+    return name, count, [item for item in extra.split(",") if item]
+
+
 def sampler_choice(name: str | None, items: Sequence[str], what: str = "--sampler-option") -> str | dict[str, Any] | None:
     """A sampler ``name`` with ``KEY=VALUE`` constructor arguments on top (values read as YAML:
     ``true``, ``0.2``, ``power:6``), as :meth:`GenerativeModel.sample` takes it: the name alone

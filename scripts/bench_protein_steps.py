@@ -36,7 +36,8 @@ import torch
 import gensci
 from gensci.io import atomic_write
 from gensci.machine import cpu_name
-from gensci.model import sampler_choice
+from gensci.errors import GensciError
+from gensci.model import sampler_choice, split_setting
 from samplers.base import Sampler
 from samplers.ode import TwoStageSampler
 
@@ -46,12 +47,15 @@ KEPT = ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "kl_phi", "k
 
 
 def parse_setting(text: str) -> tuple[str, int, dict[str, str]]:
-    """``"heun:10:clash_guidance=1.0"`` -> ``("heun", 10, {"clash_guidance": "1.0"})``."""
-    parts = text.split(":", 2)  # option values may hold colons (sampler.distortion=power:2)
-    if len(parts) < 2 or not parts[1].isdigit():
+    """``"heun:10:clash_guidance=1.0"`` -> ``("heun", 10, {"clash_guidance": "1.0"})`` (a sampler
+    and a step count both required; :func:`gensci.model.split_setting`)."""
+    try:
+        name, steps, items = split_setting(text)
+    except GensciError as err:
+        raise SystemExit(str(err)) from None
+    if not name or steps is None or any("=" not in item for item in items):
         raise SystemExit(f"--setting wants SAMPLER:STEPS[:KEY=VALUE,...], got {text!r}")
-    options = dict(item.split("=", 1) for item in parts[2].split(",")) if len(parts) > 2 and parts[2] else {}
-    return parts[0], int(parts[1]), options
+    return name, steps, dict(item.split("=", 1) for item in items)
 
 
 def network_calls(sampler: str, steps: int, final_euler: bool = False) -> int:

@@ -47,7 +47,7 @@ from gensci.config import compose
 from gensci.errors import GensciError
 from gensci.io import atomic_write
 from gensci.machine import cpu_name
-from gensci.model import sampler_choice
+from gensci.model import sampler_choice, split_setting
 from gensci.training.train import train
 
 ROOT = Path(gensci.__file__).resolve().parent / "checkpoints"
@@ -79,18 +79,14 @@ def compare_setting(item: str) -> tuple[str | dict | None, int | None, str]:
     row label: an empty SAMPLER is the model's own sampler, the options are constructor
     arguments on top (values read as YAML), e.g. ``euler:100`` (plain Euler), ``:50`` (the
     model's own at 50 steps), ``:100:distortion=identity``."""
-    name, _, rest = item.partition(":")
-    steps, _, extra = rest.partition(":")
     try:
-        count = int(steps) if steps else None
-    except ValueError:
-        raise SystemExit(f"--compare {item}: STEPS must be an integer") from None
-    try:
-        sampler = sampler_choice(name or None, [pair for pair in extra.split(",") if pair], what=f"--compare {item}")
+        name, count, items = split_setting(item, what="--compare")
+        sampler = sampler_choice(name or None, items, what=f"--compare {item}")
     except GensciError as err:
         raise SystemExit(str(err)) from None
     options = {k: v for k, v in sampler.items() if k != "name"} if isinstance(sampler, dict) else {}
-    label = f"{name or 'own sampler'} {steps} steps" + "".join(f" {k}={v}" for k, v in options.items())
+    label = f"{name or 'own sampler'} {'' if count is None else count} steps" + "".join(
+        f" {k}={v}" for k, v in options.items())
     return sampler, count, label
 
 

@@ -135,3 +135,15 @@ def test_sampler_config_names_whole_configs_and_options_over_the_default():
         sampler_config({"eta": 1.0}, default)
     with pytest.raises(GensciError, match="_target_"):
         sampler_config({"distortion": "cos"})
+
+
+def test_split_setting_reads_sampler_steps_and_options():
+    from gensci.model import split_setting
+
+    assert split_setting("euler:50") == ("euler", 50, [])
+    assert split_setting(":50") == ("", 50, [])
+    assert split_setting("heun") == ("heun", None, [])
+    assert split_setting("heun:10:final_euler=true,distortion=power:2") == (
+        "heun", 10, ["final_euler=true", "distortion=power:2"])
+    with pytest.raises(GensciError, match="--compare euler:ten: STEPS must be an integer"):
+        split_setting("euler:ten", what="--compare")
