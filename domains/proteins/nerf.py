@@ -20,8 +20,26 @@ last row are never read (NaN there is fine).
 
 Bond lengths are fixed to the Engh & Huber (1991, Acta Cryst. A47:392, Table 3) ideal
 values N-CA 1.458 Å, CA-C 1.525 Å, C-N 1.329 Å, and C=O 1.231 Å for :func:`place_oxygen`.
-(FoldingDiff uses 1.46 / 1.54 / 1.34 Å.) The loop runs over residues; every step is
-vectorised over the batch, and the whole build keeps the angles' dtype (float64 works).
+(FoldingDiff uses 1.46 / 1.54 / 1.34 Å.) The whole build keeps the angles' dtype (float64
+works).
+
+**As a product of frames.** Write the frame at C as the rotation ``F_C = [bc, m, n]``
+(columns). Then ``D = C + r F_C d`` with ``d = (-cos θ, sin θ cos χ, sin θ sin χ)``, and the
+frame at D, built from B, C, D the same way, is ``F_D = F_C M(θ, χ)`` with
+
+    M = [[-cos θ,        -sin θ,         0    ],
+         [ sin θ cos χ,  -cos θ cos χ,  -sin χ],
+         [ sin θ sin χ,  -cos θ sin χ,   cos χ]]
+
+(its first column is ``d``), which depends on the step's own angles alone. So every atom is
+the prefix product of rigid steps ``(M_k, r_k d_k)`` applied to the first residue's frame, and
+the product is associative: :func:`angles_to_backbone` cuts the ``3 (L - 1)`` steps into
+about ``sqrt(3L)`` blocks, forms the prefix products inside every block at once (vectorised
+over blocks and chains), chains the block totals, and applies each block's offset in one
+product: about ``2 sqrt(3L)`` sequential small products instead of ``3L`` NeRF steps (2.5x
+faster than the atom-by-atom loop with its gradient at 200 chains of 128 residues, 8x at 16
+chains). :func:`stepwise_backbone` is the atom-by-atom build with :func:`place_atom`; the
+tests check the two against each other to 1e-12 Å in float64.
 """
 
 from __future__ import annotations
@@ -35,7 +53,8 @@ from torch import Tensor
 from domains.proteins.angles import mask_lengths
 from gensci.errors import GensciError
 
-__all__ = ["BondLengths", "IDEAL_BOND_LENGTHS", "C_O_LENGTH", "CA_C_O_ANGLE", "place_atom", "angles_to_backbone", "place_oxygen"]
+__all__ = ["BondLengths", "IDEAL_BOND_LENGTHS", "C_O_LENGTH", "CA_C_O_ANGLE", "place_atom", "angles_to_backbone", "stepwise_backbone",
+           "place_oxygen"]
 
 
 class BondLengths(NamedTuple):
@@ -65,6 +84,49 @@ def place_atom(a: Tensor, b: Tensor, c: Tensor, length: float | Tensor, angle: T
     sin_angle = torch.sin(angle)
     step = -torch.cos(angle) * bc + sin_angle * torch.cos(torsion) * m + sin_angle * torch.sin(torsion) * n
     return c + length * step
+
+
+def _frame(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """The NeRF frame ``[bc, m, n]`` (columns) at ``c`` after ``a, b``: ``(..., 3, 3)``."""
+    bc = c - b
+    bc = bc / bc.norm(dim=-1, keepdim=True)
+    n = torch.linalg.cross(b - a, bc, dim=-1)
+    n = n / n.norm(dim=-1, keepdim=True)
+    return torch.stack([bc, torch.linalg.cross(n, bc, dim=-1), n], dim=-1)
+
+
+def _chain_positions(a: Tensor, b: Tensor, c: Tensor, theta: Tensor, chi: Tensor, length: Tensor) -> Tensor:
+    """The atoms ``(B, K, 3)`` that ``K`` NeRF steps (bond angles ``theta``, torsions ``chi``
+    ``(B, K)``, lengths ``(K,)``) place after ``a, b, c`` ``(B, 3)``: the blocked prefix product
+    of rigid steps of the module docstring."""
+    bsz, k = theta.shape
+    ct, st, cc, sc = torch.cos(theta), torch.sin(theta), torch.cos(chi), torch.sin(chi)
+    rot = torch.stack([torch.stack([-ct, -st, torch.zeros_like(ct)], -1),
+                       torch.stack([st * cc, -ct * cc, -sc], -1),
+                       torch.stack([st * sc, -ct * sc, cc], -1)], dim=-2)  # M_k (B, K, 3, 3)
+    shift = length[:, None] * rot[..., 0]  # r_k d_k (B, K, 3)
+    size = max(1, math.isqrt(k - 1) + 1)  # ceil(sqrt(K)) for K >= 1
+    blocks = -(-k // size)
+    pad = blocks * size - k
+    if pad:  # identity steps after the last
+        rot = torch.cat([rot, torch.eye(3, dtype=rot.dtype, device=rot.device).expand(bsz, pad, 3, 3)], dim=1)
+        shift = torch.cat([shift, shift.new_zeros(bsz, pad, 3)], dim=1)
+    rots = rot.reshape(bsz, blocks, size, 3, 3).unbind(2)
+    shifts = shift.reshape(bsz, blocks, size, 3).unbind(2)
+    # inside every block at once: (R, t) then (R', t') is (R R', R t' + t)
+    in_rot, in_shift = [rots[0]], [shifts[0]]
+    for j in range(1, size):
+        in_shift.append((in_rot[-1] @ shifts[j].unsqueeze(-1)).squeeze(-1) + in_shift[-1])
+        in_rot.append(in_rot[-1] @ rots[j])
+    in_rot_t, in_shift_t = torch.stack(in_rot, dim=2), torch.stack(in_shift, dim=2)
+    # each block's starting frame: the first residue's, then the block totals chained
+    start_rot, start_at = [_frame(a, b, c)], [c]
+    for i in range(1, blocks):
+        start_at.append((start_rot[-1] @ in_shift_t[:, i - 1, -1].unsqueeze(-1)).squeeze(-1) + start_at[-1])
+        start_rot.append(start_rot[-1] @ in_rot_t[:, i - 1, -1])
+    rot0, at0 = torch.stack(start_rot, dim=1), torch.stack(start_at, dim=1)
+    pos = (rot0[:, :, None] @ in_shift_t.unsqueeze(-1)).squeeze(-1) + at0[:, :, None]
+    return pos.reshape(bsz, blocks * size, 3)[:, :k]
 
 
 def _check(angles: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, bool]:
@@ -113,16 +175,33 @@ def angles_to_backbone(
     first_n = angles.new_zeros(b, 3)
     first_ca = torch.stack([zero + n_ca, zero, zero], -1)
     first_c = first_ca + ca_c * torch.stack([-torch.cos(tau0), torch.sin(tau0), zero], -1)
-    atoms = [first_n, first_ca, first_c]
+    first = torch.stack([first_n, first_ca, first_c], dim=1)
+    if n > 1:
+        # the steps N(i+1), CA(i+1), C(i+1) of every residue: bond angle, torsion, length
+        theta = torch.stack([angles[:, :-1, 4], angles[:, :-1, 5], angles[:, 1:, 3]], -1).reshape(b, -1)
+        chi = torch.stack([angles[:, :-1, 1], angles[:, :-1, 2], angles[:, 1:, 0]], -1).reshape(b, -1)
+        length = angles.new_tensor([c_n, n_ca, ca_c]).repeat(n - 1)
+        first = torch.cat([first, _chain_positions(first_n, first_ca, first_c, theta, chi, length)], dim=1)
+    coords = first.reshape(b, n, 3, 3)
+    coords = torch.where(mask[:, :, None, None], coords, torch.zeros_like(coords))
+    return coords[0] if single else coords
+
+
+def stepwise_backbone(angles: Tensor, bond_lengths: BondLengths = IDEAL_BOND_LENGTHS) -> Tensor:
+    """The plain reference for :func:`angles_to_backbone` (no mask, no checks): one
+    :func:`place_atom` per atom, in chain order, ``(B, L, 6)`` -> ``(B, L, 3, 3)``."""
+    n_ca, ca_c, c_n = bond_lengths
+    b, n = angles.shape[:2]
+    zero = angles.new_zeros(b)
+    tau0 = angles[:, 0, 3]
+    atoms = [angles.new_zeros(b, 3), torch.stack([zero + n_ca, zero, zero], -1)]
+    atoms.append(atoms[1] + ca_c * torch.stack([-torch.cos(tau0), torch.sin(tau0), zero], -1))
     for i in range(n - 1):
-        nxt = angles[:, i + 1]
-        row = angles[:, i]
+        row, nxt = angles[:, i], angles[:, i + 1]
         atoms.append(place_atom(atoms[-3], atoms[-2], atoms[-1], c_n, row[:, 4], row[:, 1]))
         atoms.append(place_atom(atoms[-3], atoms[-2], atoms[-1], n_ca, row[:, 5], row[:, 2]))
         atoms.append(place_atom(atoms[-3], atoms[-2], atoms[-1], ca_c, nxt[:, 3], nxt[:, 0]))
-    coords = torch.stack(atoms, dim=1).reshape(b, n, 3, 3)
-    coords = torch.where(mask[:, :, None, None], coords, torch.zeros_like(coords))
-    return coords[0] if single else coords
+    return torch.stack(atoms, dim=1).reshape(b, n, 3, 3)
 
 
 def place_oxygen(backbone: Tensor, mask: Tensor | None = None) -> Tensor:

@@ -13,6 +13,7 @@ from domains.proteins.nerf import (
     BondLengths,
     angles_to_backbone,
     place_oxygen,
+    stepwise_backbone,
 )
 from gensci.core.spaces import wrap_angle
 from gensci.errors import GensciError
@@ -61,6 +62,22 @@ def test_custom_bond_lengths_are_used(generator):
     coords = angles_to_backbone(_random_angles(1, 6, generator)[0], bond_lengths=lengths).numpy()
     measured, _ = _measure(coords)
     np.testing.assert_allclose(measured, np.tile([1.46, 1.54, 1.34], 6)[:-1], atol=1e-5)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 4, 6, 17, 128])
+def test_blocked_product_equals_the_atom_by_atom_build_and_its_gradient(generator, length):
+    angles = _random_angles(3, length, generator).requires_grad_(True)
+    weights = torch.randn(3, length, 3, 3, generator=generator, dtype=torch.float64)
+    got, want = angles_to_backbone(angles), stepwise_backbone(angles)
+    assert (got - want).abs().max() < 1e-12
+    g_got, = torch.autograd.grad((got * weights).sum(), angles)
+    g_want, = torch.autograd.grad((want * weights).sum(), angles)
+    assert (g_got - g_want).abs().max() < 1e-9 * max(1.0, float(g_want.abs().max()))
+    # float32: no further from the float64 chain than the atom-by-atom build in float32
+    exact = want.detach()
+    err_blocked = (angles_to_backbone(angles.detach().float()).double() - exact).abs().max()
+    err_loop = (stepwise_backbone(angles.detach().float()).double() - exact).abs().max()
+    assert err_blocked <= max(2 * err_loop, 1e-5)
 
 
 def test_nerf_is_differentiable(generator):
