@@ -179,12 +179,13 @@ class Part:
         else:
             raise CADError(f"the sketch plane at {at:g} lies outside its prism [{lo:g}, {hi:g}]")
         normal = sign * c
-        drawn = (cv.a, cv.b, -cv.a, -cv.b)[int(rng.integers(4))]  # drawn in either rule: one seed, the same solids
-        if gamma is None and self.axes == "normal":
+        # without a gamma of the family's own, an axis is drawn under either rule (one seed, the same solids)
+        drawn = None if gamma is not None else (cv.a, cv.b, -cv.a, -cv.b)[int(rng.integers(4))]
+        if drawn is not None and self.axes == "normal":
             plane, profile = _sketch_frame(cv, loops, cv.origin + at * c, normal)
             self._free_axis[len(self.extrudes)] = (cv, loops)
         else:
-            x = drawn if gamma is None else math.cos(gamma) * cv.a + math.sin(gamma) * cv.b
+            x = drawn if drawn is not None else math.cos(gamma) * cv.a + math.sin(gamma) * cv.b
             y = _cross(normal, x)
             m = np.array([[cv.a @ x, cv.b @ x], [cv.a @ y, cv.b @ y]])
             profile = Profile(tuple(to_loop(loop, m) for loop in loops))
