@@ -453,7 +453,8 @@ class CADDomain(Domain):
         """Validity (strict and DeepCAD's), COV / MMD / JSD against ``eval_refs`` parts of
         ``split``, the requested conditions' errors, the autoencoder's reconstruction of ``split``
         and GenCAD's image-to-CAD retrieval among its renders, shaded and as edge sketches, each
-        queried by any view and by the isometric view alone (computed once per split) -- :mod:`domains.cad.evaluation`, :mod:`domains.cad.retrieval`."""
+        queried by any view and by the isometric view alone (computed once per split) --
+        :mod:`domains.cad.evaluation`, :mod:`domains.cad.retrieval`."""
         from domains.cad.evaluation import (POINTS, family_accuracy, generation_metrics, reconstruction_metrics,
                                             reference_clouds)
 
