@@ -141,7 +141,7 @@ class CADDomain(Domain):
         unknown = set(self.condition_names) - {"family", *DIMENSIONS, "image"}
         if unknown:
             raise GensciError(f"unknown CAD conditions {sorted(unknown)}; choose from family, {', '.join(DIMENSIONS)}, image")
-        from domains.cad.families._part import SKETCH_AXES
+        from domains.cad.families import SKETCH_AXES
 
         if sketch_axes not in SKETCH_AXES:
             raise GensciError(f"domain.sketch_axes must be one of {', '.join(SKETCH_AXES)}, got {sketch_axes!r}")

@@ -369,9 +369,7 @@ class SketchPlane:
 
     def angles(self) -> tuple[float, float, float]:
         """``(θ, φ, γ)``, each wrapped into ``[-π, π)`` (module docstring)."""
-        n = self.normal
-        theta = math.acos(max(-1.0, min(1.0, float(n[2]))))
-        phi = math.atan2(float(n[1]), float(n[0])) if abs(math.sin(theta)) > 1e-12 else 0.0
+        theta, phi = _polar(self.normal)
         rx, ry = _reference_axes(theta, phi)
         gamma = math.atan2(float(self.x_axis @ ry), float(self.x_axis @ rx))
         return wrap_angle(theta), wrap_angle(phi), wrap_angle(gamma)
@@ -384,8 +382,20 @@ class SketchPlane:
         x = math.cos(gamma) * rx + math.sin(gamma) * ry
         return cls(np.asarray(list(origin), dtype=np.float64), x, normal)
 
+    @classmethod
+    def from_normal(cls, origin: Iterable[float], normal: Iterable[float]) -> SketchPlane:
+        """The plane at ``origin`` with ``normal`` and ``γ = 0``: its x axis the reference axis
+        ``r_x(θ, φ)``, as a CAD tool orients a sketch placed on a plane."""
+        return cls.from_angles(origin, *_polar(_unit(normal, "normal")), 0.0)
+
     def moved(self, origin: np.ndarray) -> SketchPlane:
         return SketchPlane(np.asarray(origin, dtype=np.float64), self.x_axis, self.normal)
+
+
+def _polar(n: np.ndarray) -> tuple[float, float]:
+    """``(θ, φ)`` of a unit normal (``φ = 0`` along the poles)."""
+    theta = math.acos(max(-1.0, min(1.0, float(n[2]))))
+    return theta, (math.atan2(float(n[1]), float(n[0])) if abs(math.sin(theta)) > 1e-12 else 0.0)
 
 
 def _reference_axes(theta: float, phi: float) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,7 @@ from domains.cad.families.turned import flange, shaft, washer
 from domains.cad.sequence import CADError, CADSequence
 from domains.cad.vector import encode
 
-__all__ = ["FAMILIES", "generate", "fingerprint"]
+__all__ = ["FAMILIES", "SKETCH_AXES", "generate", "fingerprint"]
 
 #: family name -> ``(rng) -> CADSequence``
 FAMILIES: dict[str, Callable[[np.random.Generator], CADSequence]] = {
@@ -71,20 +71,17 @@ def generate(n: int, seed: int = 0, families: Sequence[str] | None = None,
     unknown = [f for f in names if f not in FAMILIES]
     if unknown or not names:
         raise CADError(f"unknown part families {unknown or names}; choose from {', '.join(FAMILIES)}")
-    if axes not in SKETCH_AXES:
-        raise CADError(f"axes must be one of {', '.join(SKETCH_AXES)}, got {axes!r}")
     rng = np.random.default_rng(seed)
     seen: set[bytes] = set()
     out: list[CADSequence] = []
     redrawn = 0
-    with tqdm(total=int(n), disable=not progress, desc="generating CAD parts", unit="part") as bar:
+    with sketch_axes(axes), tqdm(total=int(n), disable=not progress, desc="generating CAD parts", unit="part") as bar:
         while len(out) < n:
             name = names[len(out) % len(names)]
             failures, reason = 0, ""
             while True:
                 try:
-                    with sketch_axes(axes):
-                        seq = FAMILIES[name](rng)
+                    seq = FAMILIES[name](rng)
                     key = fingerprint(seq)
                     if key not in seen:
                         break

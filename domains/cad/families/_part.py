@@ -124,15 +124,10 @@ def _sketch_frame(cv: Canvas, loops: Sequence[SketchLoop], origin: np.ndarray,
                   normal: np.ndarray) -> tuple[SketchPlane, Profile]:
     """The sketch plane at ``origin`` with ``normal`` and the x axis a CAD tool gives it,
     ``r_x(θ, φ)`` (``γ = 0``), and ``loops`` of ``cv`` drawn in that frame."""
-    theta, phi, _ = SketchPlane(origin, _any_perpendicular(normal), normal).angles()
-    plane = SketchPlane.from_angles(origin, theta, phi, 0.0)
+    plane = SketchPlane.from_normal(origin, normal)
     x, y = plane.x_axis, plane.y_axis
     m = np.array([[cv.a @ x, cv.b @ x], [cv.a @ y, cv.b @ y]])
     return plane, Profile(tuple(to_loop(loop, m) for loop in loops))
-
-
-def _any_perpendicular(n: np.ndarray) -> np.ndarray:
-    return _cross(n, EX if abs(n[0]) < 0.9 else EY)
 
 
 def canvas(a: np.ndarray, b: np.ndarray, origin: Sequence[float] = (0.0, 0.0, 0.0)) -> Canvas:
