@@ -159,20 +159,32 @@ def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_condition
 def training_stages(path: Path, legs_file: Path) -> list[float]:
     """Wall seconds of each training stage behind the model at ``path``, first stage first.
 
-    A model fine-tuned with ``init_weights`` adds the stages of the run that wrote those
-    weights: the ``train_seconds_stages`` of a bundled record beside them (``<name>.json``, as a
-    bundled checkpoint has, or a copy of one), else the ``train_seconds.json`` of their run; NaN
-    where no record exists.
+    A model whose weights, or one stage's (``init_weights`` in the stage's recorded settings), were fine-tuned from
+    another run's adds the stages of that run: the ``train_seconds_stages`` of a bundled record
+    beside those weights (``<name>.json``, as a bundled checkpoint has, or a copy of one), else the
+    ``train_seconds.json`` of their run; NaN where no record exists. A run fine-tuned from the
+    bundle it then replaced finds its own record there on a later ``--evaluate-only`` (the record's
+    command is the run's first): that record already lists every stage.
     """
     own = sum(json.loads(legs_file.read_text())) if legs_file.is_file() else float("nan")
-    init = load_checkpoint(path)["config"].get("init_weights")
-    if not init:
-        return [own]
-    earlier = Path(init)
-    record = earlier.with_suffix(".json")
-    if record.is_file() and "train_seconds_stages" in (bundled := json.loads(record.read_text())):
-        return [float(s) for s in bundled["train_seconds_stages"]] + [own]
-    return training_stages(earlier, earlier.parent / "train_seconds.json") + [own]
+    payload = load_checkpoint(path)
+    # each earlier stage's own settings travel with its weights (the stage's export may come from an
+    # earlier leg whose command set init_weights)
+    inits = [payload["config"].get("init_weights")] + [(held.get("config") or {}).get("init_weights")
+                                                      for held in (payload.get("stages") or {}).values()]
+    commands_file = legs_file.parent / "commands.json"
+    first_command = (json.loads(commands_file.read_text())[0].removesuffix(" --resume")
+                     if commands_file.is_file() else None)
+    earlier: list[float] = []
+    for init in filter(None, inits):
+        record = Path(init).with_suffix(".json")
+        if record.is_file() and "train_seconds_stages" in (bundled := json.loads(record.read_text())):
+            if first_command is not None and bundled.get("command") == first_command:
+                return [float(s) for s in bundled["train_seconds_stages"]]  # this run's own record
+            earlier += [float(s) for s in bundled["train_seconds_stages"]]
+        else:
+            earlier += training_stages(Path(init), Path(init).parent / "train_seconds.json")
+    return earlier + [own]
 
 
 def main() -> None:

@@ -71,6 +71,19 @@ def test_training_stages_follow_init_weights_through_runs_and_bundled_records(tm
     (copied / "model.json").write_text(json.dumps({"train_seconds_stages": [100.0, 200.0]}))
     third = run("third", [3.0, 4.0], init=str(weights))
     assert bundled.training_stages(third, third.parent / "train_seconds.json") == [100.0, 200.0, 7.0]
+    # one stage fine-tuned from a bundle (stages.<name>.init_weights), bundled over that bundle:
+    # the earlier record's stages first; a later re-evaluation finds the run's own record there
+    stage_run = tmp_path / "stage_run"
+    stage_run.mkdir()
+    stage_model = save_checkpoint(stage_run / "model.pt", {}, {"w": torch.zeros(1)}, {}, stages={
+        "encoder": {"state_dict": {}, "metrics": {}, "config": {"init_weights": str(weights)}}})
+    (stage_run / "train_seconds.json").write_text(json.dumps([20.0, 30.0]))
+    (stage_run / "commands.json").write_text(json.dumps(["python train a", "python train a --resume"]))
+    legs = stage_run / "train_seconds.json"
+    assert bundled.training_stages(stage_model, legs) == [100.0, 200.0, 50.0]
+    (copied / "model.json").write_text(json.dumps({"command": "python train a",
+                                                   "train_seconds_stages": [100.0, 200.0, 50.0]}))
+    assert bundled.training_stages(stage_model, legs) == [100.0, 200.0, 50.0]
     alone = run("alone", [])
     (nothing,) = bundled.training_stages(alone, tmp_path / "missing.json")  # no record of its legs
     assert math.isnan(nothing)
