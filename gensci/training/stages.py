@@ -49,12 +49,13 @@ class StageData:
 
 
 def stage_settings(plain: dict[str, Any], stage: str) -> dict[str, Any]:
-    """The config of ``stage``: its node, with ``trainer``, ``optim`` and ``batch_size``
-    filled in from the top level where the node does not set them."""
+    """The config of ``stage``: its node, with ``trainer``, ``optim``, ``batch_size`` and
+    ``keep_best`` filled in from the top level where the node does not set them."""
     node = dict((plain.get("stages") or {}).get(stage) or {})
     node["trainer"] = {**plain["trainer"], **(node.get("trainer") or {})}
     node["optim"] = {**plain["optim"], **(node.get("optim") or {})}
     node.setdefault("batch_size", plain["batch_size"])
+    node.setdefault("keep_best", bool(plain.get("keep_best", False)))
     return node
 
 

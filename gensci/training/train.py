@@ -33,6 +33,7 @@ from gensci.checkpoint import GENERATIVE, load_checkpoint, save_checkpoint
 from gensci.config import instantiate, to_plain
 from gensci.errors import GensciError
 from gensci.model import attach_stages, build, build_stage, frozen
+from gensci.training.best import BestWeights
 from gensci.training.data import DomainDataModule
 from gensci.training.interrupt import SaveOnInterrupt, lightning_fitting, sigterm_as_interrupt
 from gensci.training.metrics_log import LegLogger
@@ -230,10 +231,14 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
                                      **node["optim"])
         data = DomainDataModule(StageData(domain, name), batch_size=int(node["batch_size"]),
                                 num_workers=int(cfg.num_workers), seed=int(cfg.seed))
+        best = BestWeights() if node.get("keep_best") else None
         trainer = _fit(lightning, data, node["trainer"], run_dir / name, int(cfg.checkpoint_every),
-                       _resume_for(resume, run_dir / name, wanted == name), callbacks)
-        stages[name] = {"state_dict": lightning.ema.average.state_dict(), "metrics": _record(trainer),
+                       _resume_for(resume, run_dir / name, wanted == name), [*(callbacks or []), *([best] if best else [])])
+        weights, kept = best.export(lightning.ema.average.state_dict()) if best else (lightning.ema.average.state_dict(), {})
+        stages[name] = {"state_dict": weights, "metrics": {**_record(trainer), **kept},
                         "config": {k: v for k, v in node.items()}}
+        if kept:
+            lightning.ema.average.load_state_dict(weights)  # the later stages read the weights exported
         if trainer.is_global_zero:
             save_checkpoint(exported, plain, {}, domain.stats(), stages={name: stages[name]})
         domain.attach(name, frozen(lightning.ema.average))
@@ -257,10 +262,13 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
                         stages=stages)
         return out
 
+    best = BestWeights() if cfg.get("keep_best") else None
     trainer = _fit(module, data, dict(plain["trainer"]), run_dir, int(cfg.checkpoint_every),
-                   _resume_for(resume, run_dir, wanted == GENERATIVE or not domain.stages), callbacks, export_so_far)
+                   _resume_for(resume, run_dir, wanted == GENERATIVE or not domain.stages),
+                   [*(callbacks or []), *([best] if best else [])], export_so_far)
     if trainer.is_global_zero:
-        record = _record(trainer)
+        weights, kept = best.export(module.ema.average.state_dict()) if best else (module.ema.average.state_dict(), {})
+        record = {**_record(trainer), **kept}
         record.update(metrics or {})
-        save_checkpoint(out, plain, module.ema.average.state_dict(), domain.stats(), record, stages=stages)
+        save_checkpoint(out, plain, weights, domain.stats(), record, stages=stages)
     return out

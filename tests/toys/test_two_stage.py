@@ -111,6 +111,24 @@ def test_a_stage_fine_tunes_from_another_run_and_stages_from_supplies_only_earli
                                                  "stages.autoencoder.trainer.max_steps=3")))
 
 
+def test_a_stage_with_keep_best_exports_its_lowest_validation(tmp_path: Path):
+    import csv
+
+    run = tmp_path / "best"
+    cfg = two_stage_config(run, "stage=autoencoder", "stages.autoencoder.trainer.max_steps=40")
+    for key, value in (("keep_best", True), ("trainer.val_check_interval", 10), ("optim.ema_decay", 0.0)):
+        OmegaConf.update(cfg, f"stages.autoencoder.{key}", value, force_add=True)
+    model = train(cfg)
+    stage = load_checkpoint(model)["stages"]["autoencoder"]
+    with open(run / "autoencoder" / "metrics.csv") as f:
+        rows = [(int(r["step"]), float(r["val/loss"])) for r in csv.DictReader(f) if r.get("val/loss")]
+    step, loss = min(rows, key=lambda r: r[1])
+    assert len(rows) == 4 and stage["metrics"]["best_step"] == step + 1
+    assert stage["metrics"]["best_val_loss"] == torch.tensor(loss).item() <= stage["metrics"]["val_loss"]
+    exported = load_checkpoint(run / "stages" / "autoencoder.pt")["stages"]["autoencoder"]["state_dict"]
+    assert all(torch.equal(v, exported[k]) for k, v in stage["state_dict"].items())
+
+
 def _init_from(path: Path, cfg):
     OmegaConf.update(cfg, "stages.autoencoder.init_weights", str(path), force_add=True)
     return cfg
