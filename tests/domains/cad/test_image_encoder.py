@@ -142,6 +142,11 @@ def test_retrieval_of_an_untrained_encoder_is_at_chance() -> None:
     same = torch.randn(50, 8)
     assert retrieval(torch.ones(50, 8), same, (10,), draws=5)["top1@10"] == pytest.approx(0.1)
     assert retrieval(same, same, (10, 50), draws=5)["top1@50"] == 1.0
+    # by default about 1000 queries at every size: 100 draws of 10, 8 of 128
+    paired = retrieval(a, b, batch_sizes=(10, 128), seed=3)
+    assert paired == retrieval(a, b, batch_sizes=(10, 128), draws=None, seed=3)
+    assert paired["top1@10"] == retrieval(a, b, batch_sizes=(10,), draws=100, seed=3)["top1@10"]
+    assert paired["top1@10"] != retrieval(a, b, batch_sizes=(10,), draws=10, seed=3)["top1@10"]
 
 
 def test_user_images_are_prepared_like_renders(renders, tmp_path) -> None:
