@@ -159,8 +159,8 @@ def evaluate(model: gensci.model.GenerativeModel, n: int, seed: int, n_condition
 def training_stages(path: Path, legs_file: Path) -> list[float]:
     """Wall seconds of each training stage behind the model at ``path``, first stage first.
 
-    A model whose weights, or one stage's (``init_weights`` in the stage's recorded settings), were fine-tuned from
-    another run's adds the stages of that run: the ``train_seconds_stages`` of a bundled record
+    A model whose weights, or one stage's (``init_weights`` in the stage's recorded settings),
+    were fine-tuned from another run's adds the stages of that run: the ``train_seconds_stages`` of a bundled record
     beside those weights (``<name>.json``, as a bundled checkpoint has, or a copy of one), else the
     ``train_seconds.json`` of their run; NaN where no record exists. A run fine-tuned from the
     bundle it then replaced finds its own record there on a later ``--evaluate-only`` (the record's

@@ -135,6 +135,17 @@ def _record(trainer: L.Trainer) -> dict[str, Any]:
     return record
 
 
+def _with_best(callbacks: list | None, best: BestWeights | None) -> list:
+    return [*(callbacks or []), *([best] if best is not None else [])]
+
+
+def _exported(module: GenerativeModule, best: BestWeights | None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights to export (the EMA's, or with ``keep_best`` those of the best validation) and
+    what the record adds."""
+    last = module.ema.average.state_dict()
+    return best.export(last) if best is not None else (last, {})
+
+
 def _resume_for(resume: str | None, stage_dir: Path, only: bool) -> str | None:
     """``resume`` if it is a checkpoint of the stage trained in ``stage_dir`` (or the only
     stage this command trains), else None."""
@@ -233,8 +244,8 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
                                 num_workers=int(cfg.num_workers), seed=int(cfg.seed))
         best = BestWeights() if node.get("keep_best") else None
         trainer = _fit(lightning, data, node["trainer"], run_dir / name, int(cfg.checkpoint_every),
-                       _resume_for(resume, run_dir / name, wanted == name), [*(callbacks or []), *([best] if best else [])])
-        weights, kept = best.export(lightning.ema.average.state_dict()) if best else (lightning.ema.average.state_dict(), {})
+                       _resume_for(resume, run_dir / name, wanted == name), _with_best(callbacks, best))
+        weights, kept = _exported(lightning, best)
         stages[name] = {"state_dict": weights, "metrics": {**_record(trainer), **kept},
                         "config": {k: v for k, v in node.items()}}
         if kept:
@@ -265,9 +276,9 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
     best = BestWeights() if cfg.get("keep_best") else None
     trainer = _fit(module, data, dict(plain["trainer"]), run_dir, int(cfg.checkpoint_every),
                    _resume_for(resume, run_dir, wanted == GENERATIVE or not domain.stages),
-                   [*(callbacks or []), *([best] if best else [])], export_so_far)
+                   _with_best(callbacks, best), export_so_far)
     if trainer.is_global_zero:
-        weights, kept = best.export(module.ema.average.state_dict()) if best else (module.ema.average.state_dict(), {})
+        weights, kept = _exported(module, best)
         record = {**_record(trainer), **kept}
         record.update(metrics or {})
         save_checkpoint(out, plain, weights, domain.stats(), record, stages=stages)
