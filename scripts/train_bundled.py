@@ -163,8 +163,9 @@ def training_stages(path: Path, legs_file: Path) -> list[float]:
     were fine-tuned from another run's adds the stages of that run: the ``train_seconds_stages`` of a bundled record
     beside those weights (``<name>.json``, as a bundled checkpoint has, or a copy of one), else the
     ``train_seconds.json`` of their run; NaN where no record exists. A run fine-tuned from the
-    bundle it then replaced finds its own record there on a later ``--evaluate-only`` (the record's
-    command is the run's first): that record already lists every stage.
+    bundle it then replaced finds its own record there on a later ``--evaluate-only`` or ``--resume``
+    (the record's command is the run's first): that record lists the earlier stages, and the run's
+    own legs are counted as they are now.
     """
     own = sum(json.loads(legs_file.read_text())) if legs_file.is_file() else float("nan")
     payload = load_checkpoint(path)
@@ -180,7 +181,9 @@ def training_stages(path: Path, legs_file: Path) -> list[float]:
         record = Path(init).with_suffix(".json")
         if record.is_file() and "train_seconds_stages" in (bundled := json.loads(record.read_text())):
             if first_command is not None and bundled.get("command") == first_command:
-                return [float(s) for s in bundled["train_seconds_stages"]]  # this run's own record
+                # this run's own record: its earlier stages, then this run's legs as they are now
+                # (a leg trained after the record, e.g. a stage trained again, counts)
+                return [float(s) for s in bundled["train_seconds_stages"][:-1]] + [own]
             earlier += [float(s) for s in bundled["train_seconds_stages"]]
         else:
             earlier += training_stages(Path(init), Path(init).parent / "train_seconds.json")

@@ -84,6 +84,9 @@ def test_training_stages_follow_init_weights_through_runs_and_bundled_records(tm
     (copied / "model.json").write_text(json.dumps({"command": "python train a",
                                                    "train_seconds_stages": [100.0, 200.0, 50.0]}))
     assert bundled.training_stages(stage_model, legs) == [100.0, 200.0, 50.0]
+    # a stage trained again in a later leg of the same run (--resume after the record was written)
+    legs.write_text(json.dumps([20.0, 30.0, 40.0]))
+    assert bundled.training_stages(stage_model, legs) == [100.0, 200.0, 90.0]
     alone = run("alone", [])
     (nothing,) = bundled.training_stages(alone, tmp_path / "missing.json")  # no record of its legs
     assert math.isnan(nothing)
