@@ -268,12 +268,13 @@ def _train(cfg: DictConfig, metrics: dict[str, Any] | None = None, callbacks: li
         load_initial_weights(network, str(cfg.init_weights))
     module = GenerativeModule(network, process, domain, seed=int(cfg.seed), **plain["optim"])
     data = DomainDataModule(domain, batch_size=int(cfg.batch_size), num_workers=int(cfg.num_workers), seed=int(cfg.seed))
+    best = BestWeights() if cfg.get("keep_best") else None
+
     def export_so_far(step: int) -> Path:
-        save_checkpoint(out, plain, module.ema.average.state_dict(), domain.stats(), {"interrupted_at_step": step},
-                        stages=stages)
+        weights, kept = _exported(module, best)  # with keep_best, the best validation so far
+        save_checkpoint(out, plain, weights, domain.stats(), {"interrupted_at_step": step, **kept}, stages=stages)
         return out
 
-    best = BestWeights() if cfg.get("keep_best") else None
     trainer = _fit(module, data, dict(plain["trainer"]), run_dir, int(cfg.checkpoint_every),
                    _resume_for(resume, run_dir, wanted == GENERATIVE or not domain.stages),
                    _with_best(callbacks, best), export_so_far)

@@ -53,6 +53,22 @@ def test_ctrl_c_keeps_the_step_reached_and_says_how_to_resume(tmp_path, capsys):
     assert finished["steps"] == 30 and "interrupted_at_step" not in finished
 
 
+def test_ctrl_c_with_keep_best_exports_the_best_validation_so_far(tmp_path):
+    run = tmp_path / "run"
+    try:
+        with pytest.raises(SystemExit):
+            train(config(run, "keep_best=true", "trainer.val_check_interval=5"), callbacks=[CtrlC(13)])
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    exported = load_checkpoint(run / "model.pt")
+    assert exported["metrics"]["interrupted_at_step"] == 13 and exported["metrics"]["best_step"] in (5, 10)
+    kept = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["callbacks"]
+    (best,) = [state for key, state in kept.items() if key.startswith("BestWeights")]
+    assert best["step"] == exported["metrics"]["best_step"]
+    assert exported["state_dict"].keys() == best["weights"].keys()
+    assert all(torch.equal(exported["state_dict"][k], best["weights"][k]) for k in best["weights"])
+
+
 class Term(L.Callback):
     """Send this process SIGTERM as step ``step`` ends."""
 
