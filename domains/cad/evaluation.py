@@ -29,13 +29,13 @@ from domains.cad.sequence import CADError
 from domains.cad.shape_metrics import chamfer, coverage_mmd, jsd, normalize_cloud
 from domains.cad.vector import decode as decode_vector
 
-__all__ = ["POINTS", "encode_vectors", "reference_clouds", "generation_metrics", "family_accuracy", "reconstruction_metrics"]
+__all__ = ["POINTS", "part_clouds", "encode_vectors", "reference_clouds", "generation_metrics", "family_accuracy", "reconstruction_metrics"]
 
 #: surface points per part for every point-cloud metric (DeepCAD's 2000)
 POINTS = 2000
 
 
-def _clouds_of(vectors: np.ndarray, seed: int, progress: bool, timeout: float) -> tuple[list[np.ndarray], list[Any]]:
+def part_clouds(vectors: np.ndarray, seed: int, progress: bool, timeout: float) -> tuple[list[np.ndarray], list[Any]]:
     """Normalised surface clouds of the parts ``vectors`` decode to (None where they fail)."""
     from domains.cad.worker import build_many
 
@@ -60,7 +60,7 @@ def reference_clouds(vectors: np.ndarray, n_refs: int, seed: int = 0, progress: 
                      timeout: float = 20.0) -> list[np.ndarray]:
     """Normalised clouds of (at most) ``n_refs`` held-out parts, drawn by ``seed``."""
     rows = np.random.default_rng(seed).permutation(len(vectors))[:n_refs]
-    clouds, _ = _clouds_of(vectors[np.sort(rows)], seed, progress, timeout)
+    clouds, _ = part_clouds(vectors[np.sort(rows)], seed, progress, timeout)
     return [c for c in clouds if c is not None]
 
 
@@ -117,11 +117,11 @@ def reconstruction_metrics(ae: torch.nn.Module, vectors: np.ndarray, n_built: in
     rows = np.sort(np.random.default_rng(seed).permutation(len(vectors))[:n_built])
     argmax = reconstruct(vectors, False)  # DeepCAD's accuracies score the plain argmax
     out = {"ae_acc_cmd": 100.0 * command_accuracy(argmax, vectors), "ae_acc_param": 100.0 * parameter_accuracy(argmax, vectors)}
-    _, built_argmax = _clouds_of(argmax[rows], seed, progress, timeout)
+    _, built_argmax = part_clouds(argmax[rows], seed, progress, timeout)
     recon = reconstruct(vectors[rows], True)  # the decoding that sampling uses, on the parts built
-    true_a, _ = _clouds_of(vectors[rows], seed, progress, timeout)
-    true_b, _ = _clouds_of(vectors[rows], seed + 1, progress, timeout)
-    pred, built = _clouds_of(recon, seed, progress, timeout)
+    true_a, _ = part_clouds(vectors[rows], seed, progress, timeout)
+    true_b, _ = part_clouds(vectors[rows], seed + 1, progress, timeout)
+    pred, built = part_clouds(recon, seed, progress, timeout)
     strict = lambda results: float(np.mean([b is not None and b.ok and b.strict_valid for b in results]))  # noqa: E731
     out["ae_strict_validity"] = strict(built)
     out["ae_strict_validity_argmax"] = strict(built_argmax)
