@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gensci.core.softmax import softmax
+from gensci.nn.precision import inference_fp32
 
 __all__ = [
     "modulate", "attention_bias", "attend", "explicit_attention", "tanh_gelu_", "Dropout", "Attention", "TanhGELU", "MLP", "DiTBlock",
@@ -97,7 +98,7 @@ class Attention(nn.Module):
     def forward(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         b, n, d = x.shape
         qkv = self.qkv(x)
-        if n <= EXPLICIT_ATTENTION_MAX_TOKENS_FP32 and _inference_fp32(qkv):
+        if n <= EXPLICIT_ATTENTION_MAX_TOKENS_FP32 and inference_fp32(qkv):
             return self.proj(self._head_major(qkv, bias))
         q, k, v = qkv.view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
@@ -206,15 +207,9 @@ class TanhGELU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dtype == torch.bfloat16:
             return F.gelu(x)
-        if _inference_fp32(x):
+        if inference_fp32(x):
             return tanh_gelu_(x.clone())
         return F.gelu(x, approximate="tanh")
-
-
-def _inference_fp32(x: Tensor) -> bool:
-    """A float32 CPU tensor with autograd and autocast off: the fast inference routes apply."""
-    return (x.dtype == torch.float32 and x.device.type == "cpu" and not torch.is_grad_enabled()
-            and not torch.is_autocast_enabled("cpu"))
 
 
 class MLP(nn.Sequential):
@@ -233,7 +228,7 @@ class MLP(nn.Sequential):
 
     def forward(self, x: Tensor) -> Tensor:
         up, down = self[0], self[2]
-        if not (_inference_fp32(x) and up.weight.dtype == down.weight.dtype == torch.float32):
+        if not (inference_fp32(x) and up.weight.dtype == down.weight.dtype == torch.float32):
             return super().forward(x)
         flat = x.reshape(-1, x.shape[-1])
         out = flat.new_empty(flat.shape[0], down.out_features)
@@ -279,7 +274,7 @@ class DiTBlock(nn.Module):
     def forward(self, x: Tensor, c: Tensor, mask: Tensor | None = None, bias: Tensor | None = None) -> Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = _match(self.ada(c), x).chunk(6, dim=-1)
         attn_bias = attention_bias(mask, bias, x.dtype)
-        if _inference_fp32(x):  # the same sums, each modulation and gated residual in one pass
+        if inference_fp32(x):  # the same sums, each modulation and gated residual in one pass
             x = torch.addcmul(x, gate1, self.drop(self.attn(torch.addcmul(shift1, self.norm1(x), 1.0 + scale1), attn_bias)))
             return torch.addcmul(x, gate2, self.drop(self.mlp(torch.addcmul(shift2, self.norm2(x), 1.0 + scale2))))
         x = x + gate1 * self.drop(self.attn(modulate(self.norm1(x), shift1, scale1), attn_bias))

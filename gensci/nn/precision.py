@@ -15,9 +15,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["PRECISIONS", "Bfloat16Network", "with_precision"]
+__all__ = ["PRECISIONS", "Bfloat16Network", "inference_fp32", "with_precision"]
 
 PRECISIONS = ("fp32", "bf16")
+
+
+def inference_fp32(x: Tensor) -> bool:
+    """A float32 CPU tensor with autograd and autocast off: where networks may take their fast
+    inference routes (in-place activations, work in cache-sized chunks) that training cannot."""
+    return (x.dtype == torch.float32 and x.device.type == "cpu" and not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu"))
 
 
 def _to_float32(value: Any) -> Any:
