@@ -6,7 +6,7 @@ EDM is Hoogeboom, Satorras, Vignac & Welling, "Equivariant Diffusion for Molecul
 Without ``--edm`` only gensci is measured.
 
     git clone https://github.com/ehoogeboom/e3_diffusion_for_molecules /tmp/edm   # code only is needed
-    python scripts/bench_atoms.py --edm /tmp/edm           # about 14 minutes on one thread; writes docs/bench_atoms.json
+    python scripts/bench_atoms.py --edm /tmp/edm           # 4 to 14 minutes on one thread (by CPU); writes docs/bench_atoms.json
     python scripts/bench_atoms.py --edm /tmp/edm --quick   # tiny settings, about a minute, to check that it runs (to /tmp)
     python scripts/bench_atoms.py                          # gensci alone
 
