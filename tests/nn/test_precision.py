@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gensci.nn.precision import Bfloat16Network, with_precision
+from gensci.nn.precision import Bfloat16Network, inference_fp32, with_precision
 
 
 class _Pair(nn.Module):
@@ -45,3 +45,16 @@ def test_bf16_runs_matmuls_in_bfloat16_and_returns_float32():
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision"):
         with_precision(nn.Linear(2, 2), "fp8")
+
+
+def test_inference_fp32_holds_only_for_float32_cpu_tensors_outside_autograd_and_autocast():
+    x = torch.zeros(2, 3)
+    assert not inference_fp32(x)  # autograd on
+    with torch.no_grad():
+        assert inference_fp32(x)
+        assert not inference_fp32(x.double())
+        assert not inference_fp32(x.bfloat16())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not inference_fp32(x)
+    with torch.inference_mode():
+        assert inference_fp32(torch.zeros(2, 3))
