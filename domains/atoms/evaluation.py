@@ -67,6 +67,7 @@ def evaluate_atoms(samples: AtomSamples, domain: AtomsDomain, split: str = "test
     stage(f"stability and validity of {n} molecules")
     stab = stability(molecules, "auto")
     out["atom_stability"], out["molecule_stability"] = stab["atom_stability"], stab["molecule_stability"]
+    out["atoms_over_bonded"], out["atoms_under_bonded"] = stab["atoms_over_bonded"], stab["atoms_under_bonded"]
     if any(m.bonds is not None for m in molecules):
         inferred = stability(molecules, "inferred")
         out["atom_stability_inferred"] = inferred["atom_stability"]

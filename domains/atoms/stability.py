@@ -24,6 +24,11 @@ carbons into 1 + 1 + 1 = 3-valent atoms). A molecule is stable when all its atom
     atom stability     = Σ_molecules #stable atoms / Σ_molecules #atoms,
     molecule stability = #stable molecules / #molecules.
 
+An unstable atom is *over-bonded* when its summed order exceeds every allowed valence (a
+five-bonded carbon) and *under-bonded* when it falls below them all (a carbon with three bonds
+and no radical allowed); an atom between two allowed valences, or of an unknown element or
+charge, is neither. The two fractions of all atoms say which way a model errs.
+
 With ``use_bonds="auto"`` a molecule's own bonds are used when it carries them (bond-explicit
 models, with its formal charges); otherwise bonds are inferred from distances and charges are
 ignored (neutral valences), which is EDM's protocol.
@@ -40,7 +45,7 @@ from domains.atoms.molecule import BOND_ORDER, Molecule3D
 from gensci.errors import GensciError
 
 __all__ = ["BOND_LENGTHS", "MARGINS", "VALENCES", "bond_length", "infer_bonds", "valence", "allowed_valences",
-           "atom_stable", "stability"]
+           "atom_valences", "atom_stable", "stability"]
 
 _Z = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9, "P": 15, "S": 16, "Cl": 17, "Br": 35, "I": 53}
 
@@ -140,36 +145,59 @@ def allowed_valences(number: int, charge: int = 0) -> tuple[int, ...]:
 UseBonds = Literal["auto", "inferred", "own"]
 
 
-def atom_stable(molecule: Molecule3D, use_bonds: UseBonds = "auto") -> np.ndarray:
-    """(n,) booleans: is each atom's summed bond order an allowed valence (module docstring)."""
+def atom_valences(molecule: Molecule3D, use_bonds: UseBonds = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """(n,) summed bond orders and (n,) formal charges the stability check reads: the molecule's
+    own bonds and charges, or bonds inferred from distances with neutral charges (see
+    :func:`stability` for ``use_bonds``)."""
     if use_bonds not in ("auto", "inferred", "own"):
         raise GensciError(f"use_bonds must be 'auto', 'inferred' or 'own', got {use_bonds!r}")
     own = molecule.bonds is not None and use_bonds != "inferred"
     if use_bonds == "own" and molecule.bonds is None:
         raise GensciError("use_bonds='own' but a molecule carries no bonds; use 'auto' or 'inferred'")
     if own:
-        sums, charges = valence(molecule.bonds), molecule.charges
-    else:
-        sums, charges = infer_bonds(molecule.numbers, molecule.positions).sum(axis=1).astype(float), np.zeros(len(molecule), int)
+        return valence(molecule.bonds), np.asarray(molecule.charges)
+    return infer_bonds(molecule.numbers, molecule.positions).sum(axis=1).astype(float), np.zeros(len(molecule), int)
+
+
+def atom_stable(molecule: Molecule3D, use_bonds: UseBonds = "auto") -> np.ndarray:
+    """(n,) booleans: is each atom's summed bond order an allowed valence (module docstring)."""
+    sums, charges = atom_valences(molecule, use_bonds)
     return np.array([any(abs(s - v) < 1e-6 for v in allowed_valences(z, q))
                      for z, q, s in zip(molecule.numbers, charges, sums)], dtype=bool)
 
 
+def _over_under(molecule: Molecule3D, use_bonds: UseBonds) -> tuple[int, int]:
+    """Counts of over- and under-bonded atoms (module docstring)."""
+    sums, charges = atom_valences(molecule, use_bonds)
+    over = under = 0
+    for z, q, s in zip(molecule.numbers, charges, sums):
+        allowed = allowed_valences(z, q)
+        if allowed:
+            over += s > max(allowed) + 1e-6
+            under += s < min(allowed) - 1e-6
+    return over, under
+
+
 def stability(molecules: Sequence[Molecule3D], use_bonds: UseBonds = "auto") -> dict[str, float]:
-    """``atom_stability`` and ``molecule_stability`` (fractions), with ``n_molecules`` and
-    ``n_atoms``. ``use_bonds``: "auto" (own bonds when present, else inferred), "inferred"
-    (always from distances, charges ignored) or "own" (always the molecules' bonds). An empty
-    molecule counts as unstable; with no molecules both fractions are NaN."""
-    stable_atoms = n_atoms = stable_molecules = 0
+    """``atom_stability`` and ``molecule_stability`` (fractions), with ``n_molecules``,
+    ``n_atoms``, and ``atoms_over_bonded`` / ``atoms_under_bonded`` (fractions of all atoms).
+    ``use_bonds``: "auto" (own bonds when present, else inferred), "inferred" (always from
+    distances, charges ignored) or "own" (always the molecules' bonds). An empty molecule counts
+    as unstable; with no molecules every fraction is NaN."""
+    stable_atoms = n_atoms = stable_molecules = over = under = 0
     for molecule in molecules:
         flags = atom_stable(molecule, use_bonds)
         stable_atoms += int(flags.sum())
         n_atoms += len(flags)
         stable_molecules += bool(len(flags)) and bool(flags.all())
+        o, u = _over_under(molecule, use_bonds)
+        over, under = over + o, under + u
     n = len(molecules)
     return {
         "atom_stability": stable_atoms / n_atoms if n_atoms else float("nan"),
         "molecule_stability": stable_molecules / n if n else float("nan"),
+        "atoms_over_bonded": over / n_atoms if n_atoms else float("nan"),
+        "atoms_under_bonded": under / n_atoms if n_atoms else float("nan"),
         "n_molecules": float(n),
         "n_atoms": float(n_atoms),
     }

@@ -36,8 +36,8 @@ def test_inferred_bonds_are_the_graph_and_the_molecule_is_stable(smiles):
     assert atom_stable(mol, "inferred").all()
     assert atom_stable(mol, "own").all()
     bare = Molecule3D(mol.numbers, mol.positions)
-    assert stability([bare]) == {"atom_stability": 1.0, "molecule_stability": 1.0, "n_molecules": 1.0,
-                                 "n_atoms": float(len(mol))}
+    assert stability([bare]) == {"atom_stability": 1.0, "molecule_stability": 1.0, "atoms_over_bonded": 0.0,
+                                 "atoms_under_bonded": 0.0, "n_molecules": 1.0, "n_atoms": float(len(mol))}
 
 
 def test_lookup_margins():
@@ -79,6 +79,23 @@ def test_a_stretched_bond_breaks_stability():
     result = stability([methane, relaxed])
     assert result["atom_stability"] == pytest.approx(8 / 10)
     assert result["molecule_stability"] == 0.5
+    assert result["atoms_under_bonded"] == pytest.approx(2 / 10)  # the lost H (0 bonds) and its C (3)
+    assert result["atoms_over_bonded"] == 0.0
+
+
+def test_over_and_under_bonded_atoms_are_told_apart():
+    """A carbon with five hydrogens is over-bonded; a carbon with three under-bonded; a neutral
+    sulphur with three bonds (allowed 2, 4 or 6) is neither, though unstable."""
+    def star(centre: int, arms: int) -> Molecule3D:
+        bonds = np.zeros((arms + 1, arms + 1), dtype=np.int64)
+        bonds[0, 1:] = bonds[1:, 0] = 1
+        return Molecule3D(np.array([centre] + [1] * arms), np.random.default_rng(0).normal(size=(arms + 1, 3)), bonds=bonds)
+
+    for molecule, over, under in [(star(6, 5), 1, 0), (star(6, 3), 0, 1), (star(16, 3), 0, 0), (star(6, 4), 0, 0)]:
+        result = stability([molecule])
+        assert result["atoms_over_bonded"] == pytest.approx(over / len(molecule))
+        assert result["atoms_under_bonded"] == pytest.approx(under / len(molecule))
+        assert result["molecule_stability"] == float(molecule.numbers[0] == 6 and len(molecule) == 5)
 
 
 def test_a_missing_hydrogen_leaves_its_carbon_unstable():
