@@ -159,23 +159,23 @@ def atom_valences(molecule: Molecule3D, use_bonds: UseBonds = "auto") -> tuple[n
     return infer_bonds(molecule.numbers, molecule.positions).sum(axis=1).astype(float), np.zeros(len(molecule), int)
 
 
-def atom_stable(molecule: Molecule3D, use_bonds: UseBonds = "auto") -> np.ndarray:
-    """(n,) booleans: is each atom's summed bond order an allowed valence (module docstring)."""
+def _valence_checks(molecule: Molecule3D, use_bonds: UseBonds) -> tuple[np.ndarray, int, int]:
+    """(n,) stable flags and the counts of over- and under-bonded atoms (module docstring), from
+    one reading of the molecule's valences."""
     sums, charges = atom_valences(molecule, use_bonds)
-    return np.array([any(abs(s - v) < 1e-6 for v in allowed_valences(z, q))
-                     for z, q, s in zip(molecule.numbers, charges, sums)], dtype=bool)
-
-
-def _over_under(molecule: Molecule3D, use_bonds: UseBonds) -> tuple[int, int]:
-    """Counts of over- and under-bonded atoms (module docstring)."""
-    sums, charges = atom_valences(molecule, use_bonds)
-    over = under = 0
-    for z, q, s in zip(molecule.numbers, charges, sums):
+    stable, over, under = np.zeros(len(sums), dtype=bool), 0, 0
+    for i, (z, q, s) in enumerate(zip(molecule.numbers, charges, sums)):
         allowed = allowed_valences(z, q)
+        stable[i] = any(abs(s - v) < 1e-6 for v in allowed)
         if allowed:
             over += s > max(allowed) + 1e-6
             under += s < min(allowed) - 1e-6
-    return over, under
+    return stable, int(over), int(under)
+
+
+def atom_stable(molecule: Molecule3D, use_bonds: UseBonds = "auto") -> np.ndarray:
+    """(n,) booleans: is each atom's summed bond order an allowed valence (module docstring)."""
+    return _valence_checks(molecule, use_bonds)[0]
 
 
 def stability(molecules: Sequence[Molecule3D], use_bonds: UseBonds = "auto") -> dict[str, float]:
@@ -186,11 +186,10 @@ def stability(molecules: Sequence[Molecule3D], use_bonds: UseBonds = "auto") -> 
     as unstable; with no molecules every fraction is NaN."""
     stable_atoms = n_atoms = stable_molecules = over = under = 0
     for molecule in molecules:
-        flags = atom_stable(molecule, use_bonds)
+        flags, o, u = _valence_checks(molecule, use_bonds)
         stable_atoms += int(flags.sum())
         n_atoms += len(flags)
         stable_molecules += bool(len(flags)) and bool(flags.all())
-        o, u = _over_under(molecule, use_bonds)
         over, under = over + o, under + u
     n = len(molecules)
     return {

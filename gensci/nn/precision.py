@@ -21,8 +21,9 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def inference_fp32(x: Tensor) -> bool:
-    """A float32 CPU tensor with autograd and autocast off: where networks may take their fast
-    inference routes (in-place activations, work in cache-sized chunks) that training cannot."""
+    """A float32 CPU tensor with autograd and autocast off: where a network may take a fast route
+    that autograd could not follow (activations overwritten in place, outputs written into
+    preallocated buffers)."""
     return (x.dtype == torch.float32 and x.device.type == "cpu" and not torch.is_grad_enabled()
             and not torch.is_autocast_enabled("cpu"))
 
