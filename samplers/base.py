@@ -90,6 +90,8 @@ class Sampler(ABC):
     default_steps: int = 100
     #: the process capability :meth:`move` needs (see :data:`gensci.core.process.CAPABILITIES`)
     requires: str = ""
+    #: what :meth:`drives` asks of a process, in words, where it asks more than ``requires``
+    needs: str = ""
     #: every concrete sampler by name, for error messages
     registry: ClassVar[dict[str, type[Sampler]]] = {}
 
@@ -133,7 +135,7 @@ class Sampler(ABC):
             able = sorted(n for n, cls in Sampler.registry.items() if cls.drives(p))
             what = type(p).__name__ if name is None else f"field {name!r} ({type(p).__name__})"
             raise IncompatibleSampler(
-                f"sampler {self.name!r} needs a process with {self.requires!r} and {what} offers "
+                f"sampler {self.name!r} needs {self.needs or f'a process with {self.requires!r}'} and {what} offers "
                 f"{', '.join(sorted(p.capabilities)) or 'none'}; samplers that can drive it: {', '.join(able) or 'none'}")
 
     # ------------------------------------------------------------ sampling

@@ -43,6 +43,7 @@ class LangevinEulerSampler(Sampler):
     name = "langevin"
     default_steps = 100
     requires = "velocity"
+    needs = "flow matching on an affine path off the torus (the score needs alpha_t, sigma_t)"
 
     def __init__(self, steps: int | None = None, progress: bool = True, distortion: str = "process",
                  noise: float = 1.0):

@@ -34,7 +34,7 @@ def test_a_sampler_that_cannot_drive_the_model_is_refused_in_one_line(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert err == ("error: sampler 'ddpm' needs a process with 'gaussian_posterior' and FlowMatching offers velocity; "
-                   "samplers that can drive it: euler, heun, midpoint")
+                   "samplers that can drive it: euler, heun, langevin, midpoint")
     assert not (tmp_path / "x.csv").exists()
 
 

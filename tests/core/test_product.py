@@ -141,7 +141,7 @@ def test_samplers_step_each_field_by_its_own_rule():
 
 def test_a_sampler_that_cannot_drive_a_field_says_which_can():
     proc = molecule_like()
-    with pytest.raises(IncompatibleSampler, match=r"field 'pos' \(FlowMatching\) offers velocity; samplers that can drive it: euler, heun, midpoint$"):
+    with pytest.raises(IncompatibleSampler, match=r"field 'pos' \(FlowMatching\) offers velocity; samplers that can drive it: euler, heun, langevin, midpoint$"):
         DDPMSampler(5, progress=False).check(proc)
     with pytest.raises(IncompatibleSampler, match="'categorical' needs .*field 'pos'"):
         CategoricalSampler(5, progress=False).check(proc)

@@ -64,3 +64,10 @@ def test_refuses_what_it_cannot_drive():
     assert LangevinEulerSampler.drives(FlowMatching())
     with pytest.raises(ValueError, match="noise"):
         LangevinEulerSampler(noise=-1.0)
+
+
+def test_the_refusal_says_what_it_needs():
+    from gensci.errors import IncompatibleSampler
+
+    with pytest.raises(IncompatibleSampler, match="'langevin' needs flow matching on an affine path off the torus"):
+        LangevinEulerSampler(progress=False).check(FlowMatching(space=Torus()))
