@@ -18,6 +18,7 @@ noise that vanishes at the data end. ``eta`` (``noise``) is Langevin time per un
 as DDPM's ancestral sampler (the one EDM uses) does; with a coupled source (e.g. the aligned
 coupling of :mod:`gensci.core.alignment`) ``x_0`` is not independent of ``x_1`` and the score
 above is an approximation that the sampler's benefit must be measured against.
+A path smoothed by ``sigma_min > 0`` is treated as unsmoothed.
 
 Each step is Euler–Maruyama, ``x_s = x_t + h f + sigma_t sqrt(2 eta h) z`` with ``z`` the space's
 tangent noise (zero centre of mass where the space is ``ZeroCoM``); the step that lands on
@@ -27,7 +28,6 @@ every sampler (:mod:`samplers.base`).
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from gensci.core.flow import FlowMatching
