@@ -32,17 +32,15 @@ from torch import Tensor
 
 from gensci.core.flow import FlowMatching
 from gensci.core.process import Process, broadcast_time
-from samplers.base import Sampler
+from samplers.ode import EulerSampler
 
 __all__ = ["LangevinEulerSampler"]
 
 
-class LangevinEulerSampler(Sampler):
+class LangevinEulerSampler(EulerSampler):
     """Euler–Maruyama on a flow's velocity plus the Langevin correction ``eta`` (``noise``)."""
 
     name = "langevin"
-    default_steps = 100
-    requires = "velocity"
     needs = "flow matching on an affine path off the torus (the score needs alpha_t, sigma_t)"
 
     def __init__(self, steps: int | None = None, progress: bool = True, distortion: str = "process",
@@ -58,10 +56,10 @@ class LangevinEulerSampler(Sampler):
         return isinstance(process, FlowMatching) and not process.geodesic and process.space.continuous
 
     def move(self, process: Process, x: Tensor, prediction: Tensor, t: Tensor, s: Tensor, *, mask, generator) -> Tensor:
+        if self.noise == 0.0 or bool((s >= 1.0).all()):  # the plain Euler step
+            return super().move(process, x, prediction, t, s, mask=mask, generator=generator)
         v = process.velocity(prediction, x, t)
         h = broadcast_time((s - t).to(x.dtype), x)
-        if self.noise == 0.0 or bool((s >= 1.0).all()):
-            return process.space.add(x, h * v, mask)
         tb = broadcast_time(t.to(x.dtype), x)
         alpha, sigma = process.schedule.alpha(tb), process.schedule.sigma(tb)
         x1 = process.clean_estimate(prediction, x, t)
