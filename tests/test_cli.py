@@ -130,3 +130,26 @@ def test_sampler_options_reach_the_sampler_and_bad_ones_are_one_line(tmp_path, c
     assert "KEY=VALUE" in capsys.readouterr().err
     assert main(base + ["--sampler-option", "distortion=sigmoid"]) == 2
     assert "unknown time distortion 'sigmoid'" in capsys.readouterr().err
+
+
+def test_a_guidance_interval_limits_the_guided_steps_and_bad_ones_are_one_line(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "m.csv"
+    base = ["sample", "points/labelled_moons", "-n", "40", "-o", str(out), "-q", "--steps", "8", "--precision", "fp32",
+            "--condition", "label=1"]
+    runs = {}
+    for name, extra in {"conditional": [], "guided": ["--guidance", "3"],
+                        "never": ["--guidance", "3", "--guidance-interval", "0.99,1"],
+                        "always": ["--guidance", "3", "--guidance-interval", "0,1"]}.items():
+        assert main(base + extra) == 0
+        runs[name] = np.loadtxt(out, delimiter=",", skiprows=1)
+    capsys.readouterr()
+    np.testing.assert_array_equal(runs["always"], runs["guided"])
+    np.testing.assert_array_equal(runs["never"], runs["conditional"])  # the grid's times (< 0.99) lie outside it
+    assert not np.allclose(runs["guided"], runs["conditional"])
+    assert main(base + ["--guidance-interval", "0.2,0.6"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --guidance-interval limits a guidance scale: give --guidance S too"
+    assert main(base + ["--guidance", "2", "--guidance-interval", "0.6,0.2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --guidance-interval: a guidance interval needs 0 <= LO <= HI <= 1") and "\n" not in err

@@ -120,9 +120,9 @@ value = st.one_of(
                      "good.csv", "junk.csv", "bin.csv", "empty.csv", "missing.csv", "test", "train", "val", "nope"]),
     st.text(string.printable, max_size=8),
 )
-option = st.sampled_from(["-n", "--num", "-o", "--output", "--condition", "--guidance", "--steps", "--sampler", "--seed",
-                          "--batch-size", "--bf16", "--redraws", "-q", "--trajectory", "--trajectory-frames",
-                          "--samples", "--split", "--atoms", "--length", "--3d", "--fragment", "--oracle", "--x",
+option = st.sampled_from(["-n", "--num", "-o", "--output", "--condition", "--guidance", "--guidance-interval",
+                          "--steps", "--sampler", "--seed", "--batch-size", "--bf16", "--redraws", "-q", "--trajectory",
+                          "--trajectory-frames", "--samples", "--split", "--atoms", "--length", "--3d", "--fragment", "--oracle", "--x",
                           "-z", "--", "--version"])
 models = st.sampled_from(["points/moons", "points/moons", "points/labelled_moons", "points/labelled_moons",
                           "points/nope", "", "junk.pt", "missing.pt", "dir", "-n"])

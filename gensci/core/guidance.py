@@ -15,6 +15,14 @@ Scale ``s``: ``s = 0`` is the unconditional model, ``s = 1`` the conditional mod
 * Unconditional-prior swap (Phunyaphibarn et al. 2025, arXiv 2503.20240): the
   unconditional branch ``u`` comes from a second model (e.g. a separately trained
   unconditional model) instead of the conditional model with its condition dropped.
+* Guidance in a limited interval (Kynkäänniemi et al. 2024, "Applying Guidance in a Limited
+  Interval Improves Sample and Distribution Quality in Diffusion Models", arXiv 2404.07724):
+  the scale ``s`` applies only while the time of the state the network sees lies in
+  ``[t_lo, t_hi]`` (engine time: 0 the noise, 1 the data); elsewhere the prediction is the
+  conditional one (``s = 1``), one network pass instead of two. Guiding early, near the
+  noise, pushes samples toward a few modes; guiding late adds little. A step outside the
+  interval costs half a guided one, so guiding a fraction ``f`` of the steps costs
+  ``(1 + f) / 2`` of full guidance.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from gensci.core.process import Condition
 from gensci.core.softmax import log_softmax
 from gensci.core.state import State
 
-__all__ = ["Guidance", "GuidedModel", "cfg_linear", "cfg_probability", "tcfg", "drop_all"]
+__all__ = ["Guidance", "GuidedModel", "cfg_linear", "cfg_probability", "tcfg", "drop_all", "parse_interval"]
 
 Model = Callable[..., Tensor]
 
@@ -43,10 +51,35 @@ class Guidance:
     scale: float = 1.0
     method: str = "cfg"  # "cfg" or "tcfg"
     unconditional_model: Model | None = None  # prior swap: take u from this model
+    interval: tuple[float, float] | None = None  # guide only for t in [t_lo, t_hi]; conditional elsewhere
 
     def __post_init__(self) -> None:
         if self.method not in ("cfg", "tcfg"):
             raise ValueError(f"unknown guidance method {self.method!r}; choose 'cfg' or 'tcfg'")
+        if self.interval is not None:
+            self.interval = parse_interval(self.interval)
+
+    def inside(self, t: Tensor) -> Tensor:
+        """Which rows of ``t`` are guided: a boolean tensor of ``t``'s shape (all True without
+        an interval)."""
+        if self.interval is None:
+            return torch.ones_like(t, dtype=torch.bool)
+        lo, hi = self.interval
+        return (t >= lo) & (t <= hi)
+
+
+def parse_interval(value: Any) -> tuple[float, float]:
+    """``(t_lo, t_hi)`` from a pair of numbers or a string ``"LO,HI"``, with
+    ``0 <= t_lo <= t_hi <= 1``; a clear ``ValueError`` otherwise."""
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        lo, hi = (float(v) for v in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"a guidance interval is two times LO,HI in [0, 1] (0 the noise, 1 the data), "
+                         f"got {value!r}") from None
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ValueError(f"a guidance interval needs 0 <= LO <= HI <= 1 (0 the noise, 1 the data), got {lo}, {hi}")
+    return lo, hi
 
 
 def cfg_linear(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
@@ -82,7 +115,10 @@ class GuidedModel:
 
     Without a guidance spec or conditions it is the model itself. With ``s = 0`` and no prior
     swap it returns the unconditional prediction exactly; with ``s = 1`` the conditional one.
-    Otherwise the two branches run as one batch of size 2B.
+    Otherwise the two branches run as one batch of size 2B. With an ``interval``, a call whose
+    times all lie outside it is the conditional model alone (one batch of B); a call whose
+    rows straddle it runs both branches and keeps the conditional prediction on the rows
+    outside.
 
     ``space`` is ``"linear"`` or ``"probability"`` for a one-field model, or a dict field ->
     space for a model of :class:`~gensci.core.state.State` records: each field is then mixed
@@ -117,7 +153,10 @@ class GuidedModel:
         swap = g.unconditional_model is not None
         if g.scale == 1.0:
             return self.model(x, t, cond=cond, mask=mask)
-        if g.scale == 0.0 and not swap:
+        inside = g.inside(t)
+        if not bool(inside.any()):
+            return self.model(x, t, cond=cond, mask=mask)
+        if g.scale == 0.0 and not swap and bool(inside.all()):
             return self.model(x, t, cond=None, mask=mask)
         if swap:
             c = self.model(x, t, cond=cond, mask=mask)
@@ -131,7 +170,16 @@ class GuidedModel:
             )
             n = t.shape[0]
             c, u = state.take(both, slice(0, n)), state.take(both, slice(n, 2 * n))
+        everywhere = bool(inside.all())
         if isinstance(c, State):
             kinds = self.space if isinstance(self.space, Mapping) else {}
-            return State({k: self._mix(c[k], u[k], kinds.get(k, "linear")) for k in c.keys()})
-        return self._mix(c, u, self.space if isinstance(self.space, str) else "linear")
+            return State({k: _rows_where(inside, self._mix(c[k], u[k], kinds.get(k, "linear")), c[k], everywhere)
+                          for k in c.keys()})
+        return _rows_where(inside, self._mix(c, u, self.space if isinstance(self.space, str) else "linear"), c, everywhere)
+
+
+def _rows_where(inside: Tensor, guided: Tensor, conditional: Tensor, everywhere: bool) -> Tensor:
+    """``guided`` on the rows ``inside`` marks, ``conditional`` on the others."""
+    if everywhere:
+        return guided
+    return torch.where(inside.reshape(-1, *[1] * (guided.dim() - 1)), guided, conditional)

@@ -100,3 +100,68 @@ def test_bad_guidance_specs_are_refused():
         Guidance(method="apg")
     with pytest.raises(ValueError, match="TCFG"):
         GuidedModel(ToyConditional(), Guidance(method="tcfg"), space="probability")
+
+
+def test_outside_the_interval_the_conditional_model_runs_alone_at_half_the_batch():
+    model = ToyConditional()
+    x, _, cond = _inputs()
+    t = torch.full((6,), 0.1)
+    model.calls = 0
+    seen = []
+    counting = lambda x, t, cond=None, mask=None: seen.append(x.shape[0]) or model(x, t, cond, mask)  # noqa: E731
+    out = GuidedModel(counting, Guidance(scale=2.0, interval=(0.3, 0.8)))(x, t, cond)
+    assert seen == [6], "one call on the conditional half only"
+    assert torch.equal(out, model(x, t, cond))
+
+
+def test_inside_the_interval_it_is_full_guidance_and_the_ends_are_inside():
+    model = ToyConditional()
+    x, _, cond = _inputs()
+    for time in (0.3, 0.55, 0.8):
+        t = torch.full((6,), time)
+        limited = GuidedModel(model, Guidance(scale=2.0, interval=(0.3, 0.8)))(x, t, cond)
+        assert torch.equal(limited, GuidedModel(model, Guidance(scale=2.0))(x, t, cond))
+
+
+def test_rows_straddling_the_interval_are_guided_row_by_row():
+    model = ToyConditional()
+    x, _, cond = _inputs()
+    t = torch.tensor([0.0, 0.2, 0.4, 0.6, 0.9, 1.0])
+    out = GuidedModel(model, Guidance(scale=3.0, interval=(0.25, 0.75)))(x, t, cond)
+    c, u = model(x, t, cond), model(x, t, None)
+    expected = torch.where(torch.tensor([False, False, True, True, False, False])[:, None], u + 3.0 * (c - u), c)
+    assert torch.allclose(out, expected, atol=1e-6)
+    # scale 0 inside the interval is the unconditional model there, still conditional outside
+    out = GuidedModel(model, Guidance(scale=0.0, interval=(0.25, 0.75)))(x, t, cond)
+    assert torch.allclose(out[2:4], u[2:4], atol=1e-6) and torch.allclose(out[[0, 1, 4, 5]], c[[0, 1, 4, 5]], atol=1e-6)
+
+
+def test_the_interval_applies_to_every_field_of_a_record_in_its_own_space():
+    from gensci.core.state import State
+
+    model = ToyConditional()
+
+    def record(x, t, cond=None, mask=None):
+        out = model(x, t, cond, mask)
+        return State(pos=out, types=out * 2.0)
+
+    x, _, cond = _inputs()
+    t = torch.tensor([0.1, 0.5, 0.5, 0.9, 0.5, 0.1])
+    guided = GuidedModel(record, Guidance(scale=2.0, interval=(0.4, 0.6)), space={"pos": "linear", "types": "probability"})
+    out = guided(x, t, cond)
+    c, u = record(x, t, cond), record(x, t, None)
+    inside = torch.tensor([False, True, True, False, True, False])
+    assert torch.allclose(out["pos"][inside], (u["pos"] + 2.0 * (c["pos"] - u["pos"]))[inside], atol=1e-6)
+    assert torch.equal(out["pos"][~inside], c["pos"][~inside])
+    assert torch.allclose(out["types"][inside], cfg_probability(c["types"], u["types"], 2.0)[inside], atol=1e-6)
+    assert torch.equal(out["types"][~inside], c["types"][~inside])  # the conditional logits, as the model gave them
+
+
+@pytest.mark.parametrize("bad", [(0.8, 0.2), (-0.1, 0.5), (0.2, 1.5), "0.2", "a,b", (0.1, 0.2, 0.3), 0.5])
+def test_bad_intervals_are_refused_in_words(bad):
+    with pytest.raises(ValueError, match="guidance interval"):
+        Guidance(scale=2.0, interval=bad)
+
+
+def test_an_interval_reads_from_a_string():
+    assert Guidance(scale=2.0, interval="0.2, 0.7").interval == (0.2, 0.7)
