@@ -5,6 +5,10 @@ Parts (``--parts``, any subset, in this order):
 * ``speed``    seconds per molecule, gensci and torch-molecule at the same size (hidden 256,
                depth 4, 8 heads), batch 200 and number of denoising steps, with guidance 2
                (a conditional and an unconditional pass per step), decoding to SMILES included.
+               With ``--guidance-interval LO,HI`` gensci also runs guided only in that interval
+               of time (at ``--interval-scale``), the conditional pass alone elsewhere
+               (``fp32+interval``); scripts/bench_guidance_interval.py measures which interval
+               and scale keep the metrics of full guidance on the bundled model.
 * ``train``    training steps per second at batch 256, same size, each library's own step.
 * ``atoms``    gensci's cost against the number of heavy atoms N: network forward and one
                guided sampling step (posterior included) on random graphs, the network
@@ -113,11 +117,13 @@ def untrained_gensci(domain: MoleculesDomain, seed: int = 0) -> GenerativeModel:
     return GenerativeModel(domain, process, network, cfg)
 
 
-def gensci_sample(model: GenerativeModel, values: np.ndarray, steps: int, guidance: float, seed: int = 0,
+def gensci_sample(model: GenerativeModel, values: np.ndarray, steps: int, guidance: float | Guidance, seed: int = 0,
                   batch: int = 4096, precision: str = "fp32", network: torch.nn.Module | None = None):
     """``len(values)`` molecules, molecule i conditioned on ``gap = values[i]``; decoded.
+    ``guidance`` is a scale or a :class:`Guidance` (e.g. limited to an interval);
     ``precision="bf16"`` runs the network in bfloat16 (the posterior stays float32); ``network``
     replaces the model's own (e.g. its compiled form)."""
+    guidance = guidance if isinstance(guidance, Guidance) else Guidance(scale=guidance)
     network = with_precision(model.network if network is None else network, precision)
     n = len(values)
     plan = model.domain.plan(n, {"gap": float(values[0])})
@@ -130,7 +136,7 @@ def gensci_sample(model: GenerativeModel, values: np.ndarray, steps: int, guidan
         m = min(batch, n - start)
         cond = {k: v[start:start + m] for k, v in plan.cond.items()}
         res = smp.sample(network, model.process, (m,) + tuple(plan.shape[1:]), cond=cond,
-                         mask=plan.mask[start:start + m], guidance=Guidance(scale=guidance), generator=g)
+                         mask=plan.mask[start:start + m], guidance=guidance, generator=g)
         xs.append(res.x)
     return model.domain.decode(torch.cat(xs), plan)
 
@@ -262,17 +268,26 @@ def part_speed(args, domain, result) -> None:
         compiled_net = compiled(model.network)
         t0 = time.perf_counter()
         gensci_sample(model, values, 2, 2.0, network=compiled_net)  # traces the batch's shapes
+        if args.guidance_interval:  # and the conditional pass alone, half the batch (t = 0 lies outside)
+            gensci_sample(model, values, 2, Guidance(scale=2.0, interval=(0.5, 1.0)), network=compiled_net)
         compile_seconds = time.perf_counter() - t0
         log(f"  speed gensci fp32+compile: first call (compilation) {compile_seconds:.1f} s")
         variants.insert(1, ("gensci", "fp32+compile"))
+    limited = None
+    if args.guidance_interval:
+        limited = Guidance(scale=args.interval_scale, interval=args.guidance_interval)
+        variants.insert(1, ("gensci", "fp32+interval"))
+        if compiled_net is not None:
+            variants.insert(2, ("gensci", "fp32+compile+interval"))
     failures: dict[str, str] = {}
     for steps in args.speed_steps:
         for lib, precision in variants:
             if lib == "torch-molecule" and gen is None:
                 continue
             t0 = time.perf_counter()
-            if lib == "gensci" and precision == "fp32+compile":
-                out = gensci_sample(model, values, steps, 2.0, network=compiled_net)
+            if lib == "gensci" and precision.startswith("fp32+"):
+                out = gensci_sample(model, values, steps, limited if precision.endswith("+interval") else 2.0,
+                                    network=compiled_net if "+compile" in precision else None)
                 n_valid = sum(s is not None for s in out.smiles)
             elif lib == "gensci":
                 out = gensci_sample(model, values, steps, 2.0, precision=precision)
@@ -306,7 +321,8 @@ def part_speed(args, domain, result) -> None:
     ratios: dict = {}
     for steps in sorted({r["steps"] for r in rows}):
         by = {(r["lib"], r["precision"]): r["seconds"] for r in rows if r["steps"] == steps}
-        for tm_p, gs_p in (("fp32", "fp32"), ("fp32", "fp32+compile"), ("fp32", "bf16"), ("bf16", "bf16")):
+        for tm_p, gs_p in (("fp32", "fp32"), ("fp32", "fp32+compile"), ("fp32", "fp32+interval"),
+                           ("fp32", "fp32+compile+interval"), ("fp32", "bf16"), ("bf16", "bf16")):
             if ("torch-molecule", tm_p) in by and ("gensci", gs_p) in by:
                 ratios.setdefault(f"torch-molecule {tm_p} / gensci {gs_p}", {})[str(steps)] = (
                     by[("torch-molecule", tm_p)] / by[("gensci", gs_p)])
@@ -314,6 +330,7 @@ def part_speed(args, domain, result) -> None:
     if gen is not None:
         n_params["torch-molecule"] = sum(p.numel() for p in gen.model.parameters())
     result["speed"] = {"rows": rows, "speedup": ratios, "failures": failures, "parameters": n_params, "guidance": 2.0,
+                       "guidance_interval": {"scale": limited.scale, "interval": limited.interval} if limited else None,
                        "size": {"hidden": HIDDEN, "depth": DEPTH, "heads": HEADS}, "compile_seconds": compile_seconds}
     print(f"## Sampling speed (batch {args.batch}, guidance 2, hidden {HIDDEN}, depth {DEPTH}, {HEADS} heads)\n")
     print("| library | network | steps | s per batch | s per molecule | ms per step |\n|---|---|---|---|---|---|")
@@ -625,6 +642,10 @@ def main() -> None:
                    help="steps timed; add 500 to time the full chain instead of extrapolating")
     p.add_argument("--compile", action="store_true",
                    help="speed: also time gensci's float32 network under torch.compile (compilation timed apart)")
+    p.add_argument("--guidance-interval", default=None, metavar="LO,HI",
+                   help="speed: gensci also guided only in this interval of time (fp32+interval)")
+    p.add_argument("--interval-scale", type=float, default=2.0,
+                   help="speed: the guidance scale inside --guidance-interval (default 2, as the full rows)")
     p.add_argument("--extrapolate-to", type=int, default=500, help="speed: chain length estimated from the two shortest")
     p.add_argument("--train-batch", type=int, default=256)
     p.add_argument("--train-steps", type=int, default=20)
