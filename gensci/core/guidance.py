@@ -19,10 +19,12 @@ Scale ``s``: ``s = 0`` is the unconditional model, ``s = 1`` the conditional mod
   Interval Improves Sample and Distribution Quality in Diffusion Models", arXiv 2404.07724):
   the scale ``s`` applies only while the time of the state the network sees lies in
   ``[t_lo, t_hi]`` (engine time: 0 the noise, 1 the data); elsewhere the prediction is the
-  conditional one (``s = 1``), one network pass instead of two. Guiding early, near the
-  noise, pushes samples toward a few modes; guiding late adds little. A step outside the
-  interval costs half a guided one, so guiding a fraction ``f`` of the steps costs
-  ``(1 + f) / 2`` of full guidance.
+  conditional one (``s = 1``), one network pass instead of two. In their image models guiding
+  near the noise collapses the samples toward a few modes and guiding near the data adds
+  little, so they guide in the middle; where a property is settled differs between models
+  (docs/benchmarks.md measures it on the bundled ones). A step outside the interval costs
+  half a guided one, so guiding a fraction ``f`` of the steps costs ``(1 + f) / 2`` of full
+  guidance.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ __all__ = ["Guidance", "GuidedModel", "cfg_linear", "cfg_probability", "tcfg", "
 
 Model = Callable[..., Tensor]
 
+#: how far outside an interval's ends a time still counts as inside (float32 grid times)
+_END_TOLERANCE = 1e-6
+
 
 @dataclass
 class Guidance:
@@ -61,11 +66,12 @@ class Guidance:
 
     def inside(self, t: Tensor) -> Tensor:
         """Which rows of ``t`` are guided: a boolean tensor of ``t``'s shape (all True without
-        an interval)."""
+        an interval). Both ends are inside, to ``1e-6``: a grid time that should be ``0.7``
+        and is an ulp below it in float32 is still guided."""
         if self.interval is None:
             return torch.ones_like(t, dtype=torch.bool)
         lo, hi = self.interval
-        return (t >= lo) & (t <= hi)
+        return (t >= lo - _END_TOLERANCE) & (t <= hi + _END_TOLERANCE)
 
 
 def parse_interval(value: Any) -> tuple[float, float]:

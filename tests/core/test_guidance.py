@@ -165,3 +165,9 @@ def test_bad_intervals_are_refused_in_words(bad):
 
 def test_an_interval_reads_from_a_string():
     assert Guidance(scale=2.0, interval="0.2, 0.7").interval == (0.2, 0.7)
+
+
+def test_a_grid_time_an_ulp_off_an_end_is_still_inside():
+    t = torch.tensor([0.7, 0.7, 0.6999], dtype=torch.float32)
+    t[1] = torch.nextafter(t[1], torch.tensor(0.0))  # one float32 ulp below 0.7
+    assert Guidance(scale=2.0, interval=(0.7, 1.0)).inside(t).tolist() == [True, True, False]
