@@ -20,7 +20,8 @@ metrics:
   setting), scale 2 -- strict validity, uniqueness, FCD to the test split, gap MAE from the
   domain's oracle;
 * ``proteins``: ``proteins/bundled`` on ``helix = 0.6358`` at scale 2, chains of 50..128
-  residues -- clash-free fraction, Ramachandran KL, the DSSP helix fraction's error.
+  residues -- clash-free fraction, Ramachandran KL, the DSSP helix fraction and its error
+  per chain against the request.
 
 ``rows`` is the number of samples the network was run on, summed over its calls (a guided
 call of ``B`` samples runs ``2B``), per sample drawn: the work, independent of the machine.
@@ -72,7 +73,7 @@ PARTS = {
     "molecules": ("molecules/qm9", 500, {"conditions": {"gap": 0.205}, "steps": 50},
                   ("validity_nc", "uniqueness", "fcd", "mae_gap"), ("validity_nc", "uniqueness"), 200),
     "proteins": ("proteins/bundled", 100, {"length": "50..128", "conditions": {"helix": 0.6358}},
-                 ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "ss_dssp_helix", "mae_helix"),
+                 ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "ss_dssp_helix", "condition_helix_mae"),
                  ("clash_free_fraction",), 16),
 }
 
@@ -111,6 +112,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median reported)")
     parser.add_argument("--no-timing", action="store_true", help="metrics only")
     parser.add_argument("--quick", action="store_true", help="8 samples, 3 settings, one round")
+    parser.add_argument("--append", action="store_true",
+                        help="update the --out record: the parts run get fresh metrics, timings on record are kept "
+                             "unless timed again")
     parser.add_argument("--out", default="docs/bench_guidance_interval.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -123,19 +127,21 @@ def main() -> None:
     record = {"machine": {"cpu": cpu_name(), "torch_threads": 1, "torch": torch.__version__},
               "settings": {"seed": args.seed, "guidance": {k: {"scale": v[0], "interval": v[1]} for k, v in SETTINGS.items()}},
               "parts": {}}
+    if args.append:
+        record["parts"] = json.loads(Path(args.out).read_text())["parts"]
     for part in args.parts:
         name, n, options, kept, rates, timing_n = PARTS[part]
         if args.quick:
             n = timing_n = 8
         model = gensci.load(name)
         split = "train" if name.startswith("proteins") else "test"
-        rows: dict = {}
+        rows: dict = dict(record["parts"].get(part, {}).get("rows", {}))
         for setting in names:
             row = run(model, n, options, setting, args.seed, "auto", split)
             m = row.pop("metrics")
             row["metrics"] = {k: m.get(k) for k in kept if k in m}
             row["band"] = {k: round(math.sqrt(max(m[k] * (1 - m[k]), 0.0) / n), 4) for k in rates if k in m}
-            rows[setting] = row
+            rows[setting] = {**rows.get(setting, {}), **row}
             print(f"{part} {setting}: {json.dumps(row)}", file=sys.stderr, flush=True)
             record["parts"][part] = {"model": name, "n": n, "options": options, "split": split, "rows": rows}
             with atomic_write(Path(args.out)) as handle:
