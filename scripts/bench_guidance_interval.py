@@ -19,6 +19,9 @@ metrics:
 * ``molecules``: ``molecules/qm9`` on ``gap = 0.205`` Ha at 50 steps (the speed benchmark's
   setting), scale 2 -- strict validity, uniqueness, FCD to the test split, gap MAE from the
   domain's oracle;
+* ``atoms_cv``, ``atoms_alpha``: ``atoms/qm9`` on ``cv = 35.8`` cal/(mol K) and ``alpha =
+  83.54`` bohr³ (two of its recorded requests), 100 molecules -- stability, validity and the
+  property's MAE by the domain's predictor, with its shuffled-target ceiling;
 * ``proteins``: ``proteins/bundled`` on ``helix = 0.6358`` at scale 2, chains of 50..128
   residues -- clash-free fraction, Ramachandran KL, the DSSP helix fraction and its error
   per chain against the request.
@@ -75,10 +78,17 @@ PARTS = {
     "proteins": ("proteins/bundled", 100, {"length": "50..128", "conditions": {"helix": 0.6358}},
                  ("clash_free_fraction", "kl_ramachandran", "kl_angles_mean", "ss_dssp_helix", "condition_helix_mae"),
                  ("clash_free_fraction",), 16),
+    "atoms_cv": ("atoms/qm9", 100, {"conditions": {"cv": 35.8}},
+                 ("atom_stability", "molecule_stability", "validity", "cv_mae", "cv_mae_ceiling"),
+                 ("molecule_stability", "validity"), 32),
+    "atoms_alpha": ("atoms/qm9", 100, {"conditions": {"alpha": 83.54}},
+                    ("atom_stability", "molecule_stability", "validity", "alpha_mae", "alpha_mae_ceiling"),
+                    ("molecule_stability", "validity"), 32),
 }
 
 
 def guidance(setting: str) -> Guidance:
+    """The :class:`Guidance` a setting names."""
     scale, interval = SETTINGS[setting]
     return Guidance(scale=scale, interval=interval)
 
