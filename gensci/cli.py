@@ -205,9 +205,7 @@ def _guidance(args: argparse.Namespace) -> Any:
 
     if args.guidance is None:
         raise GensciError("--guidance-interval limits a guidance scale: give --guidance S too")
-    if not args.guidance >= 0:
-        raise GensciError(f"the guidance scale must be 0 (unconditional) or more, got {args.guidance}")
-    try:
+    try:  # the scale itself is checked by sample(), for a number and a Guidance alike
         return Guidance(scale=args.guidance, interval=args.guidance_interval)
     except ValueError as err:
         raise GensciError(f"--guidance-interval: {err}") from None

@@ -319,8 +319,9 @@ class GenerativeModel:
         n = count
         _check_steps(steps, batch_size)
         choice = self.resolve_precision(precision)
-        if guidance is not None and not isinstance(guidance, Guidance) and not float(guidance) >= 0:
-            raise GensciError(f"the guidance scale must be 0 (unconditional) or more, got {guidance}")
+        scale = guidance.scale if isinstance(guidance, Guidance) else guidance
+        if scale is not None and not float(scale) >= 0:
+            raise GensciError(f"the guidance scale must be 0 (unconditional) or more, got {scale}")
         plan = self.domain.plan(n, conditions, **options)
         if guidance is not None and not isinstance(guidance, Guidance):
             guidance = Guidance(scale=float(guidance))

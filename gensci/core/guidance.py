@@ -159,10 +159,13 @@ class GuidedModel:
         swap = g.unconditional_model is not None
         if g.scale == 1.0:
             return self.model(x, t, cond=cond, mask=mask)
-        inside = g.inside(t)
-        if not bool(inside.any()):
-            return self.model(x, t, cond=cond, mask=mask)
-        if g.scale == 0.0 and not swap and bool(inside.all()):
+        inside = None if g.interval is None else g.inside(t)  # None: every row is guided
+        if inside is not None:
+            if not bool(inside.any()):
+                return self.model(x, t, cond=cond, mask=mask)
+            if bool(inside.all()):
+                inside = None
+        if g.scale == 0.0 and not swap and inside is None:
             return self.model(x, t, cond=None, mask=mask)
         if swap:
             c = self.model(x, t, cond=cond, mask=mask)
@@ -176,16 +179,14 @@ class GuidedModel:
             )
             n = t.shape[0]
             c, u = state.take(both, slice(0, n)), state.take(both, slice(n, 2 * n))
-        everywhere = bool(inside.all())
         if isinstance(c, State):
             kinds = self.space if isinstance(self.space, Mapping) else {}
-            return State({k: _rows_where(inside, self._mix(c[k], u[k], kinds.get(k, "linear")), c[k], everywhere)
-                          for k in c.keys()})
-        return _rows_where(inside, self._mix(c, u, self.space if isinstance(self.space, str) else "linear"), c, everywhere)
+            return State({k: _rows_where(inside, self._mix(c[k], u[k], kinds.get(k, "linear")), c[k]) for k in c.keys()})
+        return _rows_where(inside, self._mix(c, u, self.space if isinstance(self.space, str) else "linear"), c)
 
 
-def _rows_where(inside: Tensor, guided: Tensor, conditional: Tensor, everywhere: bool) -> Tensor:
-    """``guided`` on the rows ``inside`` marks, ``conditional`` on the others."""
-    if everywhere:
+def _rows_where(inside: Tensor | None, guided: Tensor, conditional: Tensor) -> Tensor:
+    """``guided`` on the rows ``inside`` marks (every row when None), ``conditional`` on the others."""
+    if inside is None:
         return guided
     return torch.where(inside.reshape(-1, *[1] * (guided.dim() - 1)), guided, conditional)
